@@ -1,0 +1,388 @@
+"""The built-in pain-loop model: pain → guarding → inflammation, with sensitization and arousal.
+
+This is a *new, explicit hypothesis*, not an established model: no published ODE covers
+the whole pain–tension–inflammation loop (the pain–spasm–pain cycle is a qualitative and
+disputed clinical idea; Roland 1986; Lund et al. 1991). It is assembled from established
+pieces: rate models of dorsal-horn gain (Britton & Skevington 1989; Crodelle et al.
+2019), bistable inflammation models (Kumar et al. 2004; Reynolds et al. 2006),
+pharmacodynamic indirect-response and effect-compartment forms (Jusko & Ko 1994;
+Li et al. 2020 for the time course of acupuncture), and nociplastic pain as a switch with
+hysteresis (spinal LTP, Drdla-Schutting et al. 2012; Valenzuela 2024).
+
+Levers
+------
+A *local* intervention (dry needling) moves the **state**: it releases a fraction of
+tension T, adds a small inflammatory bump to I (post-needling soreness) and an
+analgesia pulse to E. A *systemic* intervention (acupuncture) changes the **drivers**:
+it raises the slow state R, which lifts the sensitization threshold θ and lowers the
+arousal set-point, and pulses E. Whether either gives lasting relief depends on the
+patient's attractor landscape, which is what the model lets one test.
+
+The session-locked analgesia E (half-life about 16 minutes) is carried as its amplitude
+after the last pulse, ``E_amp``, and the time since that pulse, ``E_age``:
+E = E_amp · 2^(−E_age / t_half_E). This is exact for first-order decay (a new pulse sets
+E_amp ← E + dose, E_age ← 0) and avoids the stiffness a 16-minute decay rate would
+impose on an explicit solver over a horizon of months.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .model import Model, Parameter, ParameterSet, State
+
+__all__ = [
+    "PAIN_LOOP",
+    "PHENOTYPES",
+    "analgesia",
+    "equilibria",
+    "local_kick",
+    "phenotype",
+    "systemic_kick",
+]
+
+EQUATIONS = """\
+Time t in days; pain P on 0-10; D, I, T, A, R, E in dimensionless drive units; S in [0, 1].
+
+  H(x; K, n) = x^n / (K^n + x^n)                      (Hill function, x >= 0)
+
+  dD/dt = (d0 - D) / tau_D                           tissue nociceptive drive (injury, strain)
+  dI/dt = (D + c_T*T + c_A*A - I) / tau_I            local inflammation
+  dT/dt = (T0 + g_T*H(P; P_T, n_T) - T) / tau_T      muscle tension (guarding)
+  dS/dt = (H(P; theta, m) - S) / tau_S               central sensitization
+          theta = theta0 * (1 + k_R*R)
+  dA/dt = ((a0 + a_P*P/10 + a_S*S) / (1 + k_RA*R) - A) / tau_A     autonomic arousal
+  dR/dt = -R / tau_R                                 slow systemic modulation
+  E     = E_amp * 2^(-E_age / t_half_E)              session-locked analgesia
+          dE_amp/dt = 0,  dE_age/dt = 1
+
+  N = w_D*D + w_I*I + w_T*T                          nociceptive input
+  u = N * (1 + g_S*S)                                central gain
+  P = 10 * u/(1 + u) / (1 + k_E*E)                   pain, 0-10 (algebraic)
+
+Interventions (applied at the session time, to the treated patient only):
+  local (dry needling):   T <- (1 - f)*T;  I <- I + soreness;  E <- E + analgesia
+  systemic (acupuncture): R <- R + dose;   E <- E + analgesia
+"""
+
+REFERENCES = (
+    "Britton NF, Skevington SM (1989). A mathematical model of the gate control theory "
+    "of pain. J Theor Biol 137:91-105.",
+    "Crodelle J, Piltz SH, Hagenauer MH, Booth V (2019). Modeling the daily rhythm of "
+    "human pain processing in the dorsal horn. PLoS Comput Biol 15:e1007106.",
+    "Kumar R, Clermont G, Vodovotz Y, Chow CC (2004). The dynamics of acute "
+    "inflammation. J Theor Biol 230:145-155.",
+    "Reynolds A, Rubin J, Clermont G, et al. (2006). A reduced mathematical model of the "
+    "acute inflammatory response. J Theor Biol 242:220-236.",
+    "Jusko WJ, Ko HC (1994). Physiologic indirect response models characterize diverse "
+    "types of pharmacodynamic effects. Clin Pharmacol Ther 56:406-419.",
+    "Li et al. (2020). Time course of acupuncture effects, used for the effect-compartment "
+    "form (as cited in painsim's design notes; full reference not verified here).",
+    "Drdla-Schutting R, Benrath J, Wunderbaldinger G, Sandkühler J (2012). Erasure of a "
+    "spinal memory trace of pain by a brief, high-dose opioid administration. Science "
+    "335:235-238.",
+    "Valenzuela (2024). Nociplastic pain as a switch with hysteresis (as cited in "
+    "painsim's design notes; full reference not verified here).",
+    "Roland MO (1986). A critical review of the evidence for a pain-spasm-pain cycle in "
+    "spinal disorders. Clin Biomech 1:102-109.",
+    "Lund JP, Donga R, Widmer CG, Stohler CS (1991). The pain-adaptation model. Can J "
+    "Physiol Pharmacol 69:683-694.",
+)
+
+_UNIT = "1"  # dimensionless drive units
+
+STATES = (
+    State(name="D", unit=_UNIT, description="tissue nociceptive drive (injury, strain)"),
+    State(name="I", unit=_UNIT, description="local inflammation"),
+    State(name="T", unit=_UNIT, description="muscle tension / trigger-point activity"),
+    State(name="S", unit="1", description="central sensitization (0 none, 1 full)",
+          upper=1.0),
+    State(name="A", unit=_UNIT, description="autonomic arousal / stress"),
+    State(name="R", unit=_UNIT, description="slow systemic modulation (descending "
+          "inhibition, down-regulated arousal)"),
+    State(name="E_amp", unit=_UNIT, description="session-locked analgesia just after the "
+          "last pulse"),
+    State(name="E_age", unit="day", description="time since the last analgesia pulse",
+          initial=1e3),
+)
+
+_P = Parameter
+PARAMETERS = (
+    _P(name="tau_D", default=6.0, unit="day", description="decay time of tissue drive",
+       bounds=(0.1, 365.0), plausible=(5.0, 14.0),
+       basis="acute strains mostly settle over 1-3 weeks (assumption)"),
+    _P(name="d0", default=0.0, unit=_UNIT, description="baseline tissue drive (posture, "
+       "degeneration)", bounds=(0.0, 10.0), plausible=(0.0, 0.1),
+       basis="assumption; 0 means no standing lesion"),
+    _P(name="tau_I", default=1.5, unit="day", description="relaxation time of inflammation",
+       bounds=(0.05, 60.0), plausible=(1.0, 4.0),
+       basis="post-needling soreness resolves within 24-72 h"),
+    _P(name="c_T", default=0.5, unit="1", description="tension -> inflammation "
+       "(ischaemia) gain", bounds=(0.0, 10.0), plausible=(0.2, 0.8), basis="assumption"),
+    _P(name="c_A", default=0.25, unit="1", description="arousal -> inflammation "
+       "(neuro-immune) gain", bounds=(0.0, 10.0), plausible=(0.1, 0.4), basis="assumption"),
+    _P(name="tau_T", default=3.0, unit="day", description="relaxation time of muscle "
+       "tension", bounds=(0.05, 60.0), plausible=(0.5, 5.0),
+       basis="acute spasm responds over 2-4 days"),
+    _P(name="T0", default=0.05, unit=_UNIT, description="baseline tension",
+       bounds=(0.0, 10.0), plausible=(0.0, 0.1), basis="assumption"),
+    _P(name="g_T", default=0.5, unit=_UNIT, description="guarding gain: pain -> tension "
+       "(the contested pain-spasm reflex; 0 switches it off)", bounds=(0.0, 10.0),
+       plausible=(0.3, 0.7), basis="pain-spasm-pain (Roland 1986) vs pain-adaptation "
+       "(Lund et al. 1991): sign and size disputed"),
+    _P(name="P_T", default=4.0, unit="pain", description="pain at half-maximal guarding",
+       bounds=(0.1, 10.0), plausible=(3.0, 6.0), basis="assumption"),
+    _P(name="n_T", default=2.0, unit="1", description="Hill exponent of guarding",
+       bounds=(1.0, 8.0), plausible=(1.0, 3.0), basis="assumption"),
+    _P(name="tau_S", default=21.0, unit="day", description="time constant of central "
+       "sensitization", bounds=(1.0, 365.0), plausible=(14.0, 60.0),
+       basis="clinical central sensitization reverses over 1-3 months after the drive "
+       "is removed"),
+    _P(name="theta0", default=3.0, unit="pain", description="vulnerability threshold: pain "
+       "at half-maximal sensitization drive (low = vulnerable)", bounds=(0.1, 10.0),
+       plausible=(2.5, 7.0), basis="spinal LTP threshold (Drdla-Schutting et al. 2012); "
+       "set per phenotype"),
+    _P(name="m", default=4.0, unit="1", description="Hill exponent of sensitization "
+       "(>= 3 allows bistability)", bounds=(1.0, 12.0), plausible=(3.0, 6.0),
+       basis="switch-like LTP induction (Valenzuela 2024)"),
+    _P(name="k_R", default=1.0, unit="1", description="lift of the threshold per unit of "
+       "systemic state R", bounds=(0.0, 10.0), plausible=(0.5, 2.0), basis="assumption"),
+    _P(name="g_S", default=3.0, unit="1", description="central gain at full sensitization",
+       bounds=(0.0, 20.0), plausible=(2.0, 4.0), basis="dorsal-horn gain models "
+       "(Crodelle et al. 2019)"),
+    _P(name="tau_A", default=7.0, unit="day", description="relaxation time of arousal",
+       bounds=(0.1, 120.0), plausible=(3.0, 14.0), basis="stress episodes settle over "
+       "days to weeks"),
+    _P(name="a0", default=0.2, unit=_UNIT, description="baseline arousal",
+       bounds=(0.0, 10.0), plausible=(0.1, 0.3), basis="assumption; raised in "
+       "stress-driven phenotypes"),
+    _P(name="a_P", default=0.5, unit=_UNIT, description="arousal per unit of pain/10",
+       bounds=(0.0, 10.0), plausible=(0.2, 0.8), basis="assumption"),
+    _P(name="a_S", default=0.5, unit=_UNIT, description="arousal at full sensitization",
+       bounds=(0.0, 10.0), plausible=(0.2, 0.8), basis="assumption"),
+    _P(name="k_RA", default=1.0, unit="1", description="reduction of the arousal "
+       "set-point per unit of R", bounds=(0.0, 10.0), plausible=(0.5, 2.0),
+       basis="sympathetic -> parasympathetic shift claimed for acupuncture (000-3)"),
+    _P(name="tau_R", default=180.0, unit="day", description="decay time of the systemic "
+       "state", bounds=(1.0, 3650.0), plausible=(60.0, 730.0),
+       basis="'months to years'; courses take >= 5 weeks to reach 80% of maximal effect"),
+    _P(name="w_D", default=1.0, unit="1", description="weight of tissue drive in "
+       "nociceptive input", bounds=(0.0, 10.0), plausible=(0.5, 1.5), basis="assumption"),
+    _P(name="w_I", default=0.5, unit="1", description="weight of inflammation",
+       bounds=(0.0, 10.0), plausible=(0.3, 0.7), basis="assumption"),
+    _P(name="w_T", default=0.5, unit="1", description="weight of tension / trigger points",
+       bounds=(0.0, 10.0), plausible=(0.3, 0.7), basis="assumption"),
+    _P(name="k_E", default=1.0, unit="1", description="strength of session-locked "
+       "analgesia", bounds=(0.0, 10.0), plausible=(0.5, 2.0), basis="assumption"),
+    _P(name="t_half_E", default=16.0 / 1440.0, unit="day", description="half-life of "
+       "session-locked analgesia (16 min)", bounds=(1e-4, 1.0), plausible=(0.007, 0.03),
+       basis="analgesia after needling decays with a half-life of about 16 minutes"),
+)
+del _P
+
+
+def _hill(x: NDArray, K: NDArray, n: NDArray) -> NDArray:
+    xn = np.maximum(x, 0.0) ** n
+    return xn / (K**n + xn)
+
+
+def _pain_parts(y: NDArray, p: Any) -> tuple[NDArray, NDArray]:
+    D, I, T, S, _A, _R, E_amp, E_age = y
+    N = p.w_D * D + p.w_I * I + p.w_T * T
+    u = np.maximum(N * (1.0 + p.g_S * S), 0.0)
+    E = E_amp * np.exp2(-E_age / p.t_half_E)
+    return 10.0 * u / (1.0 + u) / (1.0 + p.k_E * E), E
+
+
+def pain(y: NDArray, p: Any) -> NDArray[np.float64]:
+    """Pain on 0–10 from states ``y`` of shape ``(8, ...)``; see :data:`EQUATIONS`."""
+    return _pain_parts(y, p)[0]
+
+
+def rhs(t: NDArray, y: NDArray, p: Any) -> NDArray[np.float64]:
+    """Right-hand side (per day) of the pain-loop model; see :data:`EQUATIONS`."""
+    D, I, T, S, A, R, E_amp, E_age = y
+    P = pain(y, p)
+    theta = p.theta0 * (1.0 + p.k_R * R)
+    return np.stack([
+        (p.d0 - D) / p.tau_D,
+        (D + p.c_T * T + p.c_A * A - I) / p.tau_I,
+        (p.T0 + p.g_T * _hill(P, p.P_T, p.n_T) - T) / p.tau_T,
+        (_hill(P, theta, p.m) - S) / p.tau_S,
+        ((p.a0 + p.a_P * P / 10.0 + p.a_S * S) / (1.0 + p.k_RA * R) - A) / p.tau_A,
+        -R / p.tau_R,
+        np.zeros_like(E_amp),
+        np.ones_like(E_age),
+    ])
+
+
+PAIN_LOOP = Model(
+    name="pain-loop",
+    states=STATES,
+    parameters=PARAMETERS,
+    rhs=rhs,
+    pain=pain,
+    equations=EQUATIONS,
+    references=REFERENCES,
+)
+"""The default model. ``painsim describe`` prints its equations and parameters."""
+
+#: Parameter overrides of the named phenotypes (point values; cohorts add spread).
+PHENOTYPES: dict[str, dict[str, float]] = {
+    # high threshold: only the pain-free state exists; an injury resolves by itself
+    "acute": {"theta0": 6.0},
+    # low threshold: a pain-free and a sensitized high-pain state coexist
+    "chronic": {"theta0": 3.0},
+    # threshold just inside the bistable range: the high state is shallow
+    "borderline": {"theta0": 4.5},
+}
+
+
+def phenotype(name: str, **overrides: Any) -> ParameterSet:
+    """Parameters of a named phenotype (see :data:`PHENOTYPES`), with overrides.
+
+    Examples
+    --------
+    >>> from painsim.painloop import phenotype
+    >>> phenotype("chronic").theta0          # pain units (0-10)
+    3.0
+    """
+    try:
+        base = PHENOTYPES[name]
+    except KeyError:
+        raise KeyError(f"unknown phenotype {name!r}; known: {', '.join(PHENOTYPES)}") from None
+    return PAIN_LOOP.params(**{**base, **overrides})
+
+
+def _ix(name: str) -> int:
+    return PAIN_LOOP.state_index[name]
+
+
+def analgesia(y: NDArray, P: NDArray, dose: ArrayLike) -> NDArray[np.float64]:
+    """Add ``dose`` to the analgesia E (exact superposition of exponential decays).
+
+    Parameters
+    ----------
+    y : ndarray, shape (8, m)
+        States of the treated lanes; a modified copy is returned.
+    P : ndarray, shape (n_parameters, m)
+        Their packed parameters (:meth:`ParameterSet.as_array`).
+    dose : float or ndarray, shape (m,)
+        Added E (dimensionless; pain is divided by 1 + k_E·E).
+    """
+    y = np.array(y, dtype=float)
+    ia, ig = _ix("E_amp"), _ix("E_age")
+    t_half = P[PAIN_LOOP.parameter_index["t_half_E"]]
+    y[ia] = y[ia] * np.exp2(-y[ig] / t_half) + dose
+    y[ig] = 0.0
+    return y
+
+
+def local_kick(y: NDArray, P: NDArray, *, release: ArrayLike = 0.7,
+               soreness: ArrayLike = 0.1, analgesia_dose: ArrayLike = 1.0
+               ) -> NDArray[np.float64]:
+    """A local session (dry needling): moves the *state*.
+
+    ``T ← (1 − release)·T``, ``I ← I + soreness`` (post-needling soreness, resolving over
+    ~τ_I), ``E ← E + analgesia_dose``. Shapes as in :func:`analgesia`.
+    Returns a modified copy of ``y``.
+    """
+    y = analgesia(y, P, analgesia_dose)
+    y[_ix("T")] *= 1.0 - np.asarray(release, dtype=float)
+    y[_ix("I")] += soreness
+    return y
+
+
+def systemic_kick(y: NDArray, P: NDArray, *, dose: ArrayLike = 0.3,
+                  analgesia_dose: ArrayLike = 1.0) -> NDArray[np.float64]:
+    """A systemic session (acupuncture): changes the *drivers*.
+
+    ``R ← R + dose`` (lifts θ and lowers the arousal set-point), ``E ← E +
+    analgesia_dose``. Shapes as in :func:`analgesia`. Returns a modified copy of ``y``.
+    """
+    y = analgesia(y, P, analgesia_dose)
+    y[_ix("R")] += dose
+    return y
+
+
+def equilibria(params: ParameterSet | None = None, *, R: float = 0.0,
+               n_grid: int = 400) -> list[dict[str, Any]]:
+    """Steady states of the pain loop for fixed systemic state ``R`` and no analgesia.
+
+    Every steady state is a fixed point of the one-dimensional map P ↦ pain(steady
+    fast states at P); they are bracketed on a grid of pain values and refined with
+    :func:`scipy.optimize.brentq`, then polished with :func:`scipy.optimize.root` on the
+    full right-hand side. Stability comes from the eigenvalues of the Jacobian of the
+    six dynamic states (D, I, T, S, A at fixed R), by central differences.
+
+    Parameters
+    ----------
+    params : ParameterSet, optional
+        Scalar parameter values (default: the model's defaults).
+    R : float
+        Held value of the systemic state (a bifurcation parameter).
+    n_grid : int
+        Pain grid points used to bracket fixed points.
+
+    Returns
+    -------
+    list of dict
+        One per steady state, ordered by pain: ``pain`` (0–10), ``state`` (shape (8,)),
+        ``eigenvalues`` (per day), ``kind`` ("stable", "saddle" or "unstable").
+    """
+    from scipy.optimize import brentq, root
+
+    p = PAIN_LOOP.params() if params is None else params
+    if p.n_lanes is not None:
+        raise ValueError("equilibria() needs scalar parameter values")
+    P1 = p.as_array(1)
+    ns = SimpleNamespace(**dict(zip(PAIN_LOOP.parameter_names, P1[:, 0].tolist(), strict=True)))
+
+    def fast_state(Pv: float) -> NDArray:
+        theta = ns.theta0 * (1 + ns.k_R * R)
+        S = Pv**ns.m / (theta**ns.m + Pv**ns.m)
+        A = (ns.a0 + ns.a_P * Pv / 10 + ns.a_S * S) / (1 + ns.k_RA * R)
+        T = ns.T0 + ns.g_T * Pv**ns.n_T / (ns.P_T**ns.n_T + Pv**ns.n_T)
+        D = ns.d0
+        I = D + ns.c_T * T + ns.c_A * A
+        return np.array([D, I, T, S, A, R, 0.0, 1e3])
+
+    def gap(Pv: float) -> float:
+        return float(PAIN_LOOP.pain_of(fast_state(Pv)[:, None], P1)[0]) - Pv
+
+    grid = np.linspace(0.0, 9.999, n_grid)
+    g = np.array([gap(v) for v in grid])
+    roots = []
+    for a, b, ga, gb in zip(grid[:-1], grid[1:], g[:-1], g[1:], strict=True):
+        if ga == 0:
+            roots.append(a)
+        elif ga * gb < 0:
+            roots.append(brentq(gap, a, b, xtol=1e-13))
+
+    dyn = slice(0, 5)
+
+    def f5(x: NDArray) -> NDArray:
+        y = fast_state(0.0)
+        y[dyn] = x
+        return PAIN_LOOP.lane_rhs(np.zeros(1), y[:, None], P1)[dyn, 0]
+
+    out = []
+    for r in roots:
+        y = fast_state(r)
+        sol = root(f5, y[dyn], tol=1e-14)
+        y[dyn] = sol.x
+        J = np.empty((5, 5))
+        for j in range(5):
+            e = np.zeros(5)
+            e[j] = 1e-6 * max(1.0, abs(y[j]))
+            J[:, j] = (f5(y[dyn] + e) - f5(y[dyn] - e)) / (2 * e[j])
+        ev = np.linalg.eigvals(J)
+        n_pos = int(np.sum(ev.real > 0))
+        kind = "stable" if n_pos == 0 else ("saddle" if n_pos == 1 else "unstable")
+        out.append({"pain": float(PAIN_LOOP.pain_of(y[:, None], P1)[0]), "state": y,
+                    "eigenvalues": ev, "kind": kind})
+    return out

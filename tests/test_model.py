@@ -1,0 +1,222 @@
+"""The pain-loop model's required behaviours, parameters, and user-defined models."""
+
+import math
+
+import numpy as np
+import pytest
+
+import painsim
+from painsim.errors import ParameterError
+from painsim.painloop import (
+    PAIN_LOOP,
+    equilibria,
+    local_kick,
+    phenotype,
+    systemic_kick,
+)
+
+HOUR = 1 / 24
+
+
+def _kicks(P, kick, **kw):
+    def on_stop(t, y, lanes, k):
+        return kick(y, P[:, lanes], **kw)
+    return on_stop
+
+
+def _high_state(params):
+    return equilibria(params)[-1]["state"][:, None]
+
+
+# --- behaviour 1 -------------------------------------------------------------------------
+def test_acute_injury_resolves_on_its_own_within_three_months():
+    p = phenotype("acute")
+    assert len(equilibria(p)) == 1  # only the pain-free state exists
+    sol = PAIN_LOOP.solve((0, 180), p, PAIN_LOOP.initial_state(1, D=2.0),
+                          t_eval=[0, 7, 90, 180])
+    pain = sol.pain[0]
+    assert pain[0] > 5 and pain[1] > 5  # a real injury, painful for at least a week
+    assert pain[2] < 1.0 and pain[3] < 1.0
+
+
+# --- behaviour 2 -------------------------------------------------------------------------
+def test_vulnerable_phenotype_is_bistable_with_a_saddle():
+    eq = equilibria(phenotype("chronic"))
+    assert [e["kind"] for e in eq] == ["stable", "saddle", "stable"]
+    low, saddle, high = (e["pain"] for e in eq)
+    assert low < 1.0 and high >= 4.0 and low < saddle < high
+    for e in eq:  # each is a true steady state of the full right-hand side
+        f = PAIN_LOOP.lane_rhs(np.zeros(1), e["state"][:, None], phenotype("chronic")
+                               .as_array(1))[:5, 0]
+        assert np.abs(f).max() < 1e-10
+    # the saddle has exactly one unstable direction
+    assert np.sum(eq[1]["eigenvalues"].real > 0) == 1
+
+
+def test_steady_states_persist_when_simulated():
+    p = phenotype("chronic")
+    for e in (equilibria(p)[0], equilibria(p)[-1]):
+        sol = PAIN_LOOP.solve((0, 365), p, e["state"][:, None], t_eval=[365], rtol=1e-9,
+                              atol=1e-12)
+        assert abs(sol.pain[0, -1] - e["pain"]) < 1e-5
+
+
+# --- behaviour 3 -------------------------------------------------------------------------
+def test_single_local_kick_relieves_within_hours_then_relapses_within_weeks():
+    p = phenotype("chronic")
+    y0 = _high_state(p)
+    base = PAIN_LOOP.pain_of(y0, p)[0]
+    t_eval = [0, 1 * HOUR, 6 * HOUR, 1, 21, 42]
+    sol = PAIN_LOOP.solve((0, 42), p, y0, t_eval=t_eval, stops=[[0.0]],
+                          on_stop=_kicks(p.as_array(1), local_kick))
+    pain = sol.pain[0]
+    assert pain[0] < base - 2  # analgesia pulse at the session
+    assert pain[1] < base - 0.5 and pain[2] < base - 0.5  # relief within hours
+    assert pain[4] > base - 0.1 and pain[5] > base - 0.05  # back to the high state
+    assert sol.state("S")[0, -1] > 0.8  # sensitization never left
+
+
+# --- behaviour 4 -------------------------------------------------------------------------
+def test_systemic_effect_removes_high_state_and_hysteresis_keeps_pain_low():
+    p = phenotype("chronic")
+    kinds = [[e["kind"] for e in equilibria(p, R=R)] for R in (0.0, 0.3, 1.0)]
+    assert kinds[0] == kinds[1] == ["stable", "saddle", "stable"]
+    assert kinds[2] == ["stable"]  # past the saddle-node only the low state is left
+    # a course of 8 weekly systemic sessions, then 3 years without treatment
+    y0 = _high_state(p)
+    stops = 7.0 * np.arange(8)[None, :]
+    sol = PAIN_LOOP.solve((0, 3 * 365), p, y0, t_eval=[0, 56, 3 * 365], stops=stops,
+                          on_stop=_kicks(p.as_array(1), systemic_kick, dose=0.15))
+    R_end = sol.state("R")[0, -1]
+    assert R_end < 0.05 * 8 * 0.15  # the systemic effect has decayed away ...
+    assert sol.pain[0, -1] < 1.0  # ... and pain stays low: hysteresis
+    # without the course the same patient stays in pain
+    untreated = PAIN_LOOP.solve((0, 3 * 365), p, y0, t_eval=[3 * 365])
+    assert untreated.pain[0, -1] > 4.0
+
+
+# --- behaviour 5 -------------------------------------------------------------------------
+def test_repeated_local_kicks_can_tip_a_borderline_patient_but_not_a_chronic_one():
+    stops = 3.5 * np.arange(12)[None, :]  # twice weekly for 6 weeks
+    end = {}
+    for name in ("borderline", "chronic"):
+        p = phenotype(name)
+        sol = PAIN_LOOP.solve((0, 180), p, _high_state(p), t_eval=[180], stops=stops,
+                              on_stop=_kicks(p.as_array(1), local_kick))
+        once = PAIN_LOOP.solve((0, 180), p, _high_state(p), t_eval=[180],
+                               stops=stops[:, :1], on_stop=_kicks(p.as_array(1), local_kick))
+        end[name] = (sol.pain[0, -1], once.pain[0, -1])
+    assert end["borderline"][0] < 1.0  # repeated kicks: tipped into the low state
+    assert end["borderline"][1] > 4.0  # a single kick is not enough
+    assert end["chronic"][0] > 4.0  # deep in the high basin the same course relapses
+
+
+def test_zero_guarding_gain_is_allowed_and_removes_the_reflex():
+    p = phenotype("chronic", g_T=0.0)
+    y0 = _high_state(phenotype("chronic"))
+    sol = PAIN_LOOP.solve((0, 30), p, y0, t_eval=[30])
+    assert sol.state("T")[0, -1] < 0.06  # relaxes towards baseline tension T0
+
+
+# --- parameters --------------------------------------------------------------------------
+def test_out_of_range_parameter_names_name_value_and_range():
+    with pytest.raises(ParameterError) as exc:
+        PAIN_LOOP.params(tau_S=-3.0)
+    msg = str(exc.value)
+    assert "tau_S" in msg and "-3.0" in msg and "[1, 365] day" in msg
+    assert exc.value.name == "tau_S" and exc.value.value == -3.0
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, "abc", [[1.0]]])
+def test_non_finite_or_malformed_parameter_is_refused(bad):
+    with pytest.raises(ParameterError, match="theta0"):
+        PAIN_LOOP.params(theta0=bad)
+
+
+def test_per_lane_array_out_of_range_reports_the_bad_value():
+    with pytest.raises(ParameterError, match=r"12\.0"):
+        PAIN_LOOP.params(theta0=np.array([3.0, 12.0]))
+
+
+def test_unknown_parameter_suggests_a_close_match():
+    with pytest.raises(ParameterError, match="did you mean 'tau_S'"):
+        PAIN_LOOP.params(tau_s=21.0)
+
+
+def test_parameter_sets_are_immutable_and_replace_validates():
+    p = PAIN_LOOP.params()
+    with pytest.raises(AttributeError):
+        p.tau_S = 5.0
+    assert p.replace(tau_S=30.0).tau_S == 30.0 and p.tau_S == 21.0
+    with pytest.raises(ParameterError):
+        p.replace(tau_S=0.0)
+    arr = PAIN_LOOP.params(theta0=np.array([3.0, 4.0])).theta0
+    with pytest.raises(ValueError):
+        arr[0] = 9.0
+
+
+def test_every_parameter_default_is_inside_its_plausible_range():
+    for p in PAIN_LOOP.parameters:
+        assert p.plausible[0] <= p.default <= p.plausible[1], p.name
+        assert p.unit and p.description and p.basis, p.name
+
+
+def test_unknown_phenotype_lists_known_ones():
+    with pytest.raises(KeyError, match="acute"):
+        phenotype("nonsense")
+
+
+# --- user-defined models -----------------------------------------------------------------
+def _user_model():
+    def rhs(t, y, p):
+        x, v = y  # pain drive and a slow vulnerability
+        return np.stack([p.gain * v - x / p.tau, -v / p.tau_v])
+
+    return painsim.Model(
+        name="two-state",
+        states=(painsim.State(name="x", unit="1", description="drive", initial=1.0),
+                painsim.State(name="v", unit="1", description="vulnerability",
+                              initial=1.0)),
+        parameters=(
+            painsim.Parameter(name="tau", default=2.0, unit="day", description="decay",
+                              bounds=(0.01, 100), plausible=(1, 5)),
+            painsim.Parameter(name="tau_v", default=10.0, unit="day", description="decay",
+                              bounds=(0.01, 100), plausible=(5, 20)),
+            painsim.Parameter(name="gain", default=0.5, unit="1/day", description="gain",
+                              bounds=(0, 10), plausible=(0, 1)),
+        ),
+        rhs=rhs,
+        pain=lambda y, p: 10 * y[0] / (1 + y[0]),
+    )
+
+
+def test_user_model_runs_on_the_same_solver_with_stops():
+    m = _user_model()
+    p = m.params(gain=np.array([0.0, 0.5]))
+    sol = m.solve((0, 10), p, t_eval=[10], stops=[[5.0], [5.0]],
+                  on_stop=lambda t, y, lanes, k: y * [[0.5], [1.0]], rtol=1e-10, atol=1e-12)
+    # lane 0 (gain 0): x = exp(-t/2), halved at t = 5
+    np.testing.assert_allclose(sol.state("x")[0, -1], 0.5 * np.exp(-5.0), rtol=1e-8)
+    assert sol.pain.shape == (2, 1)
+    assert "tau_v" in m.describe() and "two-state" in m.describe()
+    with pytest.raises(ParameterError, match="tau_v"):
+        m.params(tau_v=0.0)
+
+
+def test_model_rejects_duplicate_names_and_wrong_y0():
+    m = _user_model()
+    with pytest.raises(ValueError, match="duplicate"):
+        painsim.Model(name="bad", states=(m.states[0], m.states[0]), parameters=(),
+                      rhs=m.rhs, pain=m.pain)
+    with pytest.raises(ValueError, match="2 states"):
+        m.solve((0, 1), y0=np.ones((3, 1)))
+    with pytest.raises(KeyError, match="states: x, v"):
+        m.index("T")
+
+
+def test_describe_shows_every_parameter_with_unit_and_equations():
+    text = PAIN_LOOP.describe()
+    for p in PAIN_LOOP.parameters:
+        assert p.name in text
+    for word in ("dS/dt", "theta = theta0", "P = 10", "References", "day", "pain"):
+        assert word in text

@@ -1,0 +1,82 @@
+"""Invariants of the pain-loop model and the solver, checked with Hypothesis."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import painsim
+from painsim.painloop import PAIN_LOOP, equilibria, local_kick, systemic_kick
+
+from .strategies import initial_states, plausible_params, session_times
+
+N_LANES = 3
+
+
+def _stops(times):
+    row = np.full(6, np.inf)
+    row[: len(times)] = times
+    return np.tile(row, (N_LANES, 1))
+
+
+def _session(P, local):
+    def on_stop(t, y, lanes, k):
+        kick = local_kick if local else systemic_kick
+        return kick(y, P[:, lanes])
+    return on_stop
+
+
+@given(plausible_params(N_LANES), initial_states(N_LANES), session_times, st.booleans())
+def test_pain_bounded_and_states_in_range(params, y0, times, local):
+    P = params.as_array(N_LANES)
+    sol = PAIN_LOOP.solve((0, 60), params, y0, t_eval=np.linspace(0, 60, 61),
+                          stops=_stops(times), on_stop=_session(P, local))
+    assert sol.solution.success
+    assert np.all(sol.pain >= 0) and np.all(sol.pain <= 10)
+    for s in PAIN_LOOP.states:
+        x = sol.state(s.name)
+        assert np.all(x >= s.lower - 1e-9), s.name
+        assert np.all(x <= s.upper + 1e-9), s.name
+
+
+@given(plausible_params(N_LANES), initial_states(N_LANES), session_times)
+def test_zero_size_kick_changes_nothing(params, y0, times):
+    P = params.as_array(N_LANES)
+    t_eval = np.linspace(0, 60, 31)
+
+    def nothing(t, y, lanes, k):
+        return local_kick(y, P[:, lanes], release=0.0, soreness=0.0, analgesia_dose=0.0)
+
+    kicked = PAIN_LOOP.solve((0, 60), params, y0, t_eval=t_eval, stops=_stops(times),
+                             on_stop=nothing, rtol=1e-10, atol=1e-12)
+    plain = PAIN_LOOP.solve((0, 60), params, y0, t_eval=t_eval, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(kicked.pain, plain.pain, atol=1e-7)
+
+
+@given(plausible_params(N_LANES), initial_states(N_LANES), session_times)
+def test_same_inputs_give_bit_identical_outputs(params, y0, times):
+    P = params.as_array(N_LANES)
+    a = PAIN_LOOP.solve((0, 60), params, y0, t_eval=np.arange(61.0), stops=_stops(times),
+                        on_stop=_session(P, True))
+    b = PAIN_LOOP.solve((0, 60), params, y0.copy(), t_eval=np.arange(61.0),
+                        stops=_stops(times), on_stop=_session(P, True))
+    assert np.array_equal(a.solution.y, b.solution.y, equal_nan=True)
+    assert np.array_equal(a.pain, b.pain)
+
+
+@given(st.floats(5.0, 7.0))
+def test_pain_free_state_without_drivers_stays_put(theta0):
+    p = PAIN_LOOP.params(theta0=theta0)
+    low = equilibria(p)[0]
+    sol = PAIN_LOOP.solve((0, 365), p, low["state"][:, None], t_eval=[0, 365], rtol=1e-9,
+                          atol=1e-12)
+    assert abs(sol.pain[0, -1] - low["pain"]) < 1e-6
+
+
+@given(st.lists(st.floats(0.01, 5.0), min_size=1, max_size=8),
+       st.floats(0.1, 10.0))
+def test_linear_decay_matches_exact_solution(rates, t_end):
+    k = np.array(rates)
+    sol = painsim.integrate(lambda t, y, k: -k * y, (0.0, t_end), np.ones((1, k.size)),
+                            args=(k,), t_eval=[t_end], rtol=1e-9, atol=1e-13)
+    exact = np.exp(-k * t_end)
+    assert np.all(np.abs(sol.y[0, :, 0] - exact) <= 50 * (1e-13 + 1e-9 * exact))

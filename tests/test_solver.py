@@ -1,0 +1,224 @@
+"""The batched Dormand–Prince solver, against independent references."""
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.linalg import expm
+
+import painsim
+from painsim.errors import SolverError
+from painsim.painloop import PAIN_LOOP, local_kick
+
+
+def _random_plausible(n, seed=1):
+    rng = np.random.default_rng(seed)
+    vals = {p.name: rng.uniform(*p.plausible, size=n) for p in PAIN_LOOP.parameters}
+    return PAIN_LOOP.params(**vals)
+
+
+def _random_state(n, seed=2):
+    RNG = np.random.default_rng(seed)
+    y = PAIN_LOOP.initial_state(n)
+    for name in ("D", "I", "T", "A"):
+        y[PAIN_LOOP.index(name)] = RNG.uniform(0, 2, n)
+    y[PAIN_LOOP.index("S")] = RNG.uniform(0, 1, n)
+    y[PAIN_LOOP.index("R")] = RNG.uniform(0, 1, n)
+    return y
+
+
+def test_exponential_decay_per_lane_rates():
+    k = np.array([0.1, 0.5, 1.0, 3.0])
+    t = np.linspace(0, 5, 11)
+    sol = painsim.integrate(lambda t, y, k: -k * y, (0, 5), np.ones((1, 4)), args=(k,),
+                            t_eval=t, rtol=1e-8, atol=1e-12)
+    exact = np.exp(-np.outer(k, t))
+    err = np.abs(sol.y[0] - exact) / (1e-12 + 1e-8 * np.abs(exact))
+    assert sol.success
+    assert err.max() < 10  # in tolerance units
+    # each lane chose its own steps: faster decay needs more steps
+    assert np.all(np.diff(sol.n_steps) > 0)
+
+
+def test_linear_system_matches_expm():
+    RNG = np.random.default_rng(3)
+    n_lanes, d = 5, 3
+    mats = []
+    for _ in range(n_lanes):
+        M = RNG.normal(size=(d, d))
+        mats.append(M - (np.abs(np.linalg.eigvals(M)).max() + 0.5) * np.eye(d))
+    Ms = np.stack(mats, axis=-1)  # (d, d, n_lanes): per-lane argument
+    y0 = RNG.normal(size=(d, n_lanes))
+    t_eval = np.array([0.0, 0.3, 1.0, 2.5, 4.0])
+    sol = painsim.integrate(lambda t, y, M: np.einsum("ijn,jn->in", M, y), (0, 4), y0,
+                            args=(Ms,), t_eval=t_eval, rtol=1e-10, atol=1e-12)
+    for i in range(n_lanes):
+        for j, tj in enumerate(t_eval):
+            ref = expm(mats[i] * tj) @ y0[:, i]
+            units = np.abs(sol.y[:, i, j] - ref) / (1e-12 + 1e-10 * np.abs(ref))
+            assert units.max() < 50
+
+
+def _reference(params_i, y0_i, t_eval, stops_i=(), rtol=1e-10, atol=1e-12):
+    """solve_ivp DOP853 per lane and per inter-stop segment (the independent reference)."""
+    P = params_i.as_array(1)
+
+    def f(t, y):
+        return PAIN_LOOP.lane_rhs(np.array([t]), y[:, None], P)[:, 0]
+
+    out = np.empty((y0_i.size, t_eval.size))
+    y, t0 = y0_i.copy(), t_eval[0]
+    bounds = [*stops_i, t_eval[-1]]
+    for b in bounds:
+        seg = t_eval[(t_eval >= t0) & (t_eval < b)] if b != t_eval[-1] else \
+            t_eval[(t_eval >= t0) & (t_eval <= b)]
+        if b > t0:
+            r = solve_ivp(f, (t0, b), y, method="DOP853", rtol=rtol, atol=atol, t_eval=seg)
+            assert r.success
+            out[:, np.searchsorted(t_eval, seg)] = r.y
+            y = solve_ivp(f, (t0, b), y, method="DOP853", rtol=rtol, atol=atol).y[:, -1]
+        if b != t_eval[-1]:
+            y = local_kick(y[:, None], P)[:, 0]
+        t0 = b
+    return out
+
+
+def test_default_model_matches_solve_ivp_dop853_with_stops():
+    n = 12
+    params = _random_plausible(n)
+    y0 = _random_state(n)
+    t_eval = np.linspace(0, 60, 31)
+    RNG = np.random.default_rng(4)
+    stops = np.full((n, 3), np.inf)
+    for i in range(0, n, 2):  # half the lanes get sessions, at lane-specific times
+        stops[i] = np.sort(RNG.uniform(1, 59, 3))
+    P = params.as_array(n)
+    sol = PAIN_LOOP.solve((0, 60), params, y0, t_eval=t_eval, stops=stops, rtol=1e-10,
+                          atol=1e-12,
+                          on_stop=lambda t, y, lanes, k: local_kick(y, P[:, lanes]))
+    assert sol.solution.success
+    for i in range(n):
+        pi = PAIN_LOOP.params(**{k: v[i] for k, v in params.items()})
+        ref = _reference(pi, y0[:, i], t_eval, [s for s in stops[i] if np.isfinite(s)])
+        units = np.abs(sol.solution.y[:, i] - ref) / (1e-12 + 1e-10 * np.abs(ref))
+        assert units.max() < 200, (i, units.max())
+        pain_ref = PAIN_LOOP.pain_of(ref[:, None, :], P[:, i:i + 1])[0]
+        assert np.abs(sol.pain[i] - pain_ref).max() < 1e-7
+
+
+def test_convergence_order_is_five():
+    params = PAIN_LOOP.params()
+    y0 = _random_state(1)
+    P = params.as_array(1)
+    ref = _reference(params, y0[:, 0], np.array([0.0, 10.0]), rtol=1e-13, atol=1e-15)[:, -1]
+    hs = np.array([1.0, 0.5, 0.25, 0.125])
+    errs = []
+    for h in hs:
+        sol = painsim.integrate(PAIN_LOOP.lane_rhs, (0, 10), y0, args=(P,), step=h)
+        errs.append(np.abs(sol.y_final[:, 0] - ref).max())
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert 4.6 < slope < 5.6, (slope, errs)
+
+
+def test_batched_equals_looped():
+    n = 16
+    params = _random_plausible(n)
+    y0 = _random_state(n)
+    stops = np.sort(np.random.default_rng(5).uniform(0, 30, (n, 2)), axis=1)
+    P = params.as_array(n)
+    t_eval = np.linspace(0, 30, 16)
+
+    def kick(t, y, lanes, k):
+        return local_kick(y, P[:, lanes])
+
+    batch = PAIN_LOOP.solve((0, 30), params, y0, t_eval=t_eval, stops=stops, on_stop=kick)
+    for i in range(n):
+        Pi = P[:, i:i + 1]
+        one = painsim.integrate(PAIN_LOOP.lane_rhs, (0, 30), y0[:, i:i + 1], args=(Pi,),
+                                t_eval=t_eval, stops=stops[i:i + 1],
+                                on_stop=lambda t, y, lanes, k, Pi=Pi: local_kick(y, Pi))
+        np.testing.assert_allclose(batch.solution.y[:, i], one.y[:, 0], rtol=1e-13,
+                                   atol=1e-15)
+        assert batch.solution.n_steps[i] == one.n_steps[0]
+
+
+def test_stops_land_exactly_and_jump_is_right_continuous():
+    stops = np.array([[0.3, 1.7, np.inf], [0.1 + 0.2, 2.0, 2.0]])  # 0.1 + 0.2 != 0.3
+    seen = []
+
+    def on_stop(t, y, lanes, k):
+        seen.extend(zip(lanes.tolist(), k.tolist(), t.tolist(), strict=True))
+        return y + 1.0
+
+    t_eval = np.array([0.0, 0.3, 1.0, 1.7, 2.0, 3.0])
+    sol = painsim.integrate(lambda t, y: -y, (0, 3), np.ones((1, 2)), t_eval=t_eval,
+                            stops=stops, on_stop=on_stop, rtol=1e-10, atol=1e-12)
+    assert sorted(seen) == [(0, 0, 0.3), (0, 1, 1.7), (1, 0, 0.1 + 0.2), (1, 1, 2.0),
+                            (1, 2, 2.0)]
+    assert sol.n_stops.tolist() == [2, 3]
+    # lane 0: exact solution with jumps of +1 at 0.3 and 1.7; t_eval at a stop is post-jump
+    y03 = np.exp(-0.3) + 1
+    y17 = y03 * np.exp(-1.4) + 1
+    np.testing.assert_allclose(sol.y[0, 0, [1, 3]], [y03, y17], rtol=1e-9)
+    # lane 1: two stops at t=2 are both applied there
+    y2 = (np.exp(-0.3) + 1) * np.exp(-1.7) + 2
+    np.testing.assert_allclose(sol.y[0, 1, 4], y2, rtol=1e-9)
+
+
+def test_failure_is_per_lane_data_and_raises_when_asked():
+    def rhs(t, y, broken):  # lane 1's rhs turns non-finite after t = 2
+        return np.where((t > 2.0) & broken, np.nan, -y)
+
+    broken = np.array([False, True, False])
+    sol = painsim.integrate(rhs, (0, 5), np.ones((1, 3)), args=(broken,))
+    assert sol.status.tolist() == [0, -2, 0]
+    assert "step size" in sol.message[1]
+    assert 1.9 < sol.t_final[1] <= 2.0 + 1e-9
+    assert np.all(np.isnan(sol.y[:, 1, -1])) and np.all(np.isfinite(sol.y[:, [0, 2], -1]))
+    with pytest.raises(SolverError) as exc:
+        painsim.integrate(rhs, (0, 5), np.ones((1, 3)), args=(broken,), throw=True)
+    assert exc.value.lane == 1 and 1.9 < exc.value.t <= 2.0 + 1e-9
+    assert "lane 1" in str(exc.value)
+
+
+def test_max_steps_reported_per_lane():
+    sol = painsim.integrate(lambda t, y, k: -k * y, (0, 10), np.ones((1, 2)),
+                            args=(np.array([0.01, 50.0]),), max_steps=20)
+    assert sol.status.tolist() == [0, -1]
+    assert "max_steps" in sol.message[1]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"y0": np.array([[1.0, np.nan]])}, "y0"),
+        ({"y0": np.ones(3)}, "y0"),
+        ({"rtol": 0.0}, "rtol"),
+        ({"rtol": -1e-6}, "rtol"),
+        ({"atol": -1.0}, "atol"),
+        ({"t_eval": [0.0, 11.0]}, "t_eval"),
+        ({"t_eval": [2.0, 1.0]}, "t_eval"),
+        ({"t_span": (1.0, 1.0)}, "t_span"),
+        ({"stops": [[np.nan]]}, "stops"),
+        ({"stops": [[11.0]]}, "stops"),
+        ({"stops": [[2.0, 1.0]]}, "stops"),
+        ({"max_steps": 0}, "max_steps"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, word):
+    base = {"t_span": (0.0, 10.0), "y0": np.ones((1, 1))}
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=word):
+        painsim.integrate(lambda t, y: -y, base.pop("t_span"), base.pop("y0"), **base)
+
+
+def test_rhs_with_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="rhs returned shape"):
+        painsim.integrate(lambda t, y: y[0], (0, 1), np.ones((2, 3)))
+
+
+def test_compaction_keeps_per_lane_args_aligned():
+    # lanes finish at very different step counts, forcing compaction of the working set
+    k = np.geomspace(0.01, 100, 40)
+    sol = painsim.integrate(lambda t, y, k: -k * y, (0, 1), np.ones((1, 40)), args=(k,),
+                            t_eval=[1.0], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(sol.y[0, :, 0], np.exp(-k), rtol=1e-6, atol=1e-14)
