@@ -335,21 +335,25 @@ def integrate(
     apply_stops(np.flatnonzero(next_stop(wid, ptr) <= t0))
     f = call(t, y, a)
 
-    if step is not None:
-        h = np.full(n_lanes, float(step))
-    elif first_step is not None:
-        h = np.full(n_lanes, float(first_step))
-    else:  # Hairer, Nørsett & Wanner (1993), II.4, per lane
+    def initial_step(t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
+        """Hairer, Nørsett & Wanner (1993), II.4, per lane (as SciPy's select_initial_step)."""
         scale = atol + rtol * np.abs(y)
         d0, d1 = _rms(y / scale), _rms(f / scale)
         h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
-        h0 = np.minimum(h0, t1 - t0)
+        h0 = np.minimum(h0, t1 - t)
         f1 = call(t + h0, y + h0 * f, a)
         d2 = _rms((f1 - f) / scale) / h0
         dm = np.maximum(d1, d2)
         h1 = np.where(dm <= 1e-15, np.maximum(1e-6, h0 * 1e-3),
                       (0.01 / np.maximum(dm, 1e-300)) ** (1 / (_ORDER_ERR + 1)))
-        h = np.minimum(np.minimum(100 * h0, h1), min(t1 - t0, max_step))
+        return np.minimum(np.minimum(100 * h0, h1), np.minimum(t1 - t, max_step))
+
+    if step is not None:
+        h = np.full(n_lanes, float(step))
+    elif first_step is not None:
+        h = np.full(n_lanes, float(first_step))
+    else:
+        h = initial_step(t, y, f, a)
     h = np.minimum(h, max_step)
     rejected_before = np.zeros(n_lanes, dtype=bool)
     eval_ptr = np.searchsorted(t_eval, t, side="left")  # next t_eval index per lane
@@ -441,7 +445,16 @@ def integrate(
         on = np.flatnonzero(accept & (stop_t <= t) & (t <= t1))
         if on.size:
             apply_stops(on)
-            f[:, on] = call(t[on], y[:, on], _take(a, lane_mask, on))
+            if on_stop is not None:
+                # the state jumped: restart those lanes as a new initial-value problem,
+                # so a large step cannot stride over a short transient the jump started
+                a_on = _take(a, lane_mask, on)
+                f[:, on] = call(t[on], y[:, on], a_on)
+                if step is None:
+                    ok = t[on] < t1
+                    h[on[ok]] = initial_step(t[on[ok]], y[:, on[ok]], f[:, on[ok]],
+                                             _take(a_on, lane_mask, np.flatnonzero(ok)))
+                rejected_before[on] = False
 
         # lanes at the end
         done = np.flatnonzero(active & (t >= t1))
