@@ -186,8 +186,11 @@ del _P
 
 
 def _hill(x: NDArray, K: NDArray, n: NDArray) -> NDArray:
-    xn = np.maximum(x, 0.0) ** n
-    return xn / (K**n + xn)
+    """x^n / (K^n + x^n) for x >= 0, K > 0, written as 1 / (1 + exp(n (ln K - ln x))):
+    with a per-patient exponent n this is about twice as fast as two powers, and exact
+    at x = 0 (ln 0 = -inf gives 0)."""
+    with np.errstate(divide="ignore", over="ignore"):
+        return 1.0 / (1.0 + np.exp(n * (np.log(K) - np.log(np.maximum(x, 0.0)))))
 
 
 def _pain_parts(y: NDArray, p: Any) -> tuple[NDArray, NDArray]:

@@ -442,7 +442,7 @@ def integrate(
         rejected_before = rejected
 
         # lanes on a stop: apply effects, refresh f (the state jumped)
-        on = np.flatnonzero(accept & (stop_t <= t) & (t <= t1))
+        on = np.flatnonzero(accept & (stop_t <= t))
         if on.size:
             apply_stops(on)
             if on_stop is not None:
