@@ -24,7 +24,7 @@ running lanes' slice of it (``a[..., lanes]``). Anything else is passed unchange
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,10 @@ class Solution:
         Stops each lane reached.
     nfev : int
         Right-hand-side evaluations, counted in lanes (one call on ``m`` lanes counts ``m``).
+    crossings : dict of ndarray
+        Sign changes of ``crossings(t, y)``, sorted by lane then time: ``lane`` (int),
+        ``which`` (row of ``g``), ``t`` (time) and ``direction`` (+1 upward, -1
+        downward), each of shape ``(n_crossings,)``. Empty without ``crossings``.
     """
 
     t: NDArray[np.float64]
@@ -106,11 +110,30 @@ class Solution:
     n_rejected: NDArray[np.int_]
     n_stops: NDArray[np.int_]
     nfev: int
+    crossings: dict[str, NDArray] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
         """True when every lane reached the end of ``t_span``."""
         return bool(np.all(self.status == 0))
+
+
+def _combine(coef: NDArray[np.float64], K: NDArray[np.float64]) -> NDArray[np.float64]:
+    """sum_k coef[k] * K[k] in a fixed order, elementwise per lane.
+
+    Deliberately not a BLAS call: every lane's arithmetic is then independent of how
+    many other lanes share the batch, so results are bit-identical for any chunking.
+    """
+    out = None
+    for c, k in zip(coef, K, strict=False):
+        if c != 0.0:
+            out = c * k if out is None else out + c * k
+    return out if out is not None else np.zeros_like(K[0])
+
+
+def _horner(Q: list[NDArray[np.float64]], x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """sum_j Q[j] * x^(j+1): the dense-output polynomial at fractions ``x`` of the step."""
+    return x * (Q[0] + x * (Q[1] + x * (Q[2] + x * Q[3])))
 
 
 def _rms(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -211,6 +234,7 @@ def integrate(
     max_step: float = np.inf,
     max_steps: int = 100_000,
     step: float | None = None,
+    crossings: Callable[..., ArrayLike] | None = None,
     throw: bool = False,
 ) -> Solution:
     """Integrate many independent initial-value problems at once, each with its own steps.
@@ -253,6 +277,13 @@ def integrate(
     step : float, optional
         Take fixed steps of this size without error control (landing on stops and
         ``t1`` exactly). Meant for convergence studies.
+    crossings : callable, optional
+        ``crossings(t, y, *args) -> g`` of shape ``(n_g, m)``: quantities whose sign
+        changes are located (e.g. pain minus a per-patient threshold). Each change
+        inside a step is found by bisection on the step's dense-output polynomial (to
+        about 1e-12 of the step); a change caused by a stop's jump is reported at the
+        stop time. Two changes of one quantity inside one step are not resolved (bound
+        the step with ``max_step`` if that matters). See :attr:`Solution.crossings`.
     throw : bool
         Raise :class:`~painsim.errors.SolverError` naming the first failing lane, its
         time and state, instead of only reporting the failure in ``status``.
@@ -334,6 +365,16 @@ def integrate(
     # stops at t0 act before the first step
     apply_stops(np.flatnonzero(next_stop(wid, ptr) <= t0))
     f = call(t, y, a)
+    found: list[tuple[NDArray, NDArray, NDArray, NDArray]] = []
+
+    def g_of(t: NDArray, y: NDArray, a: tuple) -> NDArray:
+        g = np.asarray(crossings(t, y, *a), dtype=float)
+        if g.ndim != 2 or g.shape[1] != y.shape[1]:
+            raise ValueError(f"crossings returned shape {g.shape}; expected (n_g, "
+                             f"{y.shape[1]})")
+        return g
+
+    g_prev = g_of(t, y, a) if crossings is not None else None
 
     def initial_step(t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
         """Hairer, Nørsett & Wanner (1993), II.4, per lane (as SciPy's select_initial_step)."""
@@ -361,8 +402,10 @@ def integrate(
     active = t < t1
 
     def compact(keep: NDArray) -> None:
-        nonlocal wid, y, t, ptr, f, h, rejected_before, eval_ptr, K, active, a
+        nonlocal wid, y, t, ptr, f, h, rejected_before, eval_ptr, K, active, a, g_prev
         wid, y, t, ptr, f, h = wid[keep], y[:, keep], t[keep], ptr[keep], f[:, keep], h[keep]
+        if g_prev is not None:
+            g_prev = g_prev[:, keep]
         rejected_before, eval_ptr, active = rejected_before[keep], eval_ptr[keep], active[keep]
         K = np.empty((7, n_states, keep.size))
         a = _take(args, lane_mask, wid)
@@ -385,15 +428,14 @@ def integrate(
         clipped = active & (h_use < h)
         K[0] = f
         for s in range(1, 7):
-            dy = np.tensordot(_A[s, :s], K[:s], axes=(0, 0))
-            K[s] = call(t + _C[s] * h_use, y + h_use * dy, a)
-        y_new = y + h_use * np.tensordot(_B, K[:6], axes=(0, 0))
+            K[s] = call(t + _C[s] * h_use, y + h_use * _combine(_A[s, :s], K[:s]), a)
+        y_new = y + h_use * _combine(_B, K[:6])
         # K[6] was evaluated at t + h, y + h * sum(B K) == y_new (FSAL)
         if step is not None:
             accept = active.copy()
             factor = np.ones(m)
         else:
-            err = h_use * np.tensordot(_E, K, axes=(0, 0))
+            err = h_use * _combine(_E, K)
             scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
             with np.errstate(invalid="ignore", over="ignore"):
                 en = _rms(err / scale)
@@ -420,16 +462,40 @@ def integrate(
             if np.any(cnt > 0):
                 sel = acc[cnt > 0]
                 cnt = cnt[cnt > 0]
-                Q = np.tensordot(_P.T, K[:, :, sel], axes=(1, 0))  # (4, n_states, len(sel))
+                Ks = K[:, :, sel]
+                Q = [_combine(_P[:, j], Ks) for j in range(4)]  # 4 x (n_states, len(sel))
                 for j in range(int(cnt.max())):
                     w = cnt > j
                     lanes = sel[w]
                     idx = eval_ptr[lanes] + j
                     x = (t_eval[idx] - t[lanes]) / np.where(h_use[lanes] > 0, h_use[lanes], 1)
-                    poly = np.stack([x, x**2, x**3, x**4])  # (4, len)
-                    Y[:, wid[lanes], idx] = y[:, lanes] + h_use[lanes] * np.sum(
-                        Q[:, :, w] * poly[:, None, :], axis=0)
+                    Y[:, wid[lanes], idx] = y[:, lanes] + h_use[lanes] * _horner(
+                        [q[:, w] for q in Q], x)
                 eval_ptr[sel] += cnt
+
+        if crossings is not None and acc.size:
+            a_acc = _take(a, lane_mask, acc)
+            g_new = g_of(t_new[acc], y_new[:, acc], a_acc)
+            changed = (g_prev[:, acc] >= 0) != (g_new >= 0)
+            if changed.any():
+                which, pos = np.nonzero(changed)
+                ln = acc[pos]
+                Ks = K[:, :, ln]
+                Q = [_combine(_P[:, j], Ks) for j in range(4)]
+                a_ln = _take(a, lane_mask, ln)
+                up = g_new[which, pos] >= 0
+                lo_x, hi_x = np.zeros(ln.size), np.ones(ln.size)
+                for _ in range(48):  # bisection on the dense-output polynomial
+                    mid = 0.5 * (lo_x + hi_x)
+                    ym = y[:, ln] + h_use[ln] * _horner(Q, mid)
+                    gm = g_of(t[ln] + mid * h_use[ln], ym, a_ln)[which, np.arange(ln.size)]
+                    above = gm >= 0
+                    before = above != up  # still on the starting side
+                    lo_x = np.where(before, mid, lo_x)
+                    hi_x = np.where(before, hi_x, mid)
+                found.append((wid[ln], which, t[ln] + hi_x * h_use[ln],
+                              np.where(up, 1, -1)))
+            g_prev[:, acc] = g_new
 
         # advance accepted lanes
         t = t_new
@@ -455,6 +521,14 @@ def integrate(
                     h[on[ok]] = initial_step(t[on[ok]], y[:, on[ok]], f[:, on[ok]],
                                              _take(a_on, lane_mask, np.flatnonzero(ok)))
                 rejected_before[on] = False
+                if crossings is not None:
+                    g_after = g_of(t[on], y[:, on], a_on)
+                    jumped = (g_prev[:, on] >= 0) != (g_after >= 0)
+                    if jumped.any():
+                        which, pos = np.nonzero(jumped)
+                        found.append((wid[on[pos]], which, t[on[pos]].copy(),
+                                      np.where(g_after[which, pos] >= 0, 1, -1)))
+                    g_prev[:, on] = g_after
 
         # lanes at the end
         done = np.flatnonzero(active & (t >= t1))
@@ -479,9 +553,17 @@ def integrate(
         STATUS_MESSAGES[int(s)] + ("" if s == 0 else f" (at t={t_fin[i]:.6g})")
         for i, s in enumerate(status)
     ])
+    if found:
+        cl, cw, ct, cd = (np.concatenate(x) for x in zip(*found, strict=True))
+        order = np.lexsort((cw, ct, cl))
+        cross = {"lane": cl[order], "which": cw[order], "t": ct[order],
+                 "direction": cd[order]}
+    else:
+        cross = {"lane": np.zeros(0, int), "which": np.zeros(0, int), "t": np.zeros(0),
+                 "direction": np.zeros(0, int)}
     sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y_fin, status=status,
                    message=messages, n_steps=steps_g, n_rejected=rej_g, n_stops=nstop_g,
-                   nfev=nfev)
+                   nfev=nfev, crossings=cross)
     if throw and not sol.success:
         bad = np.flatnonzero(status != 0)
         i = int(bad[0])

@@ -222,3 +222,30 @@ def test_compaction_keeps_per_lane_args_aligned():
     sol = painsim.integrate(lambda t, y, k: -k * y, (0, 1), np.ones((1, 40)), args=(k,),
                             t_eval=[1.0], rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(sol.y[0, :, 0], np.exp(-k), rtol=1e-6, atol=1e-14)
+
+
+def test_crossings_are_located_on_dense_output_not_the_save_grid():
+    w = np.array([1.0, 2.0, 3.0])  # y0 = sin(w t): crossings of 0.5 at known times
+    sol = painsim.integrate(lambda t, y, w: np.stack([y[1] * w, -y[0] * w]), (0, 4),
+                            np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), args=(w,),
+                            t_eval=[0.0, 4.0], rtol=1e-10, atol=1e-12,
+                            crossings=lambda t, y, w: y[:1] - 0.5)
+    c = sol.crossings
+    for lane in range(3):
+        m = c["lane"] == lane
+        up = (np.arcsin(0.5) + 2 * np.pi * np.arange(3)) / w[lane]
+        down = (np.pi - np.arcsin(0.5) + 2 * np.pi * np.arange(3)) / w[lane]
+        exact = np.sort(np.concatenate([up, down]))
+        exact = exact[exact < 4]
+        np.testing.assert_allclose(c["t"][m], exact, atol=1e-8)
+        assert c["direction"][m].tolist() == [1, -1] * (len(exact) // 2) + [1] * (
+            len(exact) % 2)
+
+
+def test_a_jump_across_the_level_is_a_crossing_at_the_stop_time():
+    sol = painsim.integrate(lambda t, y: np.zeros_like(y), (0, 5), np.ones((1, 2)),
+                            stops=[[2.5], [np.inf]], on_stop=lambda t, y, lanes, k: y - 1,
+                            crossings=lambda t, y: y - 0.5)
+    c = sol.crossings
+    assert c["lane"].tolist() == [0] and c["t"].tolist() == [2.5]
+    assert c["direction"].tolist() == [-1]
