@@ -267,7 +267,9 @@ def integrate(
         ``t`` of shape ``(m,)``, the lanes' states ``y`` of shape ``(n_states, m)``,
         their indices ``lanes`` and the index ``k`` of the stop in each row. It returns
         the states after the stop (e.g. a treatment session's effect). Only the lanes
-        that reached a stop in the same iteration are passed.
+        that reached a stop in the same iteration are passed. It may also change those
+        lanes' entries of per-lane arrays in ``args`` in place (a change of drivers);
+        the solver uses the new values from that stop on.
     first_step : float, optional
         Initial step; chosen per lane by Hairer's rule when omitted.
     max_step : float
@@ -362,9 +364,6 @@ def integrate(
             again = next_stop(wid[sel], ptr[sel]) <= t[sel]
             sel = sel[again]
 
-    # stops at t0 act before the first step
-    apply_stops(np.flatnonzero(next_stop(wid, ptr) <= t0))
-    f = call(t, y, a)
     found: list[tuple[NDArray, NDArray, NDArray, NDArray]] = []
 
     def g_of(t: NDArray, y: NDArray, a: tuple) -> NDArray:
@@ -374,7 +373,23 @@ def integrate(
                              f"{y.shape[1]})")
         return g
 
+    def jump_crossings(on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
+        jumped = (g_before >= 0) != (g_after >= 0)
+        if jumped.any():
+            which, pos = np.nonzero(jumped)
+            found.append((wid[on[pos]], which, t[on[pos]].copy(),
+                          np.where(g_after[which, pos] >= 0, 1, -1)))
+
     g_prev = g_of(t, y, a) if crossings is not None else None
+    # stops at t0 act before the first step
+    at_t0 = np.flatnonzero(next_stop(wid, ptr) <= t0)
+    if at_t0.size:
+        apply_stops(at_t0)
+        if crossings is not None:
+            g0 = g_of(t, y, a)
+            jump_crossings(at_t0, g_prev[:, at_t0], g0[:, at_t0])
+            g_prev = g0
+    f = call(t, y, a)
 
     def initial_step(t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
         """Hairer, Nørsett & Wanner (1993), II.4, per lane (as SciPy's select_initial_step)."""
@@ -512,6 +527,10 @@ def integrate(
         if on.size:
             apply_stops(on)
             if on_stop is not None:
+                if a is not args:  # on_stop may change per-lane args in place: re-read
+                    for arr, orig, per in zip(a, args, lane_mask, strict=True):
+                        if per:
+                            arr[..., on] = orig[..., wid[on]]
                 # the state jumped: restart those lanes as a new initial-value problem,
                 # so a large step cannot stride over a short transient the jump started
                 a_on = _take(a, lane_mask, on)
@@ -523,11 +542,7 @@ def integrate(
                 rejected_before[on] = False
                 if crossings is not None:
                     g_after = g_of(t[on], y[:, on], a_on)
-                    jumped = (g_prev[:, on] >= 0) != (g_after >= 0)
-                    if jumped.any():
-                        which, pos = np.nonzero(jumped)
-                        found.append((wid[on[pos]], which, t[on[pos]].copy(),
-                                      np.where(g_after[which, pos] >= 0, 1, -1)))
+                    jump_crossings(on, g_prev[:, on], g_after)
                     g_prev[:, on] = g_after
 
         # lanes at the end

@@ -249,3 +249,26 @@ def test_a_jump_across_the_level_is_a_crossing_at_the_stop_time():
     c = sol.crossings
     assert c["lane"].tolist() == [0] and c["t"].tolist() == [2.5]
     assert c["direction"].tolist() == [-1]
+
+
+def test_on_stop_may_change_per_lane_args_in_place_even_after_compaction():
+    # slow lanes finish in few steps, so the working set is compacted long before the
+    # fast lane 35 reaches t = 0.5, where on_stop sets its rate to zero in place
+    k = np.geomspace(0.01, 100, 40)
+    k_run = k.copy()
+    lane = 35
+
+    def on_stop(t, y, lanes, idx):
+        k_run[lanes] = 0.0  # stop decaying
+        return y
+
+    stops = np.full((40, 1), np.inf)
+    stops[lane] = 0.5
+    sol = painsim.integrate(lambda t, y, k: -k * y, (0, 1), np.ones((1, 40)),
+                            args=(k_run,), stops=stops, on_stop=on_stop, rtol=1e-10,
+                            atol=1e-20)
+    assert sol.n_steps[lane] > 2 * sol.n_steps[:10].max()  # compaction did happen
+    np.testing.assert_allclose(sol.y_final[0, lane], np.exp(-k[lane] * 0.5), rtol=1e-7)
+    others = np.arange(40) != lane
+    np.testing.assert_allclose(sol.y_final[0, others], np.exp(-k[others]), rtol=1e-6,
+                               atol=1e-18)
