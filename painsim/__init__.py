@@ -8,9 +8,24 @@ model defined with :class:`Model` runs on the same batched solver, :func:`integr
 Time is in days and pain on 0–10 throughout.
 """
 
+from .cohort import PHENOTYPE_PRESETS, Cohort, Flares, LogNormal, Phenotype, Uniform
+from .engine import simulate
 from .errors import PainsimError, ParameterError, ScenarioError, SolverError
+from .interventions import (
+    Effect,
+    Intervention,
+    acupuncture,
+    combine,
+    dry_needling,
+    exercise,
+    no_treatment,
+    sham,
+    usual_care,
+)
 from .model import Model, ModelSolution, Parameter, ParameterSet, State
+from .outcomes import Outcomes, SimulationResult, kaplan_meier
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
+from .protocols import Arm, AsNeeded, Clinic, Fixed, Protocol, Tapering
 from .solver import Solution, integrate
 
 __version__ = "0.1.0"
@@ -18,20 +33,45 @@ __version__ = "0.1.0"
 __all__ = [
     "PAIN_LOOP",
     "PHENOTYPES",
+    "PHENOTYPE_PRESETS",
+    "Arm",
+    "AsNeeded",
+    "Clinic",
+    "Cohort",
+    "Effect",
+    "Fixed",
+    "Flares",
+    "Intervention",
+    "LogNormal",
     "Model",
     "ModelSolution",
+    "Outcomes",
     "PainsimError",
     "Parameter",
     "ParameterError",
     "ParameterSet",
+    "Phenotype",
+    "Protocol",
     "ScenarioError",
+    "SimulationResult",
     "Solution",
     "SolverError",
     "State",
+    "Tapering",
+    "Uniform",
     "__version__",
+    "acupuncture",
+    "combine",
+    "dry_needling",
     "equilibria",
+    "exercise",
     "integrate",
+    "kaplan_meier",
     "local_kick",
+    "no_treatment",
     "phenotype",
+    "sham",
+    "simulate",
     "systemic_kick",
+    "usual_care",
 ]

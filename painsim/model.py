@@ -271,6 +271,10 @@ class Model:
         The equations in plain text, shown by ``painsim describe``.
     references : tuple of str
         Literature the structure and values rest on.
+    pulses : dict of str to callable, optional
+        Named impulses an intervention can give, ``pulse(y, P, dose) -> y_new`` with
+        ``y`` of shape ``(n_states, m)`` and packed parameters ``P`` of shape
+        ``(n_parameters, m)`` (e.g. the pain-loop model's ``"analgesia"``).
 
     Examples
     --------
@@ -297,6 +301,7 @@ class Model:
     pain: Callable[..., Any]
     equations: str = ""
     references: tuple[str, ...] = ()
+    pulses: dict[str, Callable[..., Any]] = field(default_factory=dict)
     state_index: dict[str, int] = field(init=False, repr=False, compare=False)
     parameter_index: dict[str, int] = field(init=False, repr=False, compare=False)
 

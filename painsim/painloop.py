@@ -231,6 +231,7 @@ PAIN_LOOP = Model(
     pain=pain,
     equations=EQUATIONS,
     references=REFERENCES,
+    pulses={"analgesia": lambda y, P, dose: analgesia(y, P, dose)},
 )
 """The default model. ``painsim describe`` prints its equations and parameters."""
 

@@ -1,0 +1,343 @@
+"""Virtual cohorts: phenotypes as editable parameter distributions, mixtures, and flares.
+
+Reproducibility by construction: every random draw for patient ``i`` comes from a
+generator seeded by ``SeedSequence([seed, i, stream])`` with a fixed id per stream
+name (:data:`STREAMS`), never from a worker or a chunk. So the same seed gives the same
+patients whatever the chunking, and arms share patients and flares (common random
+numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ParameterError, did_you_mean
+from .model import Model
+from .painloop import PAIN_LOOP
+
+__all__ = [
+    "PHENOTYPE_PRESETS",
+    "STREAMS",
+    "Cohort",
+    "CohortSample",
+    "Flares",
+    "LogNormal",
+    "Phenotype",
+    "Uniform",
+    "patient_rng",
+]
+
+#: Stream ids: one independent random stream per purpose and patient.
+STREAMS = {"cohort": 1, "flares": 2, "visits": 3, "effects": 4, "dropout": 5}
+
+
+def patient_rng(seed: int, patient: int, stream: str) -> np.random.Generator:
+    """The generator of ``stream`` for ``patient`` under ``seed`` (see :data:`STREAMS`)."""
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence([int(seed), int(patient), STREAMS[stream]])))
+
+
+@dataclass(frozen=True, slots=True)
+class Uniform:
+    """Uniform distribution on [low, high], in the parameter's unit."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high):
+            raise ParameterError("Uniform", (self.low, self.high), "finite low <= high")
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(rng.uniform(self.low, self.high))
+
+
+@dataclass(frozen=True, slots=True)
+class LogNormal:
+    """Log-normal distribution with the given median and coefficient of variation."""
+
+    median: float
+    cv: float
+
+    def __post_init__(self) -> None:
+        if not (self.median > 0 and self.cv >= 0 and math.isfinite(self.median * self.cv)):
+            raise ParameterError("LogNormal", (self.median, self.cv), "median > 0, cv >= 0")
+
+    def draw(self, rng: np.random.Generator) -> float:
+        sigma = math.sqrt(math.log1p(self.cv**2))
+        return float(self.median * math.exp(sigma * rng.standard_normal()))
+
+
+Dist = float | Uniform | LogNormal
+
+
+def _draw(d: Dist, rng: np.random.Generator) -> float:
+    return float(d) if isinstance(d, int | float) else d.draw(rng)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flares:
+    """Flare-ups of one patient: renewal processes of strains and stress episodes.
+
+    Inter-event times are Weibull with shape ``weibull_shape`` (1: Poisson; < 1: the
+    hazard falls with time since the last flare, so flares cluster) and a scale giving
+    the stated mean rate.
+
+    Parameters
+    ----------
+    strain_per_day : float
+        Mean strain rate, events per day (e.g. 1/60).
+    strain_size : float
+        Tissue drive D added by a strain (dimensionless).
+    stress_per_day : float
+        Mean rate of stress episodes, per day.
+    stress_size : float
+        Arousal A added by a stress episode.
+    weibull_shape : float
+        Shape of the inter-event distribution (0.2–5).
+    strain_target, stress_target : str
+        States that strains and stress episodes raise (for user models).
+    """
+
+    strain_per_day: float = 0.0
+    strain_size: float = 1.0
+    stress_per_day: float = 0.0
+    stress_size: float = 0.5
+    weibull_shape: float = 1.0
+    strain_target: str = "D"
+    stress_target: str = "A"
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("strain_per_day", 0, 1), ("stress_per_day", 0, 1),
+                             ("strain_size", 0, 10), ("stress_size", 0, 10),
+                             ("weibull_shape", 0.2, 5)):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and lo <= v <= hi):
+                raise ParameterError(f"Flares.{name}", v, f"[{lo}, {hi}]")
+
+    def draw(self, rng: np.random.Generator, horizon: float) -> list[tuple[float, str, float]]:
+        """Flare times (days), kinds (``"strain"``/``"stress"``) and sizes in [0, horizon)."""
+        out = []
+        k = self.weibull_shape
+        for kind, rate, size in (("strain", self.strain_per_day, self.strain_size),
+                                 ("stress", self.stress_per_day, self.stress_size)):
+            if rate <= 0:
+                continue
+            scale = 1.0 / (rate * math.gamma(1.0 + 1.0 / k))
+            t = 0.0
+            while True:
+                t += scale * rng.weibull(k)
+                if t >= horizon:
+                    break
+                out.append((t, kind, size))
+        return sorted(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Phenotype:
+    """A kind of patient: parameter distributions, starting condition and flares.
+
+    Parameters
+    ----------
+    name : str
+        Identifier.
+    description : str
+        In plain words.
+    params : mapping of str to float, Uniform or LogNormal
+        Parameter overrides of the model's defaults; draws are clipped to each
+        parameter's allowed range.
+    start : {"pain_free", "sensitized"}
+        Initial condition before the run-in: pain-free, or near full sensitization
+        (a run-in without treatment then settles each patient on its own attractor).
+    injury : float or Uniform
+        Tissue drive D added at day 0 (an acute strain).
+    flares : Flares
+        The patient's flare process.
+    claims : tuple of str
+        Claim ids whose population this stands for.
+    """
+
+    name: str
+    description: str
+    params: Mapping[str, Dist] = field(default_factory=dict)
+    start: str = "pain_free"
+    injury: Dist = 0.0
+    flares: Flares = field(default_factory=Flares)
+    claims: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.start not in ("pain_free", "sensitized"):
+            raise ParameterError(f"{self.name}.start", self.start, "pain_free, sensitized")
+
+
+#: Editable presets (000-2, 003-3, 003-5). Change them with ``dataclasses.replace``.
+PHENOTYPE_PRESETS: dict[str, Phenotype] = {
+    "acute_strain": Phenotype(
+        name="acute_strain", description="a recent strain in a resilient patient: "
+        "high sensitization threshold, injury at day 0", claims=("003-5",),
+        params={"theta0": Uniform(5.5, 7.0)}, injury=Uniform(1.5, 2.5),
+        flares=Flares(strain_per_day=1 / 180)),
+    "recurrent": Phenotype(
+        name="recurrent", description="recurrent episodes: threshold near the bistable "
+        "range, frequent strains", claims=("000-2",),
+        params={"theta0": Uniform(4.3, 5.3)}, injury=Uniform(1.5, 2.5),
+        flares=Flares(strain_per_day=1 / 45, weibull_shape=0.7)),
+    "chronic_sensitized": Phenotype(
+        name="chronic_sensitized", description="chronic pain with central sensitization: "
+        "low threshold, settled in the high-pain state", claims=("000-2", "003-3"),
+        params={"theta0": Uniform(2.5, 3.8), "tau_S": Uniform(21.0, 45.0)},
+        start="sensitized", flares=Flares(strain_per_day=1 / 90)),
+    "stress_driven": Phenotype(
+        name="stress_driven", description="stress-responsive pain: high baseline "
+        "arousal, arousal-driven inflammation, frequent stress episodes",
+        claims=("000-2", "003-3", "003-5"),
+        params={"theta0": Uniform(3.0, 4.5), "a0": Uniform(0.3, 0.5),
+                "c_A": Uniform(0.3, 0.45)},
+        start="sensitized", flares=Flares(stress_per_day=1 / 30, stress_size=0.6)),
+}
+
+_SENSITIZED = {"S": 0.9, "T": 0.45, "I": 0.45, "A": 0.95}
+
+
+@dataclass(frozen=True)
+class CohortSample:
+    """A drawn cohort: per-patient phenotypes, parameters, initial states and flares.
+
+    Attributes
+    ----------
+    phenotype : ndarray of str, shape (n,)
+    params : ndarray, shape (n_parameters, n)
+        Packed parameters (model order).
+    y0 : ndarray, shape (n_states, n)
+        States at day 0 after the run-in, with the injury applied.
+    flares : list of list of (float, str, float)
+        Per patient: flare time (days), kind, size.
+    """
+
+    phenotype: NDArray[np.str_]
+    params: NDArray[np.float64]
+    y0: NDArray[np.float64]
+    flares: list[list[tuple[float, str, float]]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cohort:
+    """A virtual cohort: size, seed, phenotype mix, optional per-patient table.
+
+    Parameters
+    ----------
+    n : int
+        Number of patients (>= 1).
+    seed : int
+        Scenario seed (>= 0).
+    mix : mapping of str to float
+        Phenotype name → fraction; fractions must sum to 1.
+    phenotypes : mapping of str to Phenotype
+        Available phenotypes (default :data:`PHENOTYPE_PRESETS`).
+    table : mapping of str to array, optional
+        Per-patient parameter values (length ``n`` each), overriding the phenotype draws.
+    run_in_days : float
+        Untreated run-in before day 0 that settles each patient (days).
+    model : Model
+        The model whose parameters are drawn.
+
+    Examples
+    --------
+    >>> from painsim.cohort import Cohort
+    >>> c = Cohort(n=4, seed=1, mix={"chronic_sensitized": 0.5, "acute_strain": 0.5})
+    >>> sorted(set(c.sample(horizon_days=30).phenotype.tolist()))
+    ['acute_strain', 'chronic_sensitized']
+    """
+
+    n: int
+    seed: int = 0
+    mix: Mapping[str, float] = field(default_factory=lambda: {"chronic_sensitized": 1.0})
+    phenotypes: Mapping[str, Phenotype] = field(default_factory=lambda: PHENOTYPE_PRESETS)
+    table: Mapping[str, Any] | None = None
+    run_in_days: float = 120.0
+    model: Model = PAIN_LOOP
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n, int | np.integer) and self.n >= 1):
+            raise ParameterError("Cohort.n", self.n, "an integer >= 1")
+        if not (isinstance(self.seed, int | np.integer) and self.seed >= 0):
+            raise ParameterError("Cohort.seed", self.seed, "an integer >= 0")
+        if not self.mix:
+            raise ParameterError("Cohort.mix", {}, "at least one phenotype")
+        for name, frac in self.mix.items():
+            if name not in self.phenotypes:
+                raise ParameterError("Cohort.mix", name, ", ".join(self.phenotypes),
+                                     why="is not a known phenotype"
+                                     + did_you_mean(name, tuple(self.phenotypes)))
+            if not (math.isfinite(frac) and 0 <= frac <= 1):
+                raise ParameterError(f"Cohort.mix[{name!r}]", frac, "[0, 1]")
+        total = sum(self.mix.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ParameterError("Cohort.mix", dict(self.mix), "fractions summing to 1",
+                                 why=f"sums to {total:g}")
+        if not (math.isfinite(self.run_in_days) and 0 <= self.run_in_days <= 3650):
+            raise ParameterError("Cohort.run_in_days", self.run_in_days, "[0, 3650] day")
+        for ph in self.phenotypes.values():
+            for k in ph.params:
+                if k not in self.model.parameter_index:
+                    raise ParameterError(f"{ph.name}.params", k,
+                                         ", ".join(self.model.parameter_names),
+                                         why="is not a model parameter"
+                                         + did_you_mean(k, self.model.parameter_names))
+        if self.table is not None:
+            for k, v in self.table.items():
+                if k not in self.model.parameter_index:
+                    raise ParameterError("Cohort.table", k, ", ".join(
+                        self.model.parameter_names), why="is not a model parameter"
+                        + did_you_mean(k, self.model.parameter_names))
+                if np.shape(v) != (self.n,):
+                    raise ParameterError(f"Cohort.table[{k!r}]", f"shape {np.shape(v)}",
+                                         f"one value per patient, shape ({self.n},)")
+
+    def sample(self, horizon_days: float, *, rtol: float = 1e-6,
+               atol: float = 1e-8) -> CohortSample:
+        """Draw the cohort and settle it with the run-in (one batched solver call)."""
+        model = self.model
+        names = list(self.mix)
+        cum = np.cumsum([self.mix[k] for k in names])
+        n = self.n
+        pheno = np.empty(n, dtype=object)
+        values = {p.name: np.full(n, p.default) for p in model.parameters}
+        injury = np.zeros(n)
+        sensitized = np.zeros(n, dtype=bool)
+        flares = []
+        for i in range(n):
+            rng = patient_rng(self.seed, i, "cohort")
+            ph = self.phenotypes[names[min(int(np.searchsorted(cum, rng.random(),
+                                                                side="right")),
+                                           len(names) - 1)]]
+            pheno[i] = ph.name
+            for k in sorted(ph.params):
+                values[k][i] = _draw(ph.params[k], rng)
+            injury[i] = _draw(ph.injury, rng)
+            sensitized[i] = ph.start == "sensitized"
+            flares.append(ph.flares.draw(patient_rng(self.seed, i, "flares"), horizon_days))
+        for p in model.parameters:
+            np.clip(values[p.name], *p.bounds, out=values[p.name])
+        if self.table is not None:
+            for k, v in self.table.items():
+                values[k] = np.asarray(v, dtype=float)
+        params = model.params(**values)  # validates the table's values
+        P = params.as_array(n)
+        y0 = model.initial_state(n)
+        for k, v in _SENSITIZED.items():
+            if k in model.state_index:
+                y0[model.index(k), sensitized] = v
+        if self.run_in_days > 0:
+            sol = model.solve((0.0, self.run_in_days), params, y0, t_eval=[self.run_in_days],
+                              rtol=rtol, atol=atol, throw=True)
+            y0 = sol.solution.y_final
+        if "D" in model.state_index:
+            y0[model.index("D")] += injury
+        return CohortSample(phenotype=pheno.astype(str), params=P, y0=y0, flares=flares)

@@ -1,0 +1,341 @@
+"""Outcomes: documented definitions, per-patient values, per-arm summaries.
+
+Definitions (every threshold is a field of :class:`Outcomes`; pain on 0–10, time in days)
+-----------------------------------------------------------------------------------------
+baseline
+    Pain at day 0, after any injury and before any treatment.
+short-term change
+    Pain at ``short_term_day`` (a whole day; default day 42, or the horizon if shorter)
+    minus baseline (negative = better).
+responder
+    Short-term reduction >= ``responder_fraction`` of baseline (default 30%), and
+    separately >= ``responder_points`` (default 2 points).
+relief
+    Pain at or below ``(1 - relief_fraction) * baseline`` for at least
+    ``relief_min_days`` without interruption; *days to relief* is the start of the first
+    such interval, *sessions to relief* the sessions received up to then. The minimum
+    duration keeps the minutes-long analgesia after a session from counting as relief.
+relapse
+    After relief, pain at or above ``(1 - relapse_fraction) * baseline`` for at least
+    ``relapse_min_days``; *time to relapse* is counted from relief. Both crossings are
+    located on the solver's dense output, not on the daily grid.
+relapse within the window
+    Kaplan–Meier estimate of P(relapse by ``relapse_window_days`` after relief),
+    censoring at dropout or the end of follow-up.
+durable response
+    Relief and no relapse by the end of follow-up (or dropout).
+adverse events
+    Counts of logged adverse events (soreness, bruising) per session and per patient.
+satisfaction
+    Short-term reduction >= ``satisfaction_points`` (default 1.5 points): a simple,
+    explicit stand-in for "satisfied with treatment".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .errors import ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .cohort import Cohort, CohortSample
+    from .protocols import Arm
+
+__all__ = ["Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcomes:
+    """Outcome definitions (see the module documentation); units in the names."""
+
+    short_term_day: float | None = None
+    responder_fraction: float = 0.3
+    responder_points: float = 2.0
+    relief_fraction: float = 0.3
+    relief_min_days: float = 1.0
+    relapse_fraction: float = 0.15
+    relapse_min_days: float = 7.0
+    relapse_window_days: float = 90.0
+    satisfaction_points: float = 1.5
+    bootstrap: int = 1000
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.short_term_day is not None and not (
+                isinstance(self.short_term_day, int | float)
+                and float(self.short_term_day).is_integer() and 0 <= self.short_term_day):
+            raise ParameterError("Outcomes.short_term_day", self.short_term_day,
+                                 "a whole day >= 0 (the save grid is daily)")
+        for name, lo, hi in (("responder_fraction", 0, 1),
+                             ("responder_points", 0, 10), ("relief_fraction", 0.01, 1),
+                             ("relief_min_days", 0, 3650), ("relapse_fraction", 0, 1),
+                             ("relapse_min_days", 0, 3650),
+                             ("relapse_window_days", 1, 36500),
+                             ("satisfaction_points", 0, 10), ("bootstrap", 0, 100000),
+                             ("confidence", 0.5, 0.999)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v)
+                                           and lo <= v <= hi):
+                raise ParameterError(f"Outcomes.{name}", v, f"[{lo:g}, {hi:g}]")
+        if self.relapse_fraction >= self.relief_fraction:
+            raise ParameterError("Outcomes.relapse_fraction", self.relapse_fraction,
+                                 f"< relief_fraction ({self.relief_fraction:g})",
+                                 why="must put the relapse level above the relief level")
+
+
+def kaplan_meier(time: ArrayLike, event: ArrayLike) -> tuple[NDArray, NDArray]:
+    """Kaplan–Meier survival estimate.
+
+    Parameters
+    ----------
+    time : array_like, shape (n,)
+        Event or censoring times (days).
+    event : array_like of bool, shape (n,)
+        True where the event happened at ``time``, False where censored.
+
+    Returns
+    -------
+    t, S : ndarray
+        Distinct event times and the survival estimate just after each.
+
+    Examples
+    --------
+    The 6-MP arm of Freireich et al. (1963), remission times in weeks:
+
+    >>> t = [6, 6, 6, 7, 10, 13, 16, 22, 23, 6, 9, 10, 11, 17, 19, 20, 25, 32, 32, 34, 35]
+    >>> e = [1] * 9 + [0] * 12
+    >>> ts, S = kaplan_meier(t, e)
+    >>> [(int(a), round(float(b), 3)) for a, b in zip(ts, S)]
+    [(6, 0.857), (7, 0.807), (10, 0.753), (13, 0.69), (16, 0.627), (22, 0.538), (23, 0.448)]
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    ts = np.unique(time[event])
+    S, s = np.empty(ts.size), 1.0
+    for i, t in enumerate(ts):
+        at_risk = np.count_nonzero(time >= t)
+        d = np.count_nonzero((time == t) & event)
+        s *= 1.0 - d / at_risk
+        S[i] = s
+    return ts, S
+
+
+def _km_at(time: NDArray, event: NDArray, t: float) -> float:
+    if time.size == 0:
+        return math.nan
+    ts, S = kaplan_meier(time, event)
+    k = np.searchsorted(ts, t, side="right")
+    return 1.0 if k == 0 else float(S[k - 1])
+
+
+def bootstrap_ci(values: ArrayLike, *, n_boot: int, confidence: float,
+                 rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (NaNs dropped)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2 or n_boot == 0:
+        return (math.nan, math.nan)
+    idx = rng.integers(0, v.size, size=(n_boot, v.size))
+    means = v[idx].mean(axis=1)
+    a = (1 - confidence) / 2
+    return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+
+
+def _intervals(crossing_t: NDArray, crossing_d: NDArray, start_above: bool, t0: float,
+               t_end: float, below: bool) -> list[tuple[float, float]]:
+    """Intervals in [t0, t_end] where the monitored quantity is below (or above) zero."""
+    want_up = not below
+    inside = (not start_above) if below else start_above
+    out, start = [], (t0 if inside else None)
+    for t, d in zip(crossing_t, crossing_d, strict=True):
+        if t < t0 or t > t_end:
+            continue
+        entering = (d == -1) if below else (d == 1)
+        if entering and start is None:
+            start = t
+        elif not entering and start is not None and (d == 1) == (not want_up):
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, t_end))
+    return out
+
+
+def _short_term_day(o: Outcomes, horizon: float) -> float:
+    return o.short_term_day if o.short_term_day is not None else min(42.0, math.floor(horizon))
+
+
+def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[str, NDArray]:
+    """Per-patient outcome values of one arm's run (see the module's definitions)."""
+    days, pain, base = run["days"], run["pain"], run["baseline"]
+    n = base.size
+    cl, cw, ct, cd = run["crossings"]
+    s_lane, s_t, _ = run["sessions"]
+    end = np.minimum(run["dropout"], horizon)
+    day = _short_term_day(o, horizon)
+    k = int(np.searchsorted(days, day))
+    short = pain[:, k] if k < days.size and days[k] == day else np.full(n, np.nan)
+    change = short - base
+    relief_t = np.full(n, np.nan)
+    relapse_t = np.full(n, np.nan)
+    sessions_to_relief = np.full(n, np.nan)
+    order = np.lexsort((ct, cl))
+    cl, cw, ct, cd = cl[order], cw[order], ct[order], cd[order]
+    bounds = np.searchsorted(cl, np.arange(n + 1))
+    for i in range(n):
+        sl = slice(bounds[i], bounds[i + 1])
+        w, t, d = cw[sl], ct[sl], cd[sl]
+        rel = _intervals(t[w == 0], d[w == 0], True, 0.0, end[i], below=True)
+        good = [a for a, b in rel if b - a >= o.relief_min_days]
+        if not good:
+            continue
+        relief_t[i] = good[0]
+        sessions_to_relief[i] = np.count_nonzero((s_lane == i) & (s_t <= good[0]))
+        above = _intervals(t[w == 1], d[w == 1], False, good[0], end[i], below=False)
+        bad = [a for a, b in above if b - a >= o.relapse_min_days]
+        if bad:
+            relapse_t[i] = bad[0]
+    relieved = np.isfinite(relief_t)
+    relapsed = np.isfinite(relapse_t)
+    ttr = np.where(relapsed, relapse_t - relief_t, end - relief_t)
+    return {
+        "baseline_pain": base, "pain_short_term": short, "change_short_term": change,
+        "responder_pct": change <= -o.responder_fraction * base,
+        "responder_points": change <= -o.responder_points,
+        "satisfied": change <= -o.satisfaction_points,
+        "relief": relieved, "days_to_relief": relief_t,
+        "sessions_to_relief": sessions_to_relief,
+        "relapse": relapsed, "relapse_day": relapse_t,
+        "days_relief_to_relapse_or_censor": np.where(relieved, ttr, np.nan),
+        "durable_response": relieved & ~relapsed,
+        "dropout_day": np.where(np.isfinite(run["dropout"]), run["dropout"], np.nan),
+        "sessions": np.bincount(s_lane, minlength=n).astype(float),
+        "end_of_follow_up_day": end,
+    }
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What :func:`painsim.simulate` returns.
+
+    Attributes
+    ----------
+    arms : tuple of str
+        Arm names; the first is the reference of paired differences.
+    days : ndarray, shape (n_days,)
+        Daily save grid (days).
+    pain : dict of str to ndarray, shape (n_patients, n_days)
+        Daily pain (0–10) per arm.
+    patients : pandas.DataFrame
+        One row per patient and arm (outcome columns, units in names).
+    summary : pandas.DataFrame
+        One row per arm: means and rates, paired differences against the first arm with
+        bootstrap intervals, relapse by the window (Kaplan–Meier).
+    events : pandas.DataFrame
+        The event log: arm, patient, day, kind, detail.
+    status : dict of str to ndarray of int
+        Per-patient solver status per arm (0 = success).
+    relapse_curves : dict of str to (ndarray, ndarray)
+        Kaplan–Meier relapse-free fraction against days since relief, per arm.
+    """
+
+    arms: tuple[str, ...]
+    days: NDArray[np.float64]
+    pain: dict[str, NDArray[np.float64]]
+    patients: pd.DataFrame
+    summary: pd.DataFrame
+    events: pd.DataFrame
+    status: dict[str, NDArray[np.int_]]
+    relapse_curves: dict[str, tuple[NDArray, NDArray]]
+
+    def trajectories(self) -> pd.DataFrame:
+        """Daily pain as a long table: arm, patient, day, pain (0–10)."""
+        import pandas as pd
+
+        frames = []
+        for arm, p in self.pain.items():
+            n, m = p.shape
+            frames.append(pd.DataFrame({"arm": arm, "patient": np.repeat(np.arange(n), m),
+                                        "day": np.tile(self.days, n),
+                                        "pain_0_10": p.ravel()}))
+        return pd.concat(frames, ignore_index=True)
+
+
+def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
+                 runs: dict[str, dict[str, Any]], o: Outcomes,
+                 horizon: float) -> SimulationResult:
+    """Assemble per-patient tables, the per-arm summary and the event log."""
+    import pandas as pd
+
+    names = tuple(a.name for a in arms)
+    per = {a: patient_outcomes(runs[a], o, horizon) for a in names}
+    rows, summary, curves, logs = [], [], {}, []
+    ref = per[names[0]]
+    rng = np.random.default_rng([cohort.seed, 7])
+    for a in names:
+        v, run = per[a], runs[a]
+        df = pd.DataFrame(v)
+        df.insert(0, "phenotype", sample.phenotype)
+        df.insert(0, "patient", np.arange(cohort.n))
+        df.insert(0, "arm", a)
+        df["solver_status"] = run["status"]
+        rows.append(df)
+        log = pd.DataFrame(run["log"], columns=["patient", "day", "kind", "detail"])
+        log.insert(0, "arm", a)
+        logs.append(log)
+        relieved = v["relief"]
+        rt = v["days_relief_to_relapse_or_censor"][relieved]
+        ev = v["relapse"][relieved]
+        curves[a] = kaplan_meier(rt, ev)
+        n_sess = v["sessions"].sum()
+        kinds = log["detail"][log["kind"] == "adverse event"]
+        waits = run["sessions"][2]
+        d_change = v["change_short_term"] - ref["change_short_term"]
+        d_resp = v["responder_pct"].astype(float) - ref["responder_pct"].astype(float)
+        d_ci = bootstrap_ci(d_change, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
+        r_ci = bootstrap_ci(d_resp, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
+        summary.append({
+            "arm": a, "patients": cohort.n,
+            "baseline_pain_0_10": np.nanmean(v["baseline_pain"]),
+            f"pain_day_{_short_term_day(o, horizon):g}_0_10": np.nanmean(v["pain_short_term"]),
+            "change_short_term_points": np.nanmean(v["change_short_term"]),
+            "responders_30pct": np.mean(v["responder_pct"]),
+            "responders_2pt": np.mean(v["responder_points"]),
+            "satisfied": np.mean(v["satisfied"]),
+            "relief": np.mean(relieved),
+            "median_days_to_relief": np.nanmedian(v["days_to_relief"]) if relieved.any()
+            else math.nan,
+            "mean_sessions_to_relief": np.nanmean(v["sessions_to_relief"]) if relieved.any()
+            else math.nan,
+            f"relapse_within_{o.relapse_window_days:g}d_km": 1.0 - _km_at(
+                rt, ev, o.relapse_window_days) if relieved.any() else math.nan,
+            "durable_response": np.mean(v["durable_response"]),
+            "sessions_per_patient": np.mean(v["sessions"]),
+            "soreness_per_session": (np.count_nonzero(kinds == "soreness") / n_sess)
+            if n_sess else 0.0,
+            "bruising_per_session": (np.count_nonzero(kinds == "bruising") / n_sess)
+            if n_sess else 0.0,
+            "missed_visits": int(np.count_nonzero(log["kind"] == "missed visit")),
+            "dropouts": int(np.count_nonzero(np.isfinite(run["dropout"]))),
+            "mean_wait_days": float(np.mean(waits)) if waits.size else 0.0,
+            "diff_change_vs_ref_points": np.nanmean(d_change),
+            "diff_change_ci_low": d_ci[0], "diff_change_ci_high": d_ci[1],
+            "diff_responders_vs_ref": np.nanmean(d_resp),
+            "diff_responders_ci_low": r_ci[0], "diff_responders_ci_high": r_ci[1],
+            "solver_failures": int(np.count_nonzero(run["status"] != 0)),
+        })
+    return SimulationResult(
+        arms=names, days=runs[names[0]]["days"], pain={a: runs[a]["pain"] for a in names},
+        patients=pd.concat(rows, ignore_index=True),
+        summary=pd.DataFrame(summary).set_index("arm"),
+        events=pd.concat(logs, ignore_index=True).sort_values(
+            ["arm", "patient", "day"], kind="stable").reset_index(drop=True),
+        status={a: runs[a]["status"] for a in names}, relapse_curves=curves)

@@ -1,0 +1,220 @@
+"""Protocols: when sessions happen, as validated, frozen objects.
+
+A :class:`Protocol` pairs an intervention (or a cycle of them) with a schedule and the
+things that happen at moments: missed visits, dropout, a clinic with limited slots.
+The engine (:mod:`painsim.engine`) runs each patient's protocol as a SimPy process.
+
+Schedules (times in days):
+
+* :class:`Fixed` — ``sessions`` visits every ``every_days`` from ``start_day``
+  (weekly × 6: ``Fixed(every_days=7, sessions=6)``; twice weekly: ``every_days=3.5``);
+* :class:`Tapering` — intervals grow by ``growth`` after each visit at which pain has
+  fallen by ``improvement`` from baseline (000-5); reads the patient's pain;
+* :class:`AsNeeded` — book a visit when daily pain is >= ``threshold`` for
+  ``consecutive_days`` checks in a row; reads the patient's pain.
+
+A protocol may add ``maintenance`` visits (a :class:`Fixed` schedule whose start is
+counted from the end of the course, 001-3).
+
+Decisions that read pain see it as of the most recent decision boundary (the engine's
+``epoch_days``, 1 day by default): that is the resolution of state-based decisions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import ParameterError
+from .interventions import Intervention
+
+__all__ = ["Arm", "AsNeeded", "Clinic", "Fixed", "Protocol", "Tapering"]
+
+
+def _num(owner: str, name: str, v: float, lo: float, hi: float, unit: str = "") -> None:
+    if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v)
+                                   and lo <= v <= hi):
+        raise ParameterError(f"{owner}.{name}", v, f"[{lo:g}, {hi:g}]{unit}")
+
+
+def _int(owner: str, name: str, v: int, lo: int, hi: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ParameterError(f"{owner}.{name}", v, f"an integer in [{lo}, {hi}]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fixed:
+    """``sessions`` visits, ``every_days`` apart, from ``start_day`` (days)."""
+
+    start_day: float = 0.0
+    every_days: float = 7.0
+    sessions: int = 6
+    reads_state = False
+
+    def __post_init__(self) -> None:
+        _num("Fixed", "start_day", self.start_day, 0, 36500, " day")
+        _num("Fixed", "every_days", self.every_days, 1 / 24, 3650, " day")
+        _int("Fixed", "sessions", self.sessions, 0, 10000)
+
+    @property
+    def planned_end_day(self) -> float:
+        """Day of the last planned session."""
+        return self.start_day + self.every_days * max(self.sessions - 1, 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tapering:
+    """Intervals grow as pain falls (000-5).
+
+    After each visit the next interval is ``every_days`` times ``growth`` to the power
+    of the number of visits so far at which pain was at or below
+    ``(1 - improvement) * baseline``, capped at ``max_every_days``.
+    """
+
+    start_day: float = 0.0
+    every_days: float = 3.5
+    growth: float = 2.0
+    max_every_days: float = 28.0
+    improvement: float = 0.3
+    sessions: int = 8
+    reads_state = True
+
+    def __post_init__(self) -> None:
+        _num("Tapering", "start_day", self.start_day, 0, 36500, " day")
+        _num("Tapering", "every_days", self.every_days, 1 / 24, 3650, " day")
+        _num("Tapering", "growth", self.growth, 1, 10)
+        _num("Tapering", "max_every_days", self.max_every_days, self.every_days, 3650,
+             " day")
+        _num("Tapering", "improvement", self.improvement, 0, 1)
+        _int("Tapering", "sessions", self.sessions, 0, 10000)
+
+    @property
+    def planned_end_day(self) -> float:
+        """Day of the last session if intervals never grew (an upper bound on the pace)."""
+        return self.start_day + self.every_days * max(self.sessions - 1, 0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AsNeeded:
+    """Book a visit when pain (0–10) is >= ``threshold`` at ``consecutive_days`` daily checks.
+
+    At most ``max_sessions`` visits, at least ``min_gap_days`` apart, checks from
+    ``start_day``.
+    """
+
+    threshold: float = 5.0
+    consecutive_days: int = 3
+    max_sessions: int = 10
+    min_gap_days: float = 7.0
+    start_day: float = 0.0
+    reads_state = True
+
+    def __post_init__(self) -> None:
+        _num("AsNeeded", "threshold", self.threshold, 0, 10, " pain")
+        _int("AsNeeded", "consecutive_days", self.consecutive_days, 1, 365)
+        _int("AsNeeded", "max_sessions", self.max_sessions, 0, 10000)
+        _num("AsNeeded", "min_gap_days", self.min_gap_days, 0, 3650, " day")
+        _num("AsNeeded", "start_day", self.start_day, 0, 36500, " day")
+
+    @property
+    def planned_end_day(self) -> float:
+        return self.start_day
+
+
+Schedule = Fixed | Tapering | AsNeeded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Clinic:
+    """A clinic shared by the patients of an arm: ``slots_per_day`` sessions per day.
+
+    Each session holds a slot for one day (``simpy.Resource``); requests wait in a
+    first-come, first-served list, and waiting times are recorded.
+    """
+
+    slots_per_day: int = 10
+
+    def __post_init__(self) -> None:
+        _int("Clinic", "slots_per_day", self.slots_per_day, 1, 10**6)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Protocol:
+    """A treatment protocol.
+
+    Parameters
+    ----------
+    intervention : Intervention or tuple of Intervention
+        What a session does; a tuple alternates, session k using item k mod len.
+    schedule : Fixed, Tapering or AsNeeded
+        When sessions happen.
+    maintenance : Fixed, optional
+        Further visits after the course; its ``start_day`` counts from the course's
+        last session.
+    p_miss : float
+        Probability that a planned visit is missed (0–1); a missed visit is logged and
+        the schedule moves on.
+    dropout_per_day : float
+        Baseline dropout hazard, per day (checked at each planned visit).
+    dropout_pain_factor : float
+        Hazard multiplier per unit of pain/10: ``h = h0 (1 + f P/10)``.
+    dropout_adverse_factor : float
+        Hazard multiplier after an adverse event (>= 1 makes dropout likelier).
+    """
+
+    intervention: Intervention | tuple[Intervention, ...]
+    schedule: Schedule
+    maintenance: Fixed | None = None
+    p_miss: float = 0.0
+    dropout_per_day: float = 0.0
+    dropout_pain_factor: float = 0.0
+    dropout_adverse_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        items = self.interventions
+        if not items or not all(isinstance(i, Intervention) for i in items):
+            raise ParameterError("Protocol.intervention", self.intervention,
+                                 "an Intervention or a non-empty tuple of them")
+        if not isinstance(self.schedule, Fixed | Tapering | AsNeeded):
+            raise ParameterError("Protocol.schedule", self.schedule,
+                                 "Fixed, Tapering or AsNeeded")
+        if self.maintenance is not None and not isinstance(self.maintenance, Fixed):
+            raise ParameterError("Protocol.maintenance", self.maintenance, "a Fixed schedule")
+        _num("Protocol", "p_miss", self.p_miss, 0, 1)
+        _num("Protocol", "dropout_per_day", self.dropout_per_day, 0, 10, " 1/day")
+        _num("Protocol", "dropout_pain_factor", self.dropout_pain_factor, 0, 100)
+        _num("Protocol", "dropout_adverse_factor", self.dropout_adverse_factor, 0, 100)
+
+    @property
+    def interventions(self) -> tuple[Intervention, ...]:
+        """The intervention cycle as a tuple."""
+        i = self.intervention
+        return i if isinstance(i, tuple) else (i,)
+
+    @property
+    def reads_state(self) -> bool:
+        """Whether decisions read the patient's pain (then the engine works in epochs)."""
+        return self.schedule.reads_state or self.dropout_pain_factor > 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arm:
+    """One arm of a study: a name, a protocol (``None``: natural course), a clinic.
+
+    Parameters
+    ----------
+    name : str
+        Label in outputs.
+    protocol : Protocol, optional
+        The treatment; ``None`` is the natural course (no treatment).
+    clinic : Clinic, optional
+        Limited slots shared by the arm's patients; ``None``: unlimited.
+    """
+
+    name: str
+    protocol: Protocol | None = None
+    clinic: Clinic | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ParameterError("Arm.name", self.name, "a non-empty name")

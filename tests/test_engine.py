@@ -1,0 +1,254 @@
+"""The engine: exact event timing, common random numbers, chunk invariance, SimPy
+protocols (capacity, as-needed, tapering, dropout), outcomes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import painsim as ps
+from painsim.errors import ParameterError
+from painsim.outcomes import Outcomes, _intervals, patient_outcomes
+
+
+def _arm(name, intervention, schedule, **kw):
+    return ps.Arm(name=name, protocol=ps.Protocol(intervention=intervention,
+                                                  schedule=schedule, **kw))
+
+
+WEEKLY = ps.Fixed(start_day=1.0, every_days=7.0, sessions=6)
+CHRONIC = {"chronic_sensitized": 1.0}
+
+
+def test_state_jumps_at_the_exact_session_time_not_on_the_save_grid():
+    # a session at day 10.3 (between save points); pain at day 10 is before, day 11 after
+    cohort = ps.Cohort(n=3, seed=1, mix=CHRONIC)
+    dn = ps.dry_needling(release=0.9, p_soreness=0.0)
+    res = ps.simulate([ps.Arm(name="none"), _arm("dn", dn, ps.Fixed(start_day=10.3,
+                                                                    sessions=1))],
+                      cohort, horizon_days=20, rtol=1e-9, atol=1e-11,
+                      outcomes=Outcomes(relief_min_days=0.0, short_term_day=14))
+    none, treated = res.pain["none"], res.pain["dn"]
+    # days 0..10 agree (to solver tolerance: the stop changes the step sequence) ...
+    np.testing.assert_allclose(none[:, :11], treated[:, :11], atol=1e-6)
+    assert np.all(treated[:, 11] < none[:, 11] - 0.3)  # ... and relief shows by day 11
+    ev = res.events[(res.events.arm == "dn") & (res.events.kind == "session")]
+    assert ev.day.tolist() == [10.3] * 3
+    # the analgesia pulse crosses the relief level at the session time itself
+    relief = res.patients[res.patients.arm == "dn"].days_to_relief
+    assert relief.tolist() == [10.3] * 3
+
+
+def test_arms_share_patients_and_flares_and_a_zero_effect_arm_equals_control():
+    cohort = ps.Cohort(n=12, seed=5, mix={"recurrent": 1.0})
+    nothing = ps.Intervention(name="nothing", lever="none",
+                              effects=(ps.Effect(target="T", op="scale", value=1.0),))
+    res = ps.simulate([ps.Arm(name="control"), _arm("zero", nothing, WEEKLY),
+                       _arm("dn", ps.dry_needling(), WEEKLY)], cohort, horizon_days=90)
+    assert np.array_equal(res.pain["control"], res.pain["zero"])
+    pats = res.patients.set_index(["arm", "patient"])
+    np.testing.assert_array_equal(pats.loc["control"].baseline_pain,
+                                  pats.loc["dn"].baseline_pain)
+    flares = res.events[res.events.kind.str.startswith("flare")]
+    per_arm = [flares[flares.arm == a][["patient", "day", "kind"]].to_numpy().tolist()
+               for a in ("control", "dn")]
+    assert per_arm[0] == per_arm[1] and len(per_arm[0]) > 0
+
+
+def test_results_identical_for_any_chunk_size():
+    cohort = ps.Cohort(n=7, seed=2, mix={"chronic_sensitized": 0.5, "recurrent": 0.5})
+    arms = [_arm("dn", ps.dry_needling(), WEEKLY),
+            _arm("taper", ps.acupuncture(), ps.Tapering(start_day=1.0, sessions=5))]
+    whole = ps.simulate(arms, cohort, horizon_days=40)
+    for chunk in (1, 3):  # chunks of 1 once differed: an (n, 1) norm summed pairwise
+        part = ps.simulate(arms, cohort, horizon_days=40, chunk_size=chunk)
+        for a in whole.arms:
+            assert np.array_equal(whole.pain[a], part.pain[a]), (a, chunk)
+        pd.testing.assert_frame_equal(whole.patients, part.patients)
+        pd.testing.assert_frame_equal(whole.events, part.events)
+
+
+def test_same_seed_same_numbers_other_seed_other_patients():
+    arms = [_arm("dn", ps.dry_needling(), WEEKLY)]
+    a = ps.simulate(arms, ps.Cohort(n=6, seed=11, mix=CHRONIC), horizon_days=30)
+    b = ps.simulate(arms, ps.Cohort(n=6, seed=11, mix=CHRONIC), horizon_days=30)
+    c = ps.simulate(arms, ps.Cohort(n=6, seed=12, mix=CHRONIC), horizon_days=30)
+    assert np.array_equal(a.pain["dn"], b.pain["dn"])
+    assert not np.array_equal(a.pain["dn"], c.pain["dn"])
+
+
+def test_clinic_capacity_is_never_exceeded_and_waits_are_recorded():
+    clinic_arm = ps.Arm(name="busy", clinic=ps.Clinic(slots_per_day=2),
+                        protocol=ps.Protocol(intervention=ps.dry_needling(),
+                                             schedule=ps.Fixed(start_day=1.0, sessions=3)))
+    res = ps.simulate([clinic_arm], ps.Cohort(n=9, seed=3, mix=CHRONIC), horizon_days=60)
+    t = np.sort(res.events[res.events.kind == "session"].day.to_numpy())
+    assert t.size == 27
+    for start in t:  # any one-day window holds at most 2 sessions
+        assert np.count_nonzero((t >= start) & (t < start + 1.0)) <= 2
+    assert res.summary.loc["busy", "mean_wait_days"] > 0.5
+    assert res.events.detail.str.contains("waited").any()
+    with pytest.raises(ParameterError, match="clinic"):
+        ps.simulate([clinic_arm], ps.Cohort(n=9, seed=3), horizon_days=60, chunk_size=3)
+
+
+def test_as_needed_visits_follow_pain():
+    # acute patients recover, chronic ones stay in pain: only the latter keep booking
+    sched = ps.AsNeeded(threshold=4.0, consecutive_days=3, max_sessions=20, min_gap_days=7)
+    arm = _arm("prn", ps.dry_needling(), sched)
+    res = ps.simulate([arm], ps.Cohort(n=8, seed=4, mix={"acute_strain": 0.5,
+                                                         "chronic_sensitized": 0.5}),
+                      horizon_days=120)
+    sessions = res.patients.groupby("phenotype").sessions.mean()
+    assert sessions["chronic_sensitized"] >= 10
+    assert sessions["acute_strain"] < sessions["chronic_sensitized"] / 2
+    # a booking at day d follows checks at or above the threshold at d-2, d-1 and d
+    # (the check at d reads pain before that day's session; the grid value is after it)
+    pain, days = res.pain["prn"], res.days
+    ev = res.events[res.events.kind == "session"]
+    assert len(ev) > 0
+    for p, day in zip(ev.patient, ev.day, strict=True):
+        k = int(np.searchsorted(days, day))
+        assert days[k] == day  # as-needed visits happen at the daily checks
+        assert np.all(pain[p, k - 2:k] >= 4.0 - 1e-9), (p, day)
+
+
+def test_tapering_spaces_visits_once_pain_falls():
+    sched = ps.Tapering(start_day=1.0, every_days=3.5, growth=2.0, max_every_days=28,
+                        improvement=0.2, sessions=10)
+    # acute strains heal, so pain falls by 20% within weeks and the visits spread out
+    res = ps.simulate([_arm("taper", ps.acupuncture(), sched)],
+                      ps.Cohort(n=4, seed=6, mix={"acute_strain": 1.0}), horizon_days=180)
+    for _, ev in res.events[res.events.kind == "session"].groupby("patient"):
+        gaps = np.diff(ev.day.to_numpy())
+        assert gaps[0] == pytest.approx(3.5)
+        assert gaps.max() > 3.5 * 1.99  # intervals grew as pain fell
+        assert np.all(gaps <= 28 + 1e-9)
+
+
+def test_missed_visits_and_dropout_are_logged_and_reduce_sessions():
+    arm = _arm("leaky", ps.dry_needling(), ps.Fixed(start_day=1, sessions=10),
+               p_miss=0.3, dropout_per_day=0.02, dropout_pain_factor=1.0,
+               dropout_adverse_factor=2.0)
+    res = ps.simulate([arm], ps.Cohort(n=30, seed=8, mix=CHRONIC), horizon_days=120)
+    s = res.summary.loc["leaky"]
+    assert s.missed_visits > 0 and s.dropouts > 0
+    assert s.sessions_per_patient < 10
+    dropped = res.patients[res.patients.dropout_day.notna()]
+    for _, row in dropped.iterrows():  # no session after a dropout
+        ev = res.events[(res.events.patient == row.patient) & (res.events.kind == "session")]
+        assert (ev.day <= row.dropout_day).all()
+        assert row.end_of_follow_up_day == row.dropout_day
+
+
+def test_intervention_errors_name_the_object_and_allowed_values():
+    with pytest.raises(ParameterError, match=r"Effect.target.*states D, I, T"):
+        bad = ps.Intervention(name="bad", lever="local",
+                              effects=(ps.Effect(target="tension", value=1.0),))
+        ps.simulate([_arm("x", bad, WEEKLY)], ps.Cohort(n=2), horizon_days=10)
+    with pytest.raises(ParameterError, match="value"):
+        ps.Effect(target="T", op="add", value=-1.0)
+    with pytest.raises(ParameterError, match="start_day"):
+        ps.Fixed(start_day=-1.0)
+    with pytest.raises(ParameterError, match="start_day"):
+        ps.simulate([_arm("late", ps.sham(), ps.Fixed(start_day=400.0))], ps.Cohort(n=2),
+                    horizon_days=100)
+    with pytest.raises(ParameterError, match=r"sums to 0\.9"):
+        ps.Cohort(n=5, mix={"acute_strain": 0.5, "recurrent": 0.4})
+    with pytest.raises(ParameterError, match="did you mean 'recurrent'"):
+        ps.Cohort(n=5, mix={"recurent": 1.0})
+    with pytest.raises(ParameterError, match="unique"):
+        ps.simulate([ps.Arm(name="a"), ps.Arm(name="a")], ps.Cohort(n=2), horizon_days=10)
+
+
+def test_parameter_effects_change_drivers_for_the_rest_of_the_run():
+    ex = ps.exercise(tension_baseline_factor=0.5, arousal_baseline_factor=1.0, dose=0.0)
+    res = ps.simulate([ps.Arm(name="none"), _arm("ex", ex, ps.Fixed(start_day=1,
+                                                                   sessions=3))],
+                      ps.Cohort(n=3, seed=9, mix=CHRONIC), horizon_days=60)
+    assert np.all(res.pain["ex"][:, -1] < res.pain["none"][:, -1])
+
+
+def test_user_table_overrides_phenotype_draws():
+    table = {"theta0": np.array([2.6, 6.9])}
+    c = ps.Cohort(n=2, seed=1, table=table)
+    s = c.sample(horizon_days=10)
+    np.testing.assert_array_equal(s.params[ps.PAIN_LOOP.parameter_index["theta0"]],
+                                  [2.6, 6.9])
+    with pytest.raises(ParameterError, match="theta0"):
+        ps.Cohort(n=2, table={"theta0": np.array([2.6, 99.0])}).sample(horizon_days=10)
+
+
+# --- outcome definitions on hand-made trajectories -------------------------------------
+def _run(crossings, baseline=6.0, sessions=(), dropout=np.inf, pain_day_42=3.0):
+    days = np.arange(0.0, 181.0)
+    pain = np.full((1, days.size), baseline)
+    pain[0, 42] = pain_day_42
+    cl = np.zeros(len(crossings), dtype=int)
+    cw = np.array([c[0] for c in crossings], dtype=int)
+    ct = np.array([c[1] for c in crossings], dtype=float)
+    cd = np.array([c[2] for c in crossings], dtype=int)
+    st = np.array(sessions, dtype=float)
+    return {"days": days, "pain": pain, "baseline": np.array([baseline]),
+            "crossings": (cl, cw, ct, cd),
+            "sessions": (np.zeros(st.size, dtype=int), st, np.zeros(st.size)),
+            "dropout": np.array([dropout]), "status": np.zeros(1, dtype=int)}
+
+
+def test_relief_needs_its_minimum_duration_and_relapse_is_timed_from_relief():
+    o = Outcomes(relief_min_days=1.0, relapse_min_days=7.0)
+    # a 10-minute analgesia dip at day 1 is not relief; the dip from day 8.25 is;
+    # pain rises back above the relapse level at 30.5 and stays: relapse 22.25 days later
+    run = _run([(0, 1.0, -1), (0, 1.007, 1), (0, 8.25, -1), (1, 8.25, -1), (0, 29.0, 1),
+                (1, 30.5, 1)], sessions=(1.0, 8.25, 15.0))
+    v = patient_outcomes(run, o, 180.0)
+    assert v["days_to_relief"][0] == 8.25
+    assert v["sessions_to_relief"][0] == 2
+    assert v["relapse_day"][0] == 30.5
+    assert v["days_relief_to_relapse_or_censor"][0] == pytest.approx(22.25)
+    assert not v["durable_response"][0]
+    assert v["change_short_term"][0] == -3.0 and v["responder_pct"][0]
+    assert v["responder_points"][0] and v["satisfied"][0]
+
+
+def test_short_excursion_is_not_relapse_and_dropout_censors():
+    o = Outcomes(relapse_min_days=7.0)
+    run = _run([(0, 5.0, -1), (1, 5.0, -1), (1, 20.0, 1), (1, 23.0, -1)], dropout=100.0)
+    v = patient_outcomes(run, o, 180.0)
+    assert v["days_to_relief"][0] == 5.0 and not v["relapse"][0]
+    assert v["durable_response"][0]
+    assert v["days_relief_to_relapse_or_censor"][0] == pytest.approx(95.0)
+
+
+def test_intervals_helper():
+    assert _intervals(np.array([2.0, 5.0]), np.array([-1, 1]), True, 0, 10, below=True) == \
+        [(2.0, 5.0)]
+    assert _intervals(np.array([2.0]), np.array([1]), False, 0, 10, below=False) == \
+        [(2.0, 10)]
+
+
+def test_relapse_time_is_located_between_save_points():
+    cohort = ps.Cohort(n=20, seed=21, mix=CHRONIC)
+    res = ps.simulate([_arm("acu", ps.acupuncture(dose=0.12), WEEKLY)], cohort,
+                      horizon_days=180)
+    p = res.patients
+    assert p.relapse.any() and p.relief.any()
+    off_grid = p.relapse_day.dropna() % 1.0
+    assert (off_grid > 1e-6).all()  # not snapped to whole days
+    # and consistent with the daily grid: pain below the level the day before, above after
+    pain = res.pain["acu"]
+    for _, row in p[p.relapse].iterrows():
+        level = 0.85 * row.baseline_pain
+        d = int(np.floor(row.relapse_day))
+        assert pain[row.patient, d] < level + 1e-6 <= pain[row.patient, d + 1] + 1e-6
+
+
+def test_summary_has_paired_differences_with_intervals():
+    res = ps.simulate([ps.Arm(name="none"), _arm("acu", ps.acupuncture(), WEEKLY)],
+                      ps.Cohort(n=30, seed=2, mix=CHRONIC), horizon_days=90)
+    s = res.summary.loc["acu"]
+    assert s.diff_change_ci_low <= s.diff_change_vs_ref_points <= s.diff_change_ci_high
+    assert s.diff_change_vs_ref_points < 0  # acupuncture lowers pain vs none here
+    assert res.summary.loc["none", "diff_change_vs_ref_points"] == 0.0
+    traj = res.trajectories()
+    assert list(traj.columns) == ["arm", "patient", "day", "pain_0_10"]
+    assert len(traj) == 2 * 30 * 91
