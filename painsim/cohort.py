@@ -121,12 +121,14 @@ class Flares:
             if not (math.isfinite(v) and lo <= v <= hi):
                 raise ParameterError(f"Flares.{name}", v, f"[{lo}, {hi}]")
 
-    def draw(self, rng: np.random.Generator, horizon: float) -> list[tuple[float, str, float]]:
-        """Flare times (days), kinds (``"strain"``/``"stress"``) and sizes in [0, horizon)."""
+    def draw(self, rng: np.random.Generator,
+             horizon: float) -> list[tuple[float, str, str, float]]:
+        """Flares in [0, horizon): time (days), kind, target state and size, by time."""
         out = []
         k = self.weibull_shape
-        for kind, rate, size in (("strain", self.strain_per_day, self.strain_size),
-                                 ("stress", self.stress_per_day, self.stress_size)):
+        for kind, target, rate, size in (
+                ("strain", self.strain_target, self.strain_per_day, self.strain_size),
+                ("stress", self.stress_target, self.stress_per_day, self.stress_size)):
             if rate <= 0:
                 continue
             scale = 1.0 / (rate * math.gamma(1.0 + 1.0 / k))
@@ -135,7 +137,7 @@ class Flares:
                 t += scale * rng.weibull(k)
                 if t >= horizon:
                     break
-                out.append((t, kind, size))
+                out.append((t, kind, target, size))
         return sorted(out)
 
 
@@ -216,14 +218,14 @@ class CohortSample:
         Packed parameters (model order).
     y0 : ndarray, shape (n_states, n)
         States at day 0 after the run-in, with the injury applied.
-    flares : list of list of (float, str, float)
-        Per patient: flare time (days), kind, size.
+    flares : list of list of (float, str, str, float)
+        Per patient: flare time (days), kind, target state, size.
     """
 
     phenotype: NDArray[np.str_]
     params: NDArray[np.float64]
     y0: NDArray[np.float64]
-    flares: list[list[tuple[float, str, float]]]
+    flares: list[list[tuple[float, str, str, float]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -284,6 +286,14 @@ class Cohort:
         if not (math.isfinite(self.run_in_days) and 0 <= self.run_in_days <= 3650):
             raise ParameterError("Cohort.run_in_days", self.run_in_days, "[0, 3650] day")
         for ph in self.phenotypes.values():
+            fl = ph.flares
+            for target, rate in ((fl.strain_target, fl.strain_per_day),
+                                 (fl.stress_target, fl.stress_per_day)):
+                if rate > 0 and target not in self.model.state_index:
+                    raise ParameterError(f"{ph.name}.flares", target,
+                                         ", ".join(self.model.state_names),
+                                         why="is not a state of the model"
+                                         + did_you_mean(target, self.model.state_names))
             for k in ph.params:
                 if k not in self.model.parameter_index:
                     raise ParameterError(f"{ph.name}.params", k,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ from .solver import integrate
 
 __all__ = ["simulate"]
 
-_SESSION, _STRAIN, _STRESS = 0, 1, 2
+_SESSION, _FLARE = 0, 1
 
 
 @dataclass
@@ -78,6 +79,8 @@ class _ArmRun:
     sess_lane: list[int] = field(default_factory=list)
     sess_t: list[float] = field(default_factory=list)
     sess_acts: list[bool] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: {"decide_s": 0.0,
+                                                                "integrate_s": 0.0})
 
     def __post_init__(self) -> None:
         n = self.lanes.size
@@ -91,19 +94,19 @@ class _ArmRun:
         self.dropout = np.full(n, np.inf)
         self.course_end = np.full(n, np.nan)
         # flares are known in advance (common to all arms): one time-sorted list
+        self.flare_row: list[int] = []
         self.flare_size: list[float] = []
         self.flares: list[tuple[float, int, int, int]] = []
         for j, g in enumerate(self.lanes):
-            for t, kind, size in self.sample.flares[g]:
+            for t, kind, target, size in self.sample.flares[g]:
                 if t < self.horizon:
-                    self.flares.append((t, j, _STRAIN if kind == "strain" else _STRESS,
-                                        len(self.flare_size)))
+                    self.flares.append((t, j, _FLARE, len(self.flare_size)))
+                    self.flare_row.append(self.model.index(target))
                     self.flare_size.append(size)
-                    self.log.append((j, t, f"flare: {kind}", f"size {size:g}"))
+                    self.log.append((j, t, f"flare: {kind}", f"{target} +{size:g}"))
         self.flares.sort()
         self.interventions: tuple[Intervention, ...] = (
             self.arm.protocol.interventions if self.arm.protocol else ())
-        self.i_strain, self.i_stress = _flare_targets(self.model, self.sample)
 
     # --- SimPy side ----------------------------------------------------------------
     def _log(self, lane: int, t: float, kind: str, detail: str = "") -> None:
@@ -224,10 +227,8 @@ class _ArmRun:
         def on_stop(t, y, lanes, k):
             out = np.array(y, dtype=float)
             r, kd = refs[lanes, k], kinds[lanes, k]
-            for code, row in ((_STRAIN, self.i_strain), (_STRESS, self.i_stress)):
-                sel = kd == code
-                if sel.any():
-                    out[row, sel] += np.array([self.flare_size[x] for x in r[sel]])
+            for pos in np.flatnonzero(kd == _FLARE):
+                out[self.flare_row[r[pos]], pos] += self.flare_size[r[pos]]
             sess = np.flatnonzero(kd == _SESSION)
             if sess.size:
                 which = np.array([self.sess_int[x] for x in r[sess]])
@@ -267,7 +268,10 @@ class _ArmRun:
         for b0, b1 in itertools.pairwise(bounds):
             # SimPy's run(until=b1) leaves events at b1 for the next run, so every
             # session emitted now lies in [b0, b1)
+            tic = time.perf_counter()
             env.run(until=b1)
+            self.timings["decide_s"] += time.perf_counter() - tic
+            tic = time.perf_counter()
             f_end = f_next
             while f_end < len(self.flares) and self.flares[f_end][0] < b1:
                 f_end += 1
@@ -289,6 +293,7 @@ class _ArmRun:
             cross.append((c["lane"], c["which"], c["t"], c["direction"]))
             self.y = sol.y_final
             self.pain_now = model.pain_of(self.y, self.P)
+            self.timings["integrate_s"] += time.perf_counter() - tic
         cl, cw, ct, cd = (np.concatenate(x) for x in zip(*cross, strict=True))
         return {"days": days, "pain": pain, "baseline": self.baseline, "status": status,
                 "crossings": (cl, cw, ct, cd), "dropout": self.dropout,
@@ -296,17 +301,7 @@ class _ArmRun:
                 "sessions": (np.array(self.sess_lane, dtype=int),
                              np.array(self.sess_t, dtype=float),
                              np.array(self.sess_wait, dtype=float)),
-                "log": self.log}
-
-
-def _flare_targets(model: Model, sample: CohortSample) -> tuple[int, int]:
-    try:
-        return model.index("D"), model.index("A")
-    except KeyError:
-        if any(sample.flares):
-            raise ParameterError("flares", "strain/stress", "models with states D and A",
-                                 why="need states to act on") from None
-        return 0, 0
+                "log": self.log, "timings": self.timings}
 
 
 def _stop_table(batch: Sequence[tuple[float, int, int, int]], n: int):
@@ -412,7 +407,9 @@ def simulate(
                     raise ParameterError(f"arms[{a.name!r}].schedule.start_day",
                                          sched.start_day, f"[0, {horizon_days:g}] day",
                                          why="is after the horizon")
+    tic = time.perf_counter()
     sample = cohort.sample(horizon_days, rtol=rtol, atol=atol)
+    timings = {"cohort_s": time.perf_counter() - tic, "decide_s": 0.0, "integrate_s": 0.0}
     chunk = chunk_size or cohort.n
     runs = {}
     for a in arms:
@@ -422,7 +419,14 @@ def simulate(
                          outcomes=outcomes, seed=cohort.seed, rtol=rtol, atol=atol).run()
                  for lo in range(0, cohort.n, chunk)]
         runs[a.name] = _merge(parts, chunk)
-    return build_result(arms, cohort, sample, runs, outcomes, float(horizon_days))
+        for p in parts:
+            for k in ("decide_s", "integrate_s"):
+                timings[k] += p["timings"][k]
+    tic = time.perf_counter()
+    result = build_result(arms, cohort, sample, runs, outcomes, float(horizon_days))
+    timings["outcomes_s"] = time.perf_counter() - tic
+    result.timings.update(timings)
+    return result
 
 
 def _merge(parts: list[dict[str, Any]], chunk: int) -> dict[str, Any]:

@@ -26,6 +26,8 @@ durable response
     Relief and no relapse by the end of follow-up (or dropout).
 adverse events
     Counts of logged adverse events (soreness, bruising) per session and per patient.
+report days
+    Pain and change from baseline at each of ``report_days`` (whole days).
 satisfaction
     Short-term reduction >= ``satisfaction_points`` (default 1.5 points): a simple,
     explicit stand-in for "satisfied with treatment".
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -65,6 +67,7 @@ class Outcomes:
     relapse_min_days: float = 7.0
     relapse_window_days: float = 90.0
     satisfaction_points: float = 1.5
+    report_days: tuple[float, ...] = ()
     bootstrap: int = 1000
     confidence: float = 0.95
 
@@ -74,6 +77,10 @@ class Outcomes:
                 and float(self.short_term_day).is_integer() and 0 <= self.short_term_day):
             raise ParameterError("Outcomes.short_term_day", self.short_term_day,
                                  "a whole day >= 0 (the save grid is daily)")
+        for d in self.report_days:
+            if not (isinstance(d, int | float) and float(d).is_integer() and d >= 0):
+                raise ParameterError("Outcomes.report_days", d,
+                                     "whole days >= 0 (the save grid is daily)")
         for name, lo, hi in (("responder_fraction", 0, 1),
                              ("responder_points", 0, 10), ("relief_fraction", 0.01, 1),
                              ("relief_min_days", 0, 3650), ("relapse_fraction", 0, 1),
@@ -203,6 +210,12 @@ def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[s
         bad = [a for a, b in above if b - a >= o.relapse_min_days]
         if bad:
             relapse_t[i] = bad[0]
+    extra = {}
+    for d in o.report_days:
+        j = int(np.searchsorted(days, d))
+        p_d = pain[:, j] if j < days.size and days[j] == d else np.full(n, np.nan)
+        extra[f"pain_day_{d:g}"] = p_d
+        extra[f"change_day_{d:g}"] = p_d - base
     relieved = np.isfinite(relief_t)
     relapsed = np.isfinite(relapse_t)
     ttr = np.where(relapsed, relapse_t - relief_t, end - relief_t)
@@ -219,6 +232,7 @@ def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[s
         "dropout_day": np.where(np.isfinite(run["dropout"]), run["dropout"], np.nan),
         "sessions": np.bincount(s_lane, minlength=n).astype(float),
         "end_of_follow_up_day": end,
+        **extra,
     }
 
 
@@ -245,6 +259,9 @@ class SimulationResult:
         Per-patient solver status per arm (0 = success).
     relapse_curves : dict of str to (ndarray, ndarray)
         Kaplan–Meier relapse-free fraction against days since relief, per arm.
+    timings : dict of str to float
+        Wall time (s) of each phase: ``cohort_s`` (draws and run-in), ``decide_s``
+        (SimPy processes), ``integrate_s`` (solver, event effects), ``outcomes_s``.
     """
 
     arms: tuple[str, ...]
@@ -255,6 +272,7 @@ class SimulationResult:
     events: pd.DataFrame
     status: dict[str, NDArray[np.int_]]
     relapse_curves: dict[str, tuple[NDArray, NDArray]]
+    timings: dict[str, float] = field(default_factory=dict)
 
     def trajectories(self) -> pd.DataFrame:
         """Daily pain as a long table: arm, patient, day, pain (0–10)."""
@@ -288,7 +306,14 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         df.insert(0, "arm", a)
         df["solver_status"] = run["status"]
         rows.append(df)
-        log = pd.DataFrame(run["log"], columns=["patient", "day", "kind", "detail"])
+        outcome_rows = [(i, float(v["days_to_relief"][i]), "relief",
+                         f"pain <= {(1 - o.relief_fraction) * v['baseline_pain'][i]:.2f}")
+                        for i in np.flatnonzero(v["relief"])]
+        outcome_rows += [(i, float(v["relapse_day"][i]), "relapse",
+                          f"pain >= {(1 - o.relapse_fraction) * v['baseline_pain'][i]:.2f}")
+                         for i in np.flatnonzero(v["relapse"])]
+        log = pd.DataFrame(run["log"] + outcome_rows,
+                           columns=["patient", "day", "kind", "detail"])
         log.insert(0, "arm", a)
         logs.append(log)
         relieved = v["relief"]
@@ -310,6 +335,8 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             "responders_30pct": np.mean(v["responder_pct"]),
             "responders_2pt": np.mean(v["responder_points"]),
             "satisfied": np.mean(v["satisfied"]),
+            **{f"pain_day_{d:g}_0_10": np.nanmean(v[f"pain_day_{d:g}"])
+               for d in o.report_days},
             "relief": np.mean(relieved),
             "median_days_to_relief": np.nanmedian(v["days_to_relief"]) if relieved.any()
             else math.nan,

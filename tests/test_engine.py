@@ -252,3 +252,62 @@ def test_summary_has_paired_differences_with_intervals():
     traj = res.trajectories()
     assert list(traj.columns) == ["arm", "patient", "day", "pain_0_10"]
     assert len(traj) == 2 * 30 * 91
+
+
+def test_user_model_runs_on_the_engine_with_its_own_interventions_and_flares():
+    def rhs(t, y, p):
+        x, v = y
+        return np.stack([p.gain * v - x / p.tau, -v / 30.0])
+
+    P = ps.Parameter
+    model = ps.Model(
+        name="user", rhs=rhs, pain=lambda y, p: 10 * y[0] / (1 + y[0]),
+        states=(ps.State(name="x", unit="1", description="drive", initial=1.0),
+                ps.State(name="v", unit="1", description="vulnerability", initial=0.5)),
+        parameters=(P(name="gain", default=0.5, unit="1/day", description="gain",
+                      bounds=(0, 5), plausible=(0, 1)),
+                    P(name="tau", default=2.0, unit="day", description="relaxation",
+                      bounds=(0.1, 30), plausible=(1, 5))))
+    calm = ps.Intervention(name="calm", lever="systemic",
+                           effects=(ps.Effect(target="v", op="scale", value=0.5),
+                                    ps.Effect(target="tau", op="scale", value=0.5)))
+    spikes = ps.Phenotype(name="spiky", description="user flares on x",
+                          params={"gain": ps.Uniform(0.3, 0.6)},
+                          flares=ps.Flares(strain_per_day=0.05, strain_target="x",
+                                           strain_size=0.5))
+    cohort = ps.Cohort(n=5, seed=3, model=model, mix={"spiky": 1.0},
+                       phenotypes={"spiky": spikes}, run_in_days=0)
+    res = ps.simulate([ps.Arm(name="none"), _arm("calm", calm, WEEKLY)], cohort,
+                      horizon_days=60)
+    assert res.status["none"].tolist() == [0] * 5
+    assert np.all(res.pain["calm"][:, -1] < res.pain["none"][:, -1])
+    assert res.events.kind.str.startswith("flare").any()
+    assert res.events[res.events.kind.str.startswith("flare")].detail.str.startswith(
+        "x +").all()
+    with pytest.raises(ParameterError, match="not a state"):
+        bad = ps.Phenotype(name="bad", description="", flares=ps.Flares(
+            strain_per_day=0.1))  # targets D, which this model lacks
+        ps.Cohort(n=2, model=model, mix={"bad": 1.0}, phenotypes={"bad": bad})
+
+
+def test_maintenance_visits_follow_the_course():
+    proto = ps.Protocol(intervention=ps.acupuncture(), schedule=WEEKLY,
+                        maintenance=ps.Fixed(start_day=28, every_days=28, sessions=3))
+    res = ps.simulate([ps.Arm(name="m", protocol=proto)], ps.Cohort(n=2, seed=1),
+                      horizon_days=180)
+    days = res.events[(res.events.patient == 0) & (res.events.kind == "session")].day
+    assert days.tolist() == [1, 8, 15, 22, 29, 36, 64, 92, 120]
+
+
+def test_relief_relapse_and_report_days_appear_in_outputs():
+    res = ps.simulate([_arm("acu", ps.acupuncture(dose=0.12), WEEKLY)],
+                      ps.Cohort(n=20, seed=21, mix=CHRONIC), horizon_days=180,
+                      outcomes=ps.Outcomes(report_days=(7, 90)))
+    p = res.patients
+    logged = res.events[res.events.kind.isin(["relief", "relapse"])]
+    assert (logged.kind == "relief").sum() == p.relief.sum() > 0
+    assert (logged.kind == "relapse").sum() == p.relapse.sum() > 0
+    np.testing.assert_array_equal(p.pain_day_90, res.pain["acu"][:, 90])
+    assert "pain_day_7_0_10" in res.summary.columns
+    with pytest.raises(ParameterError, match="report_days"):
+        ps.Outcomes(report_days=(7.5,))
