@@ -165,27 +165,20 @@ class _ArmRun:
         clinic.release(req)
         return True
 
-    def _fixed(self, env, lane, st, clinic, sched: Fixed, t_first: float):
-        t_plan = t_first
-        for _ in range(sched.sessions):
+    def _planned(self, env, lane, st, clinic, t_first: float, sessions: int,
+                 every: float, *, growth: float = 1.0, max_every: float = math.inf,
+                 improvement: float | None = None):
+        """Planned visits; with ``improvement`` set, intervals grow as pain falls."""
+        t_plan, interval = t_first, every
+        for _ in range(sessions):
             if t_plan >= self.horizon or st.dropped:
                 return
             if t_plan > env.now:
                 yield env.timeout(t_plan - env.now)
             yield from self._attend(env, lane, st, clinic)
-            t_plan = max(t_plan, st.last_session if st.last_session > -math.inf else t_plan)
-            t_plan += sched.every_days
-
-    def _tapering(self, env, lane, st, clinic, sched: Tapering):
-        t_plan, interval = sched.start_day, sched.every_days
-        for _ in range(sched.sessions):
-            if t_plan >= self.horizon or st.dropped:
-                return
-            if t_plan > env.now:
-                yield env.timeout(t_plan - env.now)
-            yield from self._attend(env, lane, st, clinic)
-            if self.pain_now[lane] <= (1 - sched.improvement) * self.baseline[lane]:
-                interval = min(interval * sched.growth, sched.max_every_days)
+            if improvement is not None and \
+                    self.pain_now[lane] <= (1 - improvement) * self.baseline[lane]:
+                interval = min(interval * growth, max_every)
             t_plan = max(t_plan, st.last_session) + interval
 
     def _as_needed(self, env, lane, st, clinic, sched: AsNeeded):
@@ -210,15 +203,20 @@ class _ArmRun:
                       rng_dropout=patient_rng(self.seed, g, "dropout"))
         sched = proto.schedule
         if isinstance(sched, Fixed):
-            yield from self._fixed(env, lane, st, clinic, sched, sched.start_day)
+            yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
+                                     sched.every_days)
         elif isinstance(sched, Tapering):
-            yield from self._tapering(env, lane, st, clinic, sched)
+            yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
+                                     sched.every_days, growth=sched.growth,
+                                     max_every=sched.max_every_days,
+                                     improvement=sched.improvement)
         else:
             yield from self._as_needed(env, lane, st, clinic, sched)
         self.course_end[lane] = st.last_session if st.k else np.nan
         m = proto.maintenance
         if m is not None and st.k and not st.dropped:
-            yield from self._fixed(env, lane, st, clinic, m, st.last_session + m.start_day)
+            yield from self._planned(env, lane, st, clinic, st.last_session + m.start_day,
+                                     m.sessions, m.every_days)
 
     # --- solver side ---------------------------------------------------------------
     def _on_stop(self, refs: NDArray, kinds: NDArray):

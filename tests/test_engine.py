@@ -311,3 +311,17 @@ def test_relief_relapse_and_report_days_appear_in_outputs():
     assert "pain_day_7_0_10" in res.summary.columns
     with pytest.raises(ParameterError, match="report_days"):
         ps.Outcomes(report_days=(7.5,))
+
+
+def test_alternating_and_combined_interventions():
+    alt = ps.Protocol(intervention=(ps.acupuncture(), ps.dry_needling()), schedule=WEEKLY)
+    both = ps.Protocol(intervention=ps.combine(ps.acupuncture(), ps.dry_needling()),
+                       schedule=WEEKLY)
+    res = ps.simulate([ps.Arm(name="alt", protocol=alt), ps.Arm(name="both", protocol=both)],
+                      ps.Cohort(n=2, seed=4), horizon_days=60)
+    s = res.events[(res.events.arm == "alt") & (res.events.patient == 0)
+                   & (res.events.kind == "session")].detail
+    assert [d.split(" #")[0] for d in s] == ["acupuncture", "dry needling"] * 3
+    b = res.events[(res.events.arm == "both") & (res.events.kind == "session")].detail
+    assert b.str.startswith("acupuncture + dry needling").all()
+    assert ps.combine(ps.acupuncture(), ps.dry_needling()).lever == "mixed"
