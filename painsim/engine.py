@@ -25,7 +25,7 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,16 +170,17 @@ class _ArmRun:
                  improvement: float | None = None):
         """Planned visits; with ``improvement`` set, intervals grow as pain falls."""
         t_plan, interval = t_first, every
+        hour = self.arm.protocol.visit_hour / 24.0
         for _ in range(sessions):
-            if t_plan >= self.horizon or st.dropped:
+            if t_plan + hour >= self.horizon or st.dropped:
                 return
-            if t_plan > env.now:
-                yield env.timeout(t_plan - env.now)
+            if t_plan + hour > env.now:
+                yield env.timeout(t_plan + hour - env.now)
             yield from self._attend(env, lane, st, clinic)
             if improvement is not None and \
                     self.pain_now[lane] <= (1 - improvement) * self.baseline[lane]:
                 interval = min(interval * growth, max_every)
-            t_plan = max(t_plan, st.last_session) + interval
+            t_plan = max(t_plan, st.last_session - hour) + interval
 
     def _as_needed(self, env, lane, st, clinic, sched: AsNeeded):
         count = done = 0
@@ -188,8 +189,11 @@ class _ArmRun:
             if t > env.now:
                 yield env.timeout(t - env.now)
             count = count + 1 if self.pain_now[lane] >= sched.threshold else 0
-            if count >= sched.consecutive_days and \
-                    env.now - st.last_session >= sched.min_gap_days:
+            hour = self.arm.protocol.visit_hour / 24.0
+            if count >= sched.consecutive_days and t + hour < self.horizon and \
+                    env.now + hour - st.last_session >= sched.min_gap_days:
+                if hour > 0:  # the morning check books a visit later that day
+                    yield env.timeout(hour)
                 attended = yield from self._attend(env, lane, st, clinic)
                 done += 1 if attended else 0
                 count = 0
@@ -215,7 +219,8 @@ class _ArmRun:
         self.course_end[lane] = st.last_session if st.k else np.nan
         m = proto.maintenance
         if m is not None and st.k and not st.dropped:
-            yield from self._planned(env, lane, st, clinic, st.last_session + m.start_day,
+            last_day = st.last_session - proto.visit_hour / 24.0
+            yield from self._planned(env, lane, st, clinic, last_day + m.start_day,
                                      m.sessions, m.every_days)
 
     # --- solver side ---------------------------------------------------------------
@@ -331,6 +336,7 @@ def simulate(
     chunk_size: int | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-8,
+    progress: Callable[[str], None] | None = None,
 ) -> SimulationResult:
     """Simulate a study: every arm on the same virtual patients and flares.
 
@@ -354,6 +360,8 @@ def simulate(
         the patients).
     rtol, atol : float
         Solver tolerances.
+    progress : callable, optional
+        Called with each arm's name when that arm is done (progress bars).
 
     Returns
     -------
@@ -420,6 +428,8 @@ def simulate(
         for p in parts:
             for k in ("decide_s", "integrate_s"):
                 timings[k] += p["timings"][k]
+        if progress is not None:
+            progress(a.name)
     tic = time.perf_counter()
     result = build_result(arms, cohort, sample, runs, outcomes, float(horizon_days))
     timings["outcomes_s"] = time.perf_counter() - tic

@@ -26,6 +26,8 @@ class ParameterError(PainsimError, ValueError):
         The offending value.
     allowed : str
         The allowed values or range, with units.
+    why : str
+        What is wrong with it (``"is out of range"``, ``"is not finite"``, ...).
     """
 
     def __init__(self, name: str, value: Any, allowed: str, *, why: str = "") -> None:
@@ -33,11 +35,28 @@ class ParameterError(PainsimError, ValueError):
         self.value = value
         self.allowed = allowed
         reason = why or "is out of range"
+        self.why = reason
         super().__init__(f"parameter {name!r} = {value!r} {reason}; allowed: {allowed}")
 
 
 class ScenarioError(PainsimError, ValueError):
-    """A scenario file or scenario object is invalid (reserved for the scenario layer)."""
+    """A scenario file is invalid.
+
+    The message lists every problem found, one per line, as ``file: path: message``.
+
+    Attributes
+    ----------
+    file : str
+        The scenario file.
+    problems : list of (str, str)
+        Dotted path (``arms[1].schedule.every``) and message of each problem.
+    """
+
+    def __init__(self, message: str, *, file: str = "",
+                 problems: list[tuple[str, str]] | None = None) -> None:
+        self.file = file
+        self.problems = problems or [("", message)]
+        super().__init__(message)
 
 
 class SolverError(PainsimError, RuntimeError):

@@ -160,6 +160,11 @@ class Protocol:
         Hazard multiplier per unit of pain/10: ``h = h0 (1 + f P/10)``.
     dropout_adverse_factor : float
         Hazard multiplier after an adverse event (>= 1 makes dropout likelier).
+    visit_hour : float
+        Time of day of visits, hours after midnight (default noon): a visit planned for
+        day ``d`` happens at ``d + visit_hour / 24``. The daily pain grid (``t = d``) is
+        then morning pain, before that day's visit, as in a pain diary, and never the
+        minutes-long analgesia right after a session.
     """
 
     intervention: Intervention | tuple[Intervention, ...]
@@ -169,6 +174,7 @@ class Protocol:
     dropout_per_day: float = 0.0
     dropout_pain_factor: float = 0.0
     dropout_adverse_factor: float = 1.0
+    visit_hour: float = 12.0
 
     def __post_init__(self) -> None:
         items = self.interventions
@@ -184,6 +190,7 @@ class Protocol:
         _num("Protocol", "dropout_per_day", self.dropout_per_day, 0, 10, " 1/day")
         _num("Protocol", "dropout_pain_factor", self.dropout_pain_factor, 0, 100)
         _num("Protocol", "dropout_adverse_factor", self.dropout_adverse_factor, 0, 100)
+        _num("Protocol", "visit_hour", self.visit_hour, 0, 23.999, " h")
 
     @property
     def interventions(self) -> tuple[Intervention, ...]:

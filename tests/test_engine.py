@@ -24,7 +24,8 @@ def test_state_jumps_at_the_exact_session_time_not_on_the_save_grid():
     cohort = ps.Cohort(n=3, seed=1, mix=CHRONIC)
     dn = ps.dry_needling(release=0.9, p_soreness=0.0)
     res = ps.simulate([ps.Arm(name="none"), _arm("dn", dn, ps.Fixed(start_day=10.3,
-                                                                    sessions=1))],
+                                                                    sessions=1),
+                                                 visit_hour=0.0)],
                       cohort, horizon_days=20, rtol=1e-9, atol=1e-11,
                       outcomes=Outcomes(relief_min_days=0.0, short_term_day=14))
     none, treated = res.pain["none"], res.pain["dn"]
@@ -101,15 +102,15 @@ def test_as_needed_visits_follow_pain():
     sessions = res.patients.groupby("phenotype").sessions.mean()
     assert sessions["chronic_sensitized"] >= 10
     assert sessions["acute_strain"] < sessions["chronic_sensitized"] / 2
-    # a booking at day d follows checks at or above the threshold at d-2, d-1 and d
-    # (the check at d reads pain before that day's session; the grid value is after it)
-    pain, days = res.pain["prn"], res.days
+    # a visit at noon of day d follows morning checks at or above the threshold on days
+    # d-2, d-1 and d (the daily grid holds those morning values)
+    pain = res.pain["prn"]
     ev = res.events[res.events.kind == "session"]
     assert len(ev) > 0
     for p, day in zip(ev.patient, ev.day, strict=True):
-        k = int(np.searchsorted(days, day))
-        assert days[k] == day  # as-needed visits happen at the daily checks
-        assert np.all(pain[p, k - 2:k] >= 4.0 - 1e-9), (p, day)
+        d = int(np.floor(day))
+        assert day - d == 0.5
+        assert np.all(pain[p, d - 2:d + 1] >= 4.0 - 1e-9), (p, day)
 
 
 def test_tapering_spaces_visits_once_pain_falls():
@@ -296,7 +297,7 @@ def test_maintenance_visits_follow_the_course():
     res = ps.simulate([ps.Arm(name="m", protocol=proto)], ps.Cohort(n=2, seed=1),
                       horizon_days=180)
     days = res.events[(res.events.patient == 0) & (res.events.kind == "session")].day
-    assert days.tolist() == [1, 8, 15, 22, 29, 36, 64, 92, 120]
+    assert days.tolist() == [1.5, 8.5, 15.5, 22.5, 29.5, 36.5, 64.5, 92.5, 120.5]
 
 
 def test_relief_relapse_and_report_days_appear_in_outputs():

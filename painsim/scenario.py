@@ -1,0 +1,710 @@
+"""Scenario files: a study in TOML, validated against one schema.
+
+The schema (:data:`SCHEMA`, :data:`TREATMENTS`, :data:`SCHEDULES`) is the single source
+of truth: :func:`load_scenario` validates against it, collecting *every* problem with
+its dotted path (``arms[1].schedule.every``), and :func:`reference_markdown` renders it
+as the key reference (``scenarios/REFERENCE.md``), so the two cannot drift.
+
+Durations are strings with a unit — ``"30 min"``, ``"2 weeks"``, ``"3 months"`` — and
+are converted once, here, to days (a month is 30.4375 days, a year 365.25 days).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import interventions as iv
+from .cohort import PHENOTYPE_PRESETS, Cohort
+from .errors import ParameterError, ScenarioError, did_you_mean
+from .outcomes import Outcomes
+from .painloop import PAIN_LOOP
+from .protocols import Arm, AsNeeded, Clinic, Fixed, Protocol, Tapering
+
+__all__ = [
+    "SCHEDULES",
+    "SCHEMA",
+    "TREATMENTS",
+    "Scenario",
+    "describe_scenario",
+    "load_scenario",
+    "parse_duration",
+    "reference_markdown",
+]
+
+MAX_FILE_BYTES = 1 << 20
+UNITS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "h": 1 / 24,
+         "hour": 1 / 24, "hours": 1 / 24, "d": 1.0, "day": 1.0, "days": 1.0, "w": 7.0,
+         "week": 7.0, "weeks": 7.0, "month": 30.4375, "months": 30.4375,
+         "y": 365.25, "year": 365.25, "years": 365.25}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """``"2 weeks"`` → 14.0 (days). Raises ``ValueError`` with a plain message.
+
+    Examples
+    --------
+    >>> parse_duration("36 h"), parse_duration("2 weeks"), parse_duration("3 months")
+    (1.5, 14.0, 91.3125)
+    """
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f"{value!r} has no unit; write a number and a unit, e.g. "
+                         f"'{value} days'" if isinstance(value, int | float)
+                         else f"{value!r} is not a duration")
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration; write a number and a unit "
+                         "(min, hour, day, week, month, year), e.g. '2 weeks'")
+    number, unit = float(m.group(1)), m.group(2).lower()
+    if unit not in UNITS:
+        raise ValueError(f"{value!r}: unknown unit {unit!r}; allowed: min, hour, day, "
+                         f"week, month, year{did_you_mean(unit, tuple(UNITS))}")
+    return number * UNITS[unit]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One scenario key: its type, unit, default, allowed range or values, meaning."""
+
+    type: str  # "int", "float", "str", "bool", "duration", "table", "list", "durations"
+    doc: str
+    default: Any = None
+    lo: float = -math.inf
+    hi: float = math.inf
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    required: bool = False
+
+    def allowed(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.type in ("int", "float", "duration", "durations"):
+            def num(v: float) -> str:
+                if math.isinf(v):
+                    return "inf" if v > 0 else "-inf"
+                return str(int(v)) if self.type == "int" else f"{v:g}"
+            lo, hi = num(self.lo), num(self.hi)
+            u = " days" if self.type in ("duration", "durations") else (
+                f" {self.unit}" if self.unit else "")
+            return f"{self.type} in [{lo}, {hi}]{u}"
+        return self.type
+
+
+_P = {p.name: p for p in PAIN_LOOP.parameters}
+SCHEMA: dict[str, dict[str, Key]] = {
+    "": {
+        "title": Key("str", "Short title of the study.", default=""),
+        "description": Key("str", "What the study asks, in plain words.", default=""),
+        "seed": Key("int", "Scenario seed: every random draw derives from it.", 0, 0,
+                    2**63 - 1),
+        "horizon": Key("duration", "Follow-up from day 0.", "180 days", 1, 36525),
+        "decision_resolution": Key("duration", "Epoch of state-based decisions (as-needed "
+                                   "visits, tapering, pain-driven dropout).", "1 day",
+                                   1 / 24, 365),
+    },
+    "model": {
+        "parameters": Key("table", "Overrides of the default model's parameters for every "
+                          "patient (name = value); see `painsim describe`.", {}),
+    },
+    "cohort": {
+        "patients": Key("int", "Number of virtual patients.", 200, 1, 10**7),
+        "mix": Key("table", "Phenotype = fraction, summing to 1; phenotypes: "
+                   + ", ".join(PHENOTYPE_PRESETS) + ".", {"chronic_sensitized": 1.0}),
+        "run_in": Key("duration", "Untreated run-in before day 0 that settles each "
+                      "patient.", "120 days", 0, 3652.5),
+    },
+    "arms": {
+        "name": Key("str", "Label of the arm (unique).", required=True),
+        "treatment": Key("list", "Interventions of a visit: a list of tables with `kind` "
+                         "and its parameters (see Treatments). Empty or absent: natural "
+                         "course.", []),
+        "visits": Key("str", "With several treatments: all in the `same` visit, or "
+                      "`alternate` from visit to visit.", "same",
+                      choices=("same", "alternate")),
+        "schedule": Key("table", "When visits happen (see Schedules).", None),
+        "maintenance": Key("table", "Further `fixed` visits after the course; `start` "
+                           "counts from the course's last visit.", None),
+        "p_miss": Key("float", "Probability that a planned visit is missed.", 0.0, 0, 1),
+        "dropout_per_day": Key("float", "Baseline dropout hazard.", 0.0, 0, 10, "1/day"),
+        "dropout_pain_factor": Key("float", "Hazard multiplier per unit of pain/10.",
+                                   0.0, 0, 100),
+        "dropout_adverse_factor": Key("float", "Hazard multiplier after an adverse event.",
+                                      1.0, 0, 100),
+        "visit_hour": Key("float", "Time of day of visits: a visit on day d happens at "
+                          "d + hour/24, after that day's (morning) pain reading.", 12.0, 0,
+                          23.999, "h"),
+        "clinic_slots_per_day": Key("int", "Clinic capacity shared by the arm's patients "
+                                    "(absent: unlimited).", None, 1, 10**6),
+    },
+    "outcomes": {
+        "short_term": Key("duration", "Day of the short-term outcome, rounded to a whole "
+                          "day (default 6 weeks, or the horizon if shorter).", None, 0,
+                          36525),
+        "report_days": Key("durations", "Further days to report pain at, each rounded to a "
+                           "whole day.", [], 0, 36525),
+        "relief_fraction": Key("float", "Relief: pain at or below (1 - f) x baseline.", 0.3,
+                               0.01, 1),
+        "relief_min": Key("duration", "Relief must last at least this long.", "1 day", 0,
+                          3650),
+        "relapse_fraction": Key("float", "Relapse: pain back at or above (1 - f) x "
+                                "baseline (f < relief_fraction).", 0.15, 0, 1),
+        "relapse_min": Key("duration", "Relapse must last at least this long.", "7 days", 0,
+                           3650),
+        "relapse_window": Key("duration", "Window of the relapse rate (Kaplan-Meier).",
+                              "90 days", 1, 36525),
+        "responder_fraction": Key("float", "Responder: reduction >= this fraction of "
+                                  "baseline.", 0.3, 0, 1),
+        "responder_points": Key("float", "Responder: reduction >= this many points.", 2.0,
+                                0, 10, "pain"),
+        "satisfaction_points": Key("float", "Satisfied: reduction >= this many points.",
+                                   1.5, 0, 10, "pain"),
+        "bootstrap": Key("int", "Bootstrap resamples for intervals.", 1000, 0, 100000),
+        "confidence": Key("float", "Level of the intervals.", 0.95, 0.5, 0.999),
+    },
+    "outputs": {
+        "trajectories": Key("bool", "Write daily pain per patient (trajectories.csv).",
+                            True),
+        "plots": Key("bool", "Write PNG plots.", True),
+    },
+    "solver": {
+        "rtol": Key("float", "Relative tolerance.", 1e-6, 1e-12, 1e-2),
+        "atol": Key("float", "Absolute tolerance.", 1e-8, 1e-14, 1e-2),
+    },
+}
+
+#: Intervention kinds and their parameters (factory in painsim.interventions).
+TREATMENTS: dict[str, tuple[Callable[..., iv.Intervention], dict[str, Key]]] = {
+    "dry_needling": (iv.dry_needling, {
+        "release": Key("float", "Fraction of tension released.", 0.7, 0, 1),
+        "soreness": Key("float", "Inflammation added by soreness.", 0.1, 0, 10),
+        "p_soreness": Key("float", "Probability of soreness per session.", 0.3, 0, 1),
+        "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
+        "session_minutes": Key("float", "Session length.", 5.0, 0, 1440, "min")}),
+    "acupuncture": (iv.acupuncture, {
+        "dose": Key("float", "Added to the systemic state R.", 0.15, 0, 10),
+        "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
+        "release": Key("float", "Small local release of tension.", 0.1, 0, 1),
+        "p_bruising": Key("float", "Probability of bruising per session.", 0.15, 0, 1),
+        "session_minutes": Key("float", "Needle retention.", 25.0, 0, 1440, "min")}),
+    "sham": (iv.sham, {
+        "analgesia": Key("float", "Non-specific analgesia pulse.", 0.7, 0, 10),
+        "dose": Key("float", "Non-specific systemic dose.", 0.05, 0, 10),
+        "session_minutes": Key("float", "Session length.", 20.0, 0, 1440, "min")}),
+    "exercise": (iv.exercise, {
+        "tension_baseline_factor": Key("float", "T0 multiplied per session.", 0.95, 0, 2),
+        "arousal_baseline_factor": Key("float", "a0 multiplied per session.", 0.97, 0, 2),
+        "dose": Key("float", "Added to R per session.", 0.03, 0, 10),
+        "session_minutes": Key("float", "Session length.", 45.0, 0, 1440, "min")}),
+    "usual_care": (iv.usual_care, {
+        "dose": Key("float", "Added to R per visit.", 0.02, 0, 10),
+        "session_minutes": Key("float", "Visit length.", 15.0, 0, 1440, "min")}),
+}
+
+#: Schedule kinds and their keys.
+SCHEDULES: dict[str, dict[str, Key]] = {
+    "fixed": {
+        "start": Key("duration", "First visit.", "0 days", 0, 36525),
+        "every": Key("duration", "Interval between visits.", "1 week", 1 / 24, 3652.5),
+        "sessions": Key("int", "Number of visits.", 6, 0, 10000)},
+    "tapering": {
+        "start": Key("duration", "First visit.", "0 days", 0, 36525),
+        "every": Key("duration", "First interval.", "3.5 days", 1 / 24, 3652.5),
+        "growth": Key("float", "Interval multiplier once pain has fallen.", 2.0, 1, 10),
+        "max_every": Key("duration", "Longest interval.", "4 weeks", 1 / 24, 3652.5),
+        "improvement": Key("float", "Fall from baseline that lets intervals grow.", 0.3, 0,
+                           1),
+        "sessions": Key("int", "Number of visits.", 8, 0, 10000)},
+    "as_needed": {
+        "threshold": Key("float", "Pain that counts as a bad day.", 5.0, 0, 10, "pain"),
+        "consecutive_days": Key("int", "Bad daily checks in a row before booking.", 3, 1,
+                                365),
+        "max_sessions": Key("int", "Most visits.", 10, 0, 10000),
+        "min_gap": Key("duration", "Least time between visits.", "1 week", 0, 3650),
+        "start": Key("duration", "First daily check.", "0 days", 0, 36525)},
+}
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, msg: str) -> None:
+        self.items.append((path, msg))
+
+
+def _fmt(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else \
+        repr(v)
+
+
+def _value(key: Key, v: Any, path: str, pr: _Problems) -> Any:
+    """Check one value against its key; return it converted (durations to days)."""
+    t = key.type
+    if t == "duration":
+        try:
+            d = parse_duration(v)
+        except ValueError as exc:
+            pr.add(path, str(exc))
+            return None
+        if not (math.isfinite(d) and key.lo <= d <= key.hi):
+            pr.add(path, f"{_fmt(v)} = {d:g} days is out of range; allowed: {key.allowed()}")
+            return None
+        return d
+    if t == "durations":
+        if not isinstance(v, list):
+            pr.add(path, f"{_fmt(v)} is not a list of durations, e.g. ['1 week', '3 months']")
+            return None
+        out = [_value(Key("duration", key.doc, lo=key.lo, hi=key.hi), x, f"{path}[{i}]", pr)
+               for i, x in enumerate(v)]
+        return None if any(x is None for x in out) else out
+    if t in ("int", "float"):
+        ok = isinstance(v, int) if t == "int" else isinstance(v, int | float)
+        if isinstance(v, bool) or not ok:
+            pr.add(path, f"{_fmt(v)} is not {'an integer' if t == 'int' else 'a number'}; "
+                         f"allowed: {key.allowed()}")
+            return None
+        if not math.isfinite(v) or not key.lo <= v <= key.hi:
+            pr.add(path, f"{_fmt(v)} is out of range; allowed: {key.allowed()}")
+            return None
+        return v
+    if t == "str":
+        if not isinstance(v, str):
+            pr.add(path, f"{_fmt(v)} is not a string")
+            return None
+        if key.choices and v not in key.choices:
+            pr.add(path, f"{_fmt(v)} is not allowed; allowed: {key.allowed()}"
+                   + did_you_mean(v, key.choices))
+            return None
+        return v
+    if t == "bool":
+        if not isinstance(v, bool):
+            pr.add(path, f"{_fmt(v)} is not true or false")
+            return None
+        return v
+    if t == "table":
+        if not isinstance(v, dict):
+            pr.add(path, f"{_fmt(v)} is not a table")
+            return None
+        return v
+    if t == "list":
+        if not isinstance(v, list):
+            pr.add(path, f"{_fmt(v)} is not a list")
+            return None
+        return v
+    raise AssertionError(t)  # pragma: no cover
+
+
+def _section(keys: dict[str, Key], data: dict[str, Any], prefix: str, pr: _Problems,
+             skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Validate a table: unknown keys, missing required keys, each value; with defaults."""
+    out: dict[str, Any] = {}
+    for k in data:
+        if k not in keys and k not in skip:
+            pr.add(f"{prefix}{k}", "unknown key" + did_you_mean(k, tuple(keys))
+                   + "; allowed: " + ", ".join(keys))
+    for k, key in keys.items():
+        if k in data:
+            out[k] = _value(key, data[k], f"{prefix}{k}", pr)
+        elif key.required:
+            pr.add(f"{prefix}{k}", "is required")
+        else:
+            default = key.default
+            if key.type == "duration" and isinstance(default, str):
+                default = parse_duration(default)
+            out[k] = default
+    return out
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario, ready to simulate.
+
+    Attributes
+    ----------
+    path : str
+        The file it came from (as given).
+    text : str
+        The file's text.
+    sha256 : str
+        SHA-256 of the text.
+    title, description : str
+    seed, patients : int
+    horizon_days, epoch_days : float
+    arms : tuple of Arm
+    cohort : Cohort
+    outcomes : Outcomes
+    rtol, atol : float
+    outputs : dict
+    data : dict
+        The normalized scenario (durations in days), for manifests and descriptions.
+    """
+
+    path: str
+    text: str
+    sha256: str
+    title: str
+    description: str
+    seed: int
+    patients: int
+    horizon_days: float
+    epoch_days: float
+    arms: tuple[Arm, ...]
+    cohort: Cohort
+    outcomes: Outcomes
+    rtol: float
+    atol: float
+    outputs: dict[str, Any]
+    data: dict[str, Any] = field(repr=False)
+
+
+def _read(path: Path) -> str:
+    name = str(path)
+    if not path.exists():
+        raise ScenarioError(f"{name}: file not found", file=name)
+    if not path.is_file():
+        raise ScenarioError(f"{name}: not a file", file=name)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(f"{name}: file is too large ({size:,} bytes; a scenario is at "
+                            f"most {MAX_FILE_BYTES:,} bytes)", file=name)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ScenarioError(f"{name}: file is empty; a scenario needs at least [[arms]]",
+                            file=name)
+    if b"\x00" in raw:
+        raise ScenarioError(f"{name}: binary file (contains NUL bytes), not TOML text",
+                            file=name)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{name}: not UTF-8 text (byte {exc.start})", file=name) from None
+
+
+def load_scenario(path: str | Path, *, patients: int | None = None,
+                  seed: int | None = None) -> Scenario:
+    """Read, validate and build a scenario file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file.
+    patients, seed : int, optional
+        Overrides of ``cohort.patients`` and ``seed`` (the CLI's ``--patients``,
+        ``--seed``).
+
+    Raises
+    ------
+    ScenarioError
+        Listing every problem found, each as ``file: path: message``.
+    """
+    p = Path(path)
+    name = str(path)
+    text = _read(p)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{name}: invalid TOML: {exc}", file=name) from None
+    if patients is not None:
+        data.setdefault("cohort", {})
+        if isinstance(data["cohort"], dict):
+            data["cohort"]["patients"] = patients
+    if seed is not None:
+        data["seed"] = seed
+    pr = _Problems()
+    sections = [s for s in SCHEMA if s]
+    top = _section(SCHEMA[""], data, "", pr, skip=tuple(sections))
+    tables: dict[str, dict[str, Any]] = {}
+    for s in sections:
+        if s == "arms":
+            continue
+        raw = data.get(s, {})
+        if not isinstance(raw, dict):
+            pr.add(s, f"{_fmt(raw)} is not a table")
+            raw = {}
+        tables[s] = _section(SCHEMA[s], raw, f"{s}.", pr)
+    # model parameters
+    params = tables["model"]["parameters"] or {}
+    for k, v in params.items():
+        if k not in _P:
+            pr.add(f"model.parameters.{k}", "unknown parameter" + did_you_mean(k, tuple(_P))
+                   + "; see `painsim describe` for the list")
+        else:
+            try:
+                _P[k].validate(v)
+            except ParameterError as exc:
+                pr.add(f"model.parameters.{k}", f"{_fmt(v)} {exc.why}; allowed: "
+                       f"{exc.allowed}")
+    # cohort mix
+    mix = tables["cohort"]["mix"] or {}
+    for k, v in mix.items():
+        if k not in PHENOTYPE_PRESETS:
+            pr.add(f"cohort.mix.{k}", "unknown phenotype" + did_you_mean(
+                k, tuple(PHENOTYPE_PRESETS)) + "; allowed: " + ", ".join(PHENOTYPE_PRESETS))
+        elif isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+            pr.add(f"cohort.mix.{k}", f"{_fmt(v)} is not a fraction in [0, 1]")
+    if mix and all(isinstance(v, int | float) for v in mix.values()) and \
+            abs(sum(mix.values()) - 1) > 1e-9:
+        pr.add("cohort.mix", f"fractions sum to {sum(mix.values()):g}; they must sum to 1")
+    # arms
+    arms_raw = data.get("arms")
+    if arms_raw is None or arms_raw == []:
+        pr.add("arms", "no arms; add at least one [[arms]] table with a name")
+        arms_raw = []
+    elif not isinstance(arms_raw, list) or not all(isinstance(a, dict) for a in arms_raw):
+        pr.add("arms", "must be an array of tables: write each arm as [[arms]]")
+        arms_raw = []
+    arms_norm = [_arm(a, i, pr) for i, a in enumerate(arms_raw)]
+    names = [a["name"] for a in arms_norm if a.get("name")]
+    for n in {x for x in names if names.count(x) > 1}:
+        pr.add("arms", f"arm name {n!r} is used more than once; names must be unique")
+    horizon = top["horizon"]
+    if horizon is not None:
+        for i, a in enumerate(arms_norm):
+            sch = a.get("schedule") or {}
+            if sch.get("start") is not None and sch["start"] > horizon:
+                pr.add(f"arms[{i}].schedule.start", f"{sch['start']:g} days is after the "
+                       f"horizon ({horizon:g} days)")
+        st = tables["outcomes"]["short_term"]
+        if st is not None and st > horizon:
+            pr.add("outcomes.short_term", f"{st:g} days is after the horizon "
+                   f"({horizon:g} days)")
+    o = tables["outcomes"]
+    if o["short_term"] is not None:  # the save grid is daily
+        o["short_term"] = float(round(o["short_term"]))
+    if o["report_days"]:
+        o["report_days"] = [float(round(d)) for d in o["report_days"]]
+    if horizon is not None and o["report_days"]:
+        for i, d in enumerate(o["report_days"]):
+            if d > horizon:
+                pr.add(f"outcomes.report_days[{i}]", f"{d:g} days is after the horizon "
+                       f"({horizon:g} days)")
+    if o["relapse_fraction"] is not None and o["relief_fraction"] is not None and \
+            o["relapse_fraction"] >= o["relief_fraction"]:
+        pr.add("outcomes.relapse_fraction", f"{o['relapse_fraction']:g} must be below "
+               f"relief_fraction ({o['relief_fraction']:g})")
+    if top["decision_resolution"] is not None and horizon is not None and \
+            top["decision_resolution"] > horizon:
+        pr.add("decision_resolution", "is longer than the horizon")
+    if pr.items:
+        raise ScenarioError("\n".join(f"{name}: {p}: {m}" for p, m in pr.items), file=name,
+                            problems=pr.items)
+    return _build(name, text, top, tables, arms_norm, mix)
+
+
+def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
+    pre = f"arms[{i}]."
+    out = _section(SCHEMA["arms"], a, pre, pr)
+    treat = []
+    for j, t in enumerate(out.get("treatment") or []):
+        tp = f"{pre}treatment[{j}]"
+        if not isinstance(t, dict):
+            pr.add(tp, f"{_fmt(t)} is not a table like {{ kind = 'acupuncture' }}")
+            continue
+        kind = t.get("kind")
+        if kind not in TREATMENTS:
+            pr.add(f"{tp}.kind", f"{_fmt(kind)} is not a treatment; allowed: "
+                   + ", ".join(TREATMENTS) + (did_you_mean(kind, tuple(TREATMENTS))
+                                              if isinstance(kind, str) else ""))
+            continue
+        params = _section(TREATMENTS[kind][1], {k: v for k, v in t.items() if k != "kind"},
+                          f"{tp}.", pr)
+        treat.append((kind, params))
+    out["treatment"] = treat
+    for key in ("schedule", "maintenance"):
+        sch = out.get(key)
+        if sch is None:
+            continue
+        kind = sch.get("kind", "fixed")
+        if key == "maintenance" and kind != "fixed":
+            pr.add(f"{pre}{key}.kind", f"{_fmt(kind)}: maintenance visits are 'fixed'")
+            out[key] = None
+            continue
+        if kind not in SCHEDULES:
+            pr.add(f"{pre}{key}.kind", f"{_fmt(kind)} is not a schedule; allowed: "
+                   + ", ".join(SCHEDULES) + (did_you_mean(kind, tuple(SCHEDULES))
+                                             if isinstance(kind, str) else ""))
+            out[key] = None
+            continue
+        body = _section(SCHEDULES[kind], {k: v for k, v in sch.items() if k != "kind"},
+                        f"{pre}{key}.", pr)
+        body["kind"] = kind
+        out[key] = body
+    if treat and out.get("schedule") is None and "schedule" not in a:
+        pr.add(f"{pre}schedule", "is required when the arm has a treatment, e.g. "
+               "{ kind = 'fixed', every = '1 week', sessions = 6 }")
+    return out
+
+
+def _schedule(s: dict[str, Any]) -> Fixed | Tapering | AsNeeded:
+    if s["kind"] == "fixed":
+        return Fixed(start_day=s["start"], every_days=s["every"], sessions=s["sessions"])
+    if s["kind"] == "tapering":
+        return Tapering(start_day=s["start"], every_days=s["every"], growth=s["growth"],
+                        max_every_days=max(s["max_every"], s["every"]),
+                        improvement=s["improvement"], sessions=s["sessions"])
+    return AsNeeded(threshold=s["threshold"], consecutive_days=s["consecutive_days"],
+                    max_sessions=s["max_sessions"], min_gap_days=s["min_gap"],
+                    start_day=s["start"])
+
+
+def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str, Any]],
+           arms_norm: list[dict[str, Any]], mix: dict[str, float]) -> Scenario:
+    try:
+        arms = []
+        for a in arms_norm:
+            parts = [TREATMENTS[k][0](**p) for k, p in a["treatment"]]
+            proto = None
+            if parts:
+                intervention = (parts[0] if len(parts) == 1 else
+                                tuple(parts) if a["visits"] == "alternate" else
+                                iv.combine(*parts))
+                proto = Protocol(
+                    intervention=intervention, schedule=_schedule(a["schedule"]),
+                    maintenance=_schedule(a["maintenance"]) if a["maintenance"] else None,
+                    p_miss=a["p_miss"], dropout_per_day=a["dropout_per_day"],
+                    dropout_pain_factor=a["dropout_pain_factor"],
+                    dropout_adverse_factor=a["dropout_adverse_factor"],
+                    visit_hour=a["visit_hour"])
+            clinic = (Clinic(slots_per_day=a["clinic_slots_per_day"])
+                      if a["clinic_slots_per_day"] else None)
+            arms.append(Arm(name=a["name"], protocol=proto, clinic=clinic))
+        params = tables["model"]["parameters"] or {}
+        phenotypes = {k: _with_params(ph, params) for k, ph in PHENOTYPE_PRESETS.items()}
+        cohort = Cohort(n=tables["cohort"]["patients"], seed=top["seed"], mix=mix,
+                        phenotypes=phenotypes, run_in_days=tables["cohort"]["run_in"])
+        o = tables["outcomes"]
+        outcomes = Outcomes(
+            short_term_day=o["short_term"], report_days=tuple(o["report_days"] or ()),
+            relief_fraction=o["relief_fraction"], relief_min_days=o["relief_min"],
+            relapse_fraction=o["relapse_fraction"], relapse_min_days=o["relapse_min"],
+            relapse_window_days=o["relapse_window"],
+            responder_fraction=o["responder_fraction"],
+            responder_points=o["responder_points"],
+            satisfaction_points=o["satisfaction_points"], bootstrap=o["bootstrap"],
+            confidence=o["confidence"])
+    except ParameterError as exc:  # a combination the key checks cannot see
+        raise ScenarioError(f"{name}: {exc}", file=name) from None
+    data = {"title": top["title"], "description": top["description"], "seed": top["seed"],
+            "horizon_days": top["horizon"], "decision_resolution_days":
+            top["decision_resolution"], **tables, "arms": arms_norm}
+    return Scenario(
+        path=name, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(),
+        title=top["title"], description=top["description"], seed=top["seed"],
+        patients=tables["cohort"]["patients"], horizon_days=top["horizon"],
+        epoch_days=top["decision_resolution"], arms=tuple(arms), cohort=cohort,
+        outcomes=outcomes, rtol=tables["solver"]["rtol"], atol=tables["solver"]["atol"],
+        outputs=tables["outputs"], data=data)
+
+
+def _with_params(ph: Any, params: dict[str, float]) -> Any:
+    """A phenotype whose fixed values are overridden by the scenario's model parameters."""
+    import dataclasses
+
+    return dataclasses.replace(ph, params={**ph.params, **params}) if params else ph
+
+
+def _days(d: float) -> str:
+    if d >= 7 and d % 7 == 0:
+        w = d / 7
+        return f"{w:g} week" + ("s" if w != 1 else "")
+    return f"{d:g} day" + ("s" if d != 1 else "")
+
+
+def describe_scenario(s: Scenario) -> str:
+    """The scenario in plain words: who, which arms, which sessions when."""
+    mix = ", ".join(f"{frac:.0%} {k.replace('_', ' ')} ({PHENOTYPE_PRESETS[k].description})"
+                    for k, frac in s.cohort.mix.items())
+    lines = [f"{s.title or Path(s.path).stem}", ""]
+    if s.description:
+        lines += [s.description.strip(), ""]
+    lines += [f"Who: {s.patients} virtual patients, seed {s.seed}: {mix}. Each is settled "
+              f"by a {s.cohort.run_in_days:g}-day untreated run-in before day 0.",
+              f"Follow-up: {s.horizon_days:g} days from day 0"
+              + (f"; decisions that read pain are taken every {_days(s.epoch_days)}."
+                 if any(a.protocol and a.protocol.reads_state for a in s.arms) else "."),
+              ""]
+    for a, raw in zip(s.arms, s.data["arms"], strict=True):
+        lines.append(f"Arm {a.name!r}:")
+        if a.protocol is None:
+            lines.append("  no treatment (natural course).")
+        else:
+            p = a.protocol
+            what = " then ".join(i.name for i in p.interventions) if len(
+                p.interventions) > 1 else p.interventions[0].name
+            if len(p.interventions) > 1:
+                what = "alternating " + what
+            for kind, params in raw["treatment"]:
+                if params:
+                    args = ", ".join(f"{k} {v:g}" for k, v in params.items())
+                    lines.append(f"  {kind.replace('_', ' ')}: {args}")
+            sch = p.schedule
+            if isinstance(sch, Fixed):
+                days = [sch.start_day + k * sch.every_days for k in range(sch.sessions)]
+                shown = ", ".join(f"{d:g}" for d in days[:8]) + (", ..." if len(days) > 8
+                                                                 else "")
+                lines.append(f"  {what}: {sch.sessions} visits every "
+                             f"{_days(sch.every_days)} from day {sch.start_day:g} "
+                             f"(days {shown}).")
+            elif isinstance(sch, Tapering):
+                lines.append(f"  {what}: {sch.sessions} visits from day {sch.start_day:g}, "
+                             f"first every {_days(sch.every_days)}; each visit at which pain "
+                             f"is {sch.improvement:.0%} below baseline multiplies the "
+                             f"interval by {sch.growth:g} (at most "
+                             f"{_days(sch.max_every_days)}).")
+            else:
+                lines.append(f"  {what}: as needed, when pain >= {sch.threshold:g}/10 on "
+                             f"{sch.consecutive_days} daily checks in a row, at most "
+                             f"{sch.max_sessions} visits, at least {_days(sch.min_gap_days)}"
+                             " apart.")
+            if p.maintenance:
+                m = p.maintenance
+                lines.append(f"  then {m.sessions} maintenance visits every "
+                             f"{_days(m.every_days)}, the first {_days(m.start_day)} after "
+                             "the course.")
+            extras = []
+            if p.p_miss:
+                extras.append(f"{p.p_miss:.0%} of visits missed")
+            if p.dropout_per_day:
+                extras.append(f"dropout hazard {p.dropout_per_day:g}/day")
+            if extras:
+                lines.append("  " + "; ".join(extras) + ".")
+        if a.clinic:
+            lines.append(f"  Clinic: {a.clinic.slots_per_day} slots per day, first come "
+                         "first served.")
+    lines += ["", "A model for research and teaching, not medical advice."]
+    return "\n".join(lines)
+
+
+def reference_markdown() -> str:
+    """Every scenario key with type, unit, default and allowed values, from the schema."""
+    out = ["# Scenario file reference", "",
+           "Generated from `painsim.scenario` (the schema that validates scenario files); "
+           "regenerate with `painsim describe --reference`. Durations are strings with a "
+           "unit: `min`, `hour`, `day`, `week`, `month` (30.4375 days), `year` (365.25 "
+           "days).", ""]
+
+    def table(title: str, keys: dict[str, Key]) -> None:
+        out.extend([f"## {title}", "", "| key | type | default | allowed | meaning |",
+                    "|---|---|---|---|---|"])
+        for k, key in keys.items():
+            d = "(required)" if key.required else ("—" if key.default is None else
+                                                  f"`{key.default!r}`")
+            out.append(f"| `{k}` | {key.type} | {d} | {key.allowed()} | {key.doc} |")
+        out.append("")
+
+    for section, keys in SCHEMA.items():
+        title = "Top level" if not section else (
+            "[[arms]] (one table per arm)" if section == "arms" else f"[{section}]")
+        table(title, keys)
+    for kind, (_, keys) in TREATMENTS.items():
+        table(f"Treatments: `kind = \"{kind}\"`", keys)
+    for kind, keys in SCHEDULES.items():
+        table(f"Schedules: `kind = \"{kind}\"`", keys)
+    return "\n".join(out)
