@@ -33,20 +33,14 @@ def estimate_memory_bytes(s: Scenario) -> int:
 
 
 def _versions() -> dict[str, str]:
-    import click
-    import pandas
-    import scipy
-    import simpy
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = {"painsim": __version__, "python": platform.python_version(),
-           "numpy": np.__version__, "scipy": scipy.__version__, "simpy": simpy.__version__,
-           "pandas": pandas.__version__, "click": click.__version__}
-    try:
-        import matplotlib
-
-        out["matplotlib"] = matplotlib.__version__
-    except ImportError:  # pragma: no cover
-        pass
+    out = {"painsim": __version__, "python": platform.python_version()}
+    for dist in ("numpy", "scipy", "simpy", "pandas", "click", "matplotlib"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:  # pragma: no cover
+            out[dist] = "not installed"
     return out
 
 
