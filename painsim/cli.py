@@ -97,8 +97,10 @@ def check(files: tuple[Path, ...]) -> None:
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Worker processes (0: one per core); results do not depend on it.")
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
-        quiet: bool) -> None:
+        quiet: bool, workers: int) -> None:
     """Run the scenario FILE and write the results folder --out."""
     from .engine import simulate
     from .results import estimate_memory_bytes, write_results
@@ -124,10 +126,12 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
             with click.progressbar(length=len(s.arms), label="simulating arms") as bar:
                 result = simulate(list(s.arms), s.cohort, s.horizon_days,
                                   outcomes=s.outcomes, epoch_days=s.epoch_days,
-                                  rtol=s.rtol, atol=s.atol, progress=lambda _: bar.update(1))
+                                  rtol=s.rtol, atol=s.atol, workers=workers,
+                                  progress=lambda _: bar.update(1))
         else:
             result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
-                              epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol)
+                              epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
+                              workers=workers)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         files = write_results(s, result, out, force=force, command=command,
                               wall_seconds=time.perf_counter() - t0)

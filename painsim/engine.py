@@ -24,8 +24,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,6 +340,7 @@ def simulate(
     rtol: float = 1e-6,
     atol: float = 1e-8,
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Simulate a study: every arm on the same virtual patients and flares.
 
@@ -362,6 +366,13 @@ def simulate(
         Solver tolerances.
     progress : callable, optional
         Called with each arm's name when that arm is done (progress bars).
+    workers : int
+        Worker processes (0: one per core). Each (arm, chunk of patients) is a task;
+        results are bit-identical to ``workers=1`` because every patient's numbers
+        depend only on its own lane and random streams. Without an explicit
+        ``chunk_size`` the cohort is split into ``workers`` chunks. Needs the ``fork``
+        start method (Linux, macOS); elsewhere the run is serial. Phase timings are
+        then summed over workers.
 
     Returns
     -------
@@ -393,6 +404,8 @@ def simulate(
         raise ParameterError("epoch_days", epoch_days, f"[1/24, {horizon_days:g}] day")
     if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise ParameterError("chunk_size", chunk_size, "an integer >= 1")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ParameterError("workers", workers, "an integer >= 0 (0: one per core)")
     if chunk_size is not None and any(a.clinic for a in arms):
         raise ParameterError("chunk_size", chunk_size, "None when an arm has a clinic",
                              why="would split the clinic's shared queue")
@@ -416,15 +429,30 @@ def simulate(
     tic = time.perf_counter()
     sample = cohort.sample(horizon_days, rtol=rtol, atol=atol)
     timings = {"cohort_s": time.perf_counter() - tic, "decide_s": 0.0, "integrate_s": 0.0}
-    chunk = chunk_size or cohort.n
+    n = cohort.n
+    if workers == 0:
+        workers = os.cpu_count() or 1
+    auto = chunk_size or (math.ceil(n / workers) if workers > 1 else n)
+    chunks = [n if a.clinic else auto for a in arms]  # a clinic couples its patients
+    tasks = [(i, lo, min(n, lo + chunks[i])) for i in range(len(arms))
+             for lo in range(0, n, chunks[i])]
+    _JOB.update(model=model, arms=list(arms), sample=sample, horizon=float(horizon_days),
+                epoch=float(epoch_days), outcomes=outcomes, seed=cohort.seed, rtol=rtol,
+                atol=atol)
+    try:
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        if workers > 1 and len(tasks) > 1 and fork:
+            ctx = multiprocessing.get_context("fork")  # workers inherit _JOB: no pickling
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                done = list(pool.map(_run_task, tasks))
+        else:
+            done = [_run_task(t) for t in tasks]
+    finally:
+        _JOB.clear()
     runs = {}
-    for a in arms:
-        parts = [_ArmRun(model=model, arm=a, sample=sample,
-                         lanes=np.arange(lo, min(cohort.n, lo + chunk)),
-                         horizon=float(horizon_days), epoch_days=float(epoch_days),
-                         outcomes=outcomes, seed=cohort.seed, rtol=rtol, atol=atol).run()
-                 for lo in range(0, cohort.n, chunk)]
-        runs[a.name] = _merge(parts, chunk)
+    for i, a in enumerate(arms):
+        parts = [r for t, r in zip(tasks, done, strict=True) if t[0] == i]
+        runs[a.name] = _merge(parts, chunks[i])
         for p in parts:
             for k in ("decide_s", "integrate_s"):
                 timings[k] += p["timings"][k]
@@ -435,6 +463,19 @@ def simulate(
     timings["outcomes_s"] = time.perf_counter() - tic
     result.timings.update(timings)
     return result
+
+
+_JOB: dict[str, Any] = {}
+
+
+def _run_task(task: tuple[int, int, int]) -> dict[str, Any]:
+    """Run one (arm, chunk) task; module-level so worker processes can call it."""
+    i, lo, hi = task
+    j = _JOB
+    return _ArmRun(model=j["model"], arm=j["arms"][i], sample=j["sample"],
+                   lanes=np.arange(lo, hi), horizon=j["horizon"], epoch_days=j["epoch"],
+                   outcomes=j["outcomes"], seed=j["seed"], rtol=j["rtol"],
+                   atol=j["atol"]).run()
 
 
 def _merge(parts: list[dict[str, Any]], chunk: int) -> dict[str, Any]:

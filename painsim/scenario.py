@@ -58,6 +58,8 @@ def parse_duration(value: Any) -> float:
         raise ValueError(f"{value!r} has no unit; write a number and a unit, e.g. "
                          f"'{value} days'" if isinstance(value, int | float)
                          else f"{value!r} is not a duration")
+    if value.strip().startswith("-"):
+        raise ValueError(f"{value!r} is negative; durations are >= 0, e.g. '2 weeks'")
     m = _DURATION.match(value)
     if not m:
         raise ValueError(f"{value!r} is not a duration; write a number and a unit "

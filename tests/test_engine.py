@@ -326,3 +326,19 @@ def test_alternating_and_combined_interventions():
     b = res.events[(res.events.arm == "both") & (res.events.kind == "session")].detail
     assert b.str.startswith("acupuncture + dry needling").all()
     assert ps.combine(ps.acupuncture(), ps.dry_needling()).lever == "mixed"
+
+
+def test_workers_give_bit_identical_results():
+    cohort = ps.Cohort(n=9, seed=13, mix={"recurrent": 0.5, "stress_driven": 0.5})
+    arms = [ps.Arm(name="none"), _arm("acu", ps.acupuncture(), WEEKLY, p_miss=0.2),
+            ps.Arm(name="clinic", clinic=ps.Clinic(slots_per_day=2), protocol=ps.Protocol(
+                intervention=ps.dry_needling(), schedule=ps.AsNeeded(threshold=4.0)))]
+    one = ps.simulate(arms, cohort, horizon_days=45)
+    two = ps.simulate(arms, cohort, horizon_days=45, workers=2)
+    for a in one.arms:
+        assert np.array_equal(one.pain[a], two.pain[a])
+    pd.testing.assert_frame_equal(one.patients, two.patients)
+    pd.testing.assert_frame_equal(one.events, two.events)
+    pd.testing.assert_frame_equal(one.summary, two.summary)
+    with pytest.raises(ParameterError, match="workers"):
+        ps.simulate(arms, cohort, horizon_days=45, workers=-1)

@@ -209,7 +209,7 @@ def test_check_lists_every_problem_with_paths_and_allowed_values(tmp_path):
          'treatment = [{ kind = "sham" }]\nhorizon = "10 days"\n', "unknown key"),
         ('horizon = "10 days"\n[[arms]]\nname = "a"\ntreatment = [{ kind = "sham" }]\n'
          'schedule = { kind = "fixed", start = "1 year" }\n', "after the horizon"),
-        ('horizon = "-5 days"\n[[arms]]\nname = "a"\n', "not a duration"),
+        ('horizon = "-5 days"\n[[arms]]\nname = "a"\n', "is negative"),
     ],
 )
 def test_broken_files_fail_cleanly(tmp_path, content, words):
