@@ -152,6 +152,35 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
 
 
 @main.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--assumptions", type=click.Path(dir_okay=False, path_type=Path),
+              help="Assumption sets file (default: assumptions.toml beside the claims).")
+@click.option("--patients", type=click.IntRange(min=8), default=200, show_default=True,
+              help="Patients in the paired cohort of each assumption set.")
+@click.option("--seed", type=click.IntRange(min=0), default=2026, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes (0: one per core); results do not depend on it.")
+def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, seed: int,
+           workers: int) -> None:
+    """Check claims (default: scenarios/claims/*.toml) under every assumption set."""
+    from .claims import evaluate_claims, format_verdicts, load_assumptions, load_claims
+
+    if not files:
+        folder = Path("scenarios") / "claims"
+        files = tuple(sorted(f for f in folder.glob("*.toml") if f.name != "assumptions.toml"))
+        if not files:
+            raise click.ClickException("no claim files given and none in scenarios/claims/")
+    assumptions = assumptions or files[0].parent / "assumptions.toml"
+    try:
+        sets = load_assumptions(assumptions)
+        cl = load_claims(files)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    table = evaluate_claims(cl, sets, patients=patients, seed=seed, workers=workers)
+    click.echo(format_verdicts(cl, sets, table))
+
+
+@main.command()
 @click.argument("dir_a", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("dir_b", type=click.Path(file_okay=False, path_type=Path))
 def compare(dir_a: Path, dir_b: Path) -> None:

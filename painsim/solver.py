@@ -553,6 +553,13 @@ def integrate(
                     jump_crossings(on, g_prev[:, on], g_after)
                     g_prev[:, on] = g_after
 
+        # a lane within a few ulps of t1 (a stop just before the end) has arrived: the
+        # state cannot change over that interval, and a step that small would be
+        # reported as a step-size underflow
+        near = np.flatnonzero(active & (t < t1) & (t1 - t <= 16 * np.spacing(abs(t1))))
+        if near.size:
+            t[near] = t1
+            apply_stops(near[next_stop(wid[near], ptr[near]) <= t1])
         # lanes at the end
         done = np.flatnonzero(active & (t >= t1))
         if done.size:

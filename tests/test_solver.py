@@ -272,3 +272,21 @@ def test_on_stop_may_change_per_lane_args_in_place_even_after_compaction():
     others = np.arange(40) != lane
     np.testing.assert_allclose(sol.y_final[0, others], np.exp(-k[others]), rtol=1e-6,
                                atol=1e-18)
+
+
+@pytest.mark.parametrize("stop", [np.nextafter(60.0, 0.0), 60.0 - 1e-13, 60.0])
+def test_a_stop_a_few_ulps_before_the_end_is_not_a_failure(stop):
+    # found by Hypothesis: a session at 59.99999999999999 made the lane "fail" with a
+    # step-size underflow and its final value NaN
+    seen = []
+
+    def on_stop(t, y, lanes, k):
+        seen.append(float(t[0]))
+        return y + 1.0
+
+    sol = painsim.integrate(lambda t, y: -0.01 * y, (0.0, 60.0), np.ones((1, 2)),
+                            t_eval=[0.0, 60.0], stops=[[stop], [np.inf]], on_stop=on_stop,
+                            rtol=1e-10, atol=1e-12)
+    assert sol.status.tolist() == [0, 0] and seen == [stop]
+    np.testing.assert_allclose(sol.y[0, :, -1], [np.exp(-0.6) + 1, np.exp(-0.6)],
+                               rtol=1e-9)
