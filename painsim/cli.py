@@ -181,6 +181,26 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
 
 
 @main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--patients", type=click.IntRange(min=8), help="Override the cohort size.")
+@click.option("--max-evaluations", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Most simulations the optimizer may run.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes (0: one per core); results do not depend on it.")
+def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: int) -> None:
+    """Fit a claim file's [calibration] parameters to its reported numbers."""
+    from .calibrate import calibrate as fit
+    from .calibrate import format_calibration
+
+    try:
+        result = fit(file, patients=patients, max_evaluations=max_evaluations,
+                     workers=workers)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    click.echo(format_calibration(result))
+
+
+@main.command()
 @click.argument("dir_a", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("dir_b", type=click.Path(file_okay=False, path_type=Path))
 def compare(dir_a: Path, dir_b: Path) -> None:

@@ -1,0 +1,37 @@
+"""Calibration: uncertainty from the Jacobian, and a small end-to-end fit."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from painsim.calibrate import _uncertainty, calibrate, format_calibration
+from painsim.errors import ScenarioError
+
+CLAIMS = Path(__file__).resolve().parent.parent / "scenarios" / "claims"
+
+
+def test_uncertainty_matches_linear_least_squares_and_flags_undetermined():
+    rng = np.random.default_rng(1)
+    J = rng.normal(size=(6, 2))
+    se, corr = _uncertainty(J, 2.0)
+    cov = np.linalg.inv(J.T @ J) * 2.0
+    np.testing.assert_allclose(se, np.sqrt(np.diag(cov)), rtol=1e-10)
+    np.testing.assert_allclose(corr[0, 1], cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1]),
+                               rtol=1e-10)
+    J0 = np.column_stack([J[:, 0], np.zeros(6)])  # the targets ignore parameter 2
+    se0, _ = _uncertainty(J0, 2.0)
+    assert np.isfinite(se0[0]) and np.isinf(se0[1])
+
+
+def test_calibrate_a_claim_end_to_end(tmp_path):
+    res = calibrate(CLAIMS / "003-1.toml", patients=12, max_evaluations=2, workers=1)
+    assert res.names == ("dry_needling.release", "acupuncture.dose", "model.tau_R")
+    assert np.all(res.fitted >= res.bounds[0]) and np.all(res.fitted <= res.bounds[1])
+    assert len(res.targets) == 6 and res.evaluations >= 2
+    text = format_calibration(res)
+    assert "reduction_short_term(dry needling)" in text and "tolerances" in text
+    f = tmp_path / "x.toml"
+    f.write_text((CLAIMS / "004-3.toml").read_text())
+    with pytest.raises(ScenarioError, match="no \\[calibration\\]"):
+        calibrate(f)
