@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from .claims import _TREAT, _arms, _metric, _patients, _tables, load_claims
-from .cohort import PHENOTYPE_PRESETS, Cohort
+from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
 from .engine import simulate
 from .errors import ScenarioError
 from .outcomes import Outcomes
@@ -135,11 +135,8 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
             kind, par = nm.split(".", 1)
             if kind != "model":
                 treat.setdefault(kind, {})[par] = float(v)
-        import dataclasses
-
-        phenos = {k: dataclasses.replace(ph, params={**ph.params, **model})
-                  for k, ph in PHENOTYPE_PRESETS.items()}
-        cohort = Cohort(n=n, seed=int(spec.get("seed", 2026)), mix=mix, phenotypes=phenos)
+        cohort = Cohort(n=n, seed=int(spec.get("seed", 2026)), mix=mix,
+                        phenotypes=with_parameters(PHENOTYPE_PRESETS, model))
         arms = [a for a in _arms(treat) if a.name in need]
         res = simulate(arms, cohort, horizon, outcomes=outcomes, workers=workers)
         pt = _patients(res, horizon)

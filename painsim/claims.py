@@ -26,19 +26,19 @@ import numpy as np
 import pandas as pd
 
 from . import interventions as iv
-from .cohort import PHENOTYPE_PRESETS, Cohort
+from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
 from .engine import simulate
 from .errors import ScenarioError, did_you_mean
 from .outcomes import Outcomes, kaplan_meier
 from .painloop import PAIN_LOOP
 from .protocols import Arm, Fixed, Protocol, Tapering
+from .scenario import TREATMENTS
 
 __all__ = ["METRICS", "STANDARD_ARMS", "AssumptionSet", "Claim", "Observable",
            "evaluate_claims", "format_verdicts", "load_assumptions", "load_claims"]
 
 WEEKLY = Fixed(start_day=1, every_days=7, sessions=6)
-_TREAT = {"dry_needling": iv.dry_needling, "acupuncture": iv.acupuncture, "sham": iv.sham,
-          "exercise": iv.exercise}
+_TREAT = {kind: factory for kind, (factory, _) in TREATMENTS.items()}
 
 
 def _arms(tp: dict[str, dict[str, float]]) -> list[Arm]:
@@ -262,13 +262,8 @@ def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
     rows = []
     outcomes = Outcomes(short_term_day=42, report_days=(2, 7))
     for s in sets:
-        phenos = {k: PHENOTYPE_PRESETS[k] for k in PHENOTYPE_PRESETS}
-        if s.parameters:
-            import dataclasses
-
-            phenos = {k: dataclasses.replace(ph, params={**ph.params, **s.parameters})
-                      for k, ph in phenos.items()}
-        cohort = Cohort(n=patients, seed=seed, mix=s.mix, phenotypes=phenos)
+        cohort = Cohort(n=patients, seed=seed, mix=s.mix,
+                        phenotypes=with_parameters(PHENOTYPE_PRESETS, s.parameters))
         res = simulate(_arms(s.treatments), cohort, horizon_days, outcomes=outcomes,
                        workers=workers)
         p = _patients(res, horizon_days)

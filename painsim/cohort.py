@@ -9,6 +9,7 @@ numbers).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "Phenotype",
     "Uniform",
     "patient_rng",
+    "with_parameters",
 ]
 
 #: Stream ids: one independent random stream per purpose and patient.
@@ -203,6 +205,13 @@ PHENOTYPE_PRESETS: dict[str, Phenotype] = {
                 "c_A": Uniform(0.3, 0.45)},
         start="sensitized", flares=Flares(stress_per_day=1 / 30, stress_size=0.6)),
 }
+
+def with_parameters(phenotypes: Mapping[str, Phenotype],
+                    params: Mapping[str, float]) -> dict[str, Phenotype]:
+    """Phenotypes whose parameter draws are overridden by fixed ``params`` (for all)."""
+    return {k: dataclasses.replace(ph, params={**ph.params, **params}) if params else ph
+            for k, ph in phenotypes.items()}
+
 
 _SENSITIZED = {"S": 0.9, "T": 0.45, "I": 0.45, "A": 0.95}
 

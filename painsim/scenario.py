@@ -11,6 +11,7 @@ are converted once, here, to days (a month is 30.4375 days, a year 365.25 days).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import interventions as iv
-from .cohort import PHENOTYPE_PRESETS, Cohort
+from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
 from .errors import ParameterError, ScenarioError, did_you_mean
 from .outcomes import Outcomes
 from .painloop import PAIN_LOOP
@@ -208,6 +209,13 @@ TREATMENTS: dict[str, tuple[Callable[..., iv.Intervention], dict[str, Key]]] = {
         "dose": Key("float", "Added to R per visit.", 0.02, 0, 10),
         "session_minutes": Key("float", "Visit length.", 15.0, 0, 1440, "min")}),
 }
+
+# Defaults come from the factories themselves, so the reference cannot drift from them.
+for _factory, _keys in TREATMENTS.values():
+    if set(_keys) != set(_factory.__kwdefaults__):  # pragma: no cover - a coding error
+        raise AssertionError(f"{_factory.__name__}: schema keys != factory arguments")
+    for _k, _key in list(_keys.items()):
+        _keys[_k] = dataclasses.replace(_key, default=_factory.__kwdefaults__[_k])
 
 #: Schedule kinds and their keys.
 SCHEDULES: dict[str, dict[str, Key]] = {
@@ -578,7 +586,7 @@ def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str
                       if a["clinic_slots_per_day"] else None)
             arms.append(Arm(name=a["name"], protocol=proto, clinic=clinic))
         params = tables["model"]["parameters"] or {}
-        phenotypes = {k: _with_params(ph, params) for k, ph in PHENOTYPE_PRESETS.items()}
+        phenotypes = with_parameters(PHENOTYPE_PRESETS, params)
         cohort = Cohort(n=tables["cohort"]["patients"], seed=top["seed"], mix=mix,
                         phenotypes=phenotypes, run_in_days=tables["cohort"]["run_in"])
         o = tables["outcomes"]
@@ -603,13 +611,6 @@ def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str
         epoch_days=top["decision_resolution"], arms=tuple(arms), cohort=cohort,
         outcomes=outcomes, rtol=tables["solver"]["rtol"], atol=tables["solver"]["atol"],
         outputs=tables["outputs"], data=data)
-
-
-def _with_params(ph: Any, params: dict[str, float]) -> Any:
-    """A phenotype whose fixed values are overridden by the scenario's model parameters."""
-    import dataclasses
-
-    return dataclasses.replace(ph, params={**ph.params, **params}) if params else ph
 
 
 def _days(d: float) -> str:
