@@ -201,6 +201,28 @@ def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: i
 
 
 @main.command()
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("teaching"), show_default=True, help="Folder for report.html.")
+@click.option("--claims-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("scenarios") / "claims", show_default=True)
+@click.option("--patients", type=click.IntRange(min=8), default=120, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Worker processes (0: one per core); results do not depend on it.")
+def teach(out: Path, claims_dir: Path, patients: int, workers: int) -> None:
+    """Write a self-contained HTML report on the contradictions between the claims."""
+    from .teach import build_report
+
+    if not (claims_dir / "assumptions.toml").is_file():
+        raise click.ClickException(f"{claims_dir}: no assumptions.toml; pass --claims-dir")
+    try:
+        path = build_report(out, claims_dir, patients=patients, workers=workers)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    click.echo(f"wrote {path} (open it in a browser; it works offline)")
+    click.echo("A model for research and teaching, not medical advice.")
+
+
+@main.command()
 @click.argument("dir_a", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("dir_b", type=click.Path(file_okay=False, path_type=Path))
 def compare(dir_a: Path, dir_b: Path) -> None:

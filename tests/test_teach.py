@@ -1,0 +1,33 @@
+"""The teaching report renders, has a section per contradiction, and its images decode."""
+
+import base64
+import io
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from painsim.cli import main
+from painsim.teach import CONTRADICTIONS
+
+CLAIMS = Path(__file__).resolve().parent.parent / "scenarios" / "claims"
+
+
+def test_teach_writes_a_self_contained_report(tmp_path):
+    import matplotlib.image as mpimg
+
+    res = CliRunner().invoke(main, ["teach", "--out", str(tmp_path), "--claims-dir",
+                                    str(CLAIMS), "--patients", "8", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "report.html").read_text()
+    assert text.count('<section class="contradiction">') == len(CONTRADICTIONS) == 3
+    for c in CONTRADICTIONS:
+        assert c["title"] in text
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) >= 4
+    for b64 in images:
+        arr = mpimg.imread(io.BytesIO(base64.b64decode(b64)), format="png")
+        assert arr.ndim == 3 and arr.shape[0] > 100 and arr.shape[1] > 100
+    assert "not medical advice" in text
+    assert "http://" not in text and "https://" not in text  # opens offline
+    assert not list(tmp_path.glob(".*.tmp"))
