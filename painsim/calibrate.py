@@ -45,6 +45,7 @@ class CalibrationResult:
     correlation: np.ndarray
     targets: list[tuple[str, float, float, float]]  # what, target, scale, simulated
     cost: float
+    note: str
     evaluations: int
     seconds: float
     message: str
@@ -162,16 +163,18 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
         std_error=se, correlation=corr,
         targets=[(o.describe().rsplit(" in [", 1)[0], t, s, v)
                  for o, t, s, v in zip(obs, target, scale, sims, strict=True)],
-        cost=float(fit.cost), evaluations=evals, seconds=time.perf_counter() - tic,
-        message=str(fit.message))
+        cost=float(fit.cost), note=str(spec.get("note", "")), evaluations=evals,
+        seconds=time.perf_counter() - tic, message=str(fit.message))
 
 
 def format_calibration(r: CalibrationResult) -> str:
     """The fit as text: parameters, uncertainty, plausibility, residuals."""
     lines = [f"Calibration of claim {r.claim}: {r.evaluations} simulations, "
-             f"{r.seconds:.0f} s; optimizer: {r.message}", "",
-             "parameter                      start    fitted   std.err  range          "
-             "plausible?"]
+             f"{r.seconds:.0f} s; optimizer: {r.message}", ""]
+    if r.note:
+        lines += [f"Note: {r.note}", ""]
+    lines += ["parameter                      start    fitted   std.err  range          "
+              "plausible?"]
     for i, nm in enumerate(r.names):
         inside = r.plausible[0][i] <= r.fitted[i] <= r.plausible[1][i]
         poorly = not np.isfinite(r.std_error[i]) or \

@@ -31,6 +31,7 @@ def test_calibrate_a_claim_end_to_end(tmp_path):
     assert len(res.targets) == 6 and res.evaluations >= 2
     text = format_calibration(res)
     assert "reduction_short_term(dry needling)" in text and "tolerances" in text
+    assert "could be traced" in text
     f = tmp_path / "x.toml"
     f.write_text((CLAIMS / "004-3.toml").read_text())
     with pytest.raises(ScenarioError, match="no \\[calibration\\]"):
