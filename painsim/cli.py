@@ -110,6 +110,8 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
         s = load_scenario(file, patients=patients, seed=seed)
     except PainsimError as exc:
         raise _fail(exc) from None
+    if out.exists() and not out.is_dir():
+        raise click.ClickException(f"{out}: exists and is not a folder; choose another --out")
     if out.exists() and not force:
         raise click.ClickException(f"{out}: already exists; use --force to replace it")
     need, have = estimate_memory_bytes(s), _available_memory()

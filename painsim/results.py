@@ -52,6 +52,8 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
     folder beside it and renamed. An existing ``out`` is replaced only with ``force``.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise PainsimError(f"{out}: exists and is not a folder; choose another --out")
     if out.exists() and not force:
         raise PainsimError(f"{out}: already exists; use --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -226,6 +226,17 @@ def test_broken_files_fail_cleanly(tmp_path, content, words):
         assert not (tmp_path / "out").exists()
 
 
+def test_out_that_is_a_file_is_refused_before_running(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD)
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    res = _run("run", f, "--out", target, "--force")
+    assert res.exit_code != 0 and "is not a folder" in res.output
+    _no_traceback(res)
+    assert target.read_text() == "keep me"
+
+
 def test_missing_huge_and_directory_files(tmp_path):
     res = _run("check", tmp_path / "nope.toml")
     assert res.exit_code != 0 and "not found" in res.output
