@@ -97,8 +97,9 @@ def run_painsim(params, y0, times, kinds, chunk: int, rtol=1e-6, atol=1e-8):
 
         sol = painsim.integrate(PAIN_LOOP.lane_rhs, (0.0, DAYS), y0[:, sl], args=(Pc,),
                                 t_eval=T_EVAL, stops=times[sl], on_stop=on_stop,
+                                save=lambda t, y, P: PAIN_LOOP.pain_of(y, P)[None, :],
                                 rtol=rtol, atol=atol, throw=True)
-        pain[sl] = PAIN_LOOP.pain_of(sol.y, Pc)
+        pain[sl] = sol.y[0]
         steps += int(sol.n_steps.sum())
     return pain, steps
 

@@ -271,6 +271,9 @@ class _ArmRun:
         def g(t, y, P, L):
             return model.pain_of(y, P)[None, :] - L
 
+        def keep_pain(t, y, P, L):  # only pain is kept at the save points
+            return model.pain_of(y, P)[None, :]
+
         for b0, b1 in itertools.pairwise(bounds):
             # SimPy's run(until=b1) leaves events at b1 for the next run, so every
             # session emitted now lies in [b0, b1)
@@ -291,9 +294,9 @@ class _ArmRun:
             sol = integrate(rhs, (b0, b1), self.y, args=(self.P, self.levels),
                             t_eval=t_eval, stops=stops,
                             on_stop=self._on_stop(refs, kinds) if batch else None,
-                            crossings=g, rtol=self.rtol, atol=self.atol)
+                            crossings=g, save=keep_pain, rtol=self.rtol, atol=self.atol)
             if sel.any():
-                pain[:, sel] = model.pain_of(sol.y, self.P)
+                pain[:, sel] = sol.y[0]
             status = np.minimum(status, sol.status)
             c = sol.crossings
             cross.append((c["lane"], c["which"], c["t"], c["direction"]))

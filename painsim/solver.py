@@ -78,7 +78,8 @@ class Solution:
     t : ndarray, shape (n_eval,)
         Output times (days, or whatever unit ``rhs`` uses).
     y : ndarray, shape (n_states, n_lanes, n_eval)
-        State at the output times. A lane that failed holds NaN after its failure.
+        State at the output times (or, with ``save``, the saved quantities, shape
+        ``(n_saved, n_lanes, n_eval)``). A lane that failed holds NaN after its failure.
     t_final : ndarray, shape (n_lanes,)
         Time each lane reached.
     y_final : ndarray, shape (n_states, n_lanes)
@@ -243,6 +244,7 @@ def integrate(
     max_steps: int = 100_000,
     step: float | None = None,
     crossings: Callable[..., ArrayLike] | None = None,
+    save: Callable[..., ArrayLike] | None = None,
     throw: bool = False,
 ) -> Solution:
     """Integrate many independent initial-value problems at once, each with its own steps.
@@ -294,6 +296,10 @@ def integrate(
         2e-10 of the step); a change caused by a stop's jump is reported at the
         stop time. Two changes of one quantity inside one step are not resolved (bound
         the step with ``max_step`` if that matters). See :attr:`Solution.crossings`.
+    save : callable, optional
+        ``save(t, y, *args) -> q`` of shape ``(n_saved, m)``: keep only these quantities at
+        the output times instead of every state (e.g. pain alone; memory scales with
+        ``n_saved``). Called on the interpolated states, with the lanes' ``args``.
     throw : bool
         Raise :class:`~painsim.errors.SolverError` naming the first failing lane, its
         time and state, instead of only reporting the failure in ``status``.
@@ -332,7 +338,23 @@ def integrate(
         return out
 
     # global (per-lane) results
-    Y = np.full((n_states, n_lanes, n_eval), np.nan)
+    if save is None:
+        n_saved = n_states
+
+        def saved(t: NDArray, y: NDArray, idx: NDArray | None) -> NDArray:
+            return y
+    else:
+        n_saved = np.asarray(save(np.full(1, t0), y0[:, :1], *_take(
+            args, lane_mask, np.zeros(1, dtype=np.intp)))).shape[0]
+
+        def saved(t: NDArray, y: NDArray, idx: NDArray | None) -> NDArray:
+            out = np.asarray(save(t, y, *(a if idx is None else _take(a, lane_mask, idx))),
+                             dtype=float)
+            if out.shape != (n_saved, y.shape[1]):
+                raise ValueError(f"save returned shape {out.shape}; expected "
+                                 f"({n_saved}, {y.shape[1]})")
+            return out
+    Y = np.full((n_saved, n_lanes, n_eval), np.nan)
     t_fin = np.full(n_lanes, t0)
     y_fin = y0.copy()
     status = np.zeros(n_lanes, dtype=int)
@@ -492,8 +514,10 @@ def integrate(
                     lanes = sel[w]
                     idx = eval_ptr[lanes] + j
                     x = (t_eval[idx] - t[lanes]) / np.where(h_use[lanes] > 0, h_use[lanes], 1)
-                    Y[:, wid[lanes], idx] = y[:, lanes] + h_use[lanes] * _horner(
-                        [q[:, w] for q in Q], x)
+                    # at j = 0 every selected lane is due a point: no gathering needed
+                    Qw = Q if j == 0 else [q[:, w] for q in Q]
+                    yi = y[:, lanes] + h_use[lanes] * _horner(Qw, x)
+                    Y[:, wid[lanes], idx] = saved(t_eval[idx], yi, lanes)
                 eval_ptr[sel] += cnt
 
         if crossings is not None and acc.size:
@@ -564,7 +588,7 @@ def integrate(
         done = np.flatnonzero(active & (t >= t1))
         if done.size:
             for j in np.flatnonzero(t_eval >= t1):
-                Y[:, wid[done], j] = y[:, done]
+                Y[:, wid[done], j] = saved(np.full(done.size, t_eval[j]), y[:, done], done)
             finish(done, 0)
         # failures
         steps_w = steps_g[wid] + rej_g[wid]

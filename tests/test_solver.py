@@ -290,3 +290,19 @@ def test_a_stop_a_few_ulps_before_the_end_is_not_a_failure(stop):
     assert sol.status.tolist() == [0, 0] and seen == [stop]
     np.testing.assert_allclose(sol.y[0, :, -1], [np.exp(-0.6) + 1, np.exp(-0.6)],
                                rtol=1e-9)
+
+
+def test_save_keeps_only_the_requested_quantities():
+    params = _random_plausible(6, seed=8)
+    y0 = _random_state(6, seed=9)
+    P = params.as_array(6)
+    t_eval = np.linspace(0, 20, 41)
+    full = painsim.integrate(PAIN_LOOP.lane_rhs, (0, 20), y0, args=(P,), t_eval=t_eval)
+    kept = painsim.integrate(PAIN_LOOP.lane_rhs, (0, 20), y0, args=(P,), t_eval=t_eval,
+                             save=lambda t, y, P: PAIN_LOOP.pain_of(y, P)[None, :])
+    assert kept.y.shape == (1, 6, 41)
+    np.testing.assert_array_equal(kept.y[0], PAIN_LOOP.pain_of(full.y, P))
+    np.testing.assert_array_equal(kept.y_final, full.y_final)
+    with pytest.raises(ValueError, match="save returned shape"):
+        painsim.integrate(lambda t, y: -y, (0, 1), np.ones((2, 3)),
+                          save=lambda t, y: y if y.shape[1] == 1 else y[:1, :1])
