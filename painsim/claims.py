@@ -29,7 +29,7 @@ from . import interventions as iv
 from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
 from .engine import simulate
 from .errors import ScenarioError, did_you_mean
-from .outcomes import Outcomes, kaplan_meier
+from .outcomes import Outcomes, _km_at
 from .painloop import PAIN_LOOP
 from .protocols import Arm, Fixed, Protocol, Tapering
 from .scenario import TREATMENTS
@@ -70,12 +70,9 @@ STANDARD_ARMS = tuple(a.name for a in _arms({}))
 
 
 def _km90(p: pd.DataFrame, window: float) -> float:
+    """Kaplan–Meier fraction relapsed by ``window`` days after relief (NaN: no relief)."""
     rel = p[p.relief]
-    if rel.empty:
-        return math.nan
-    t, S = kaplan_meier(rel.days_relief_to_relapse_or_censor, rel.relapse)
-    k = np.searchsorted(t, window, side="right")
-    return 1.0 - (1.0 if k == 0 else float(S[k - 1]))
+    return 1.0 - _km_at(rel.days_relief_to_relapse_or_censor, rel.relapse, window)
 
 
 def _median(x: pd.Series) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ParameterError, did_you_mean
+from .errors import ParameterError, check_number, did_you_mean
 from .model import Model
 from .painloop import PAIN_LOOP
 
@@ -119,9 +119,7 @@ class Flares:
         for name, lo, hi in (("strain_per_day", 0, 1), ("stress_per_day", 0, 1),
                              ("strain_size", 0, 10), ("stress_size", 0, 10),
                              ("weibull_shape", 0.2, 5)):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and lo <= v <= hi):
-                raise ParameterError(f"Flares.{name}", v, f"[{lo}, {hi}]")
+            check_number(f"Flares.{name}", getattr(self, name), lo, hi)
 
     def draw(self, rng: np.random.Generator,
              horizon: float) -> list[tuple[float, str, str, float]]:

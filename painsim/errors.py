@@ -86,6 +86,18 @@ class SolverError(PainsimError, RuntimeError):
         super().__init__(message)
 
 
+def check_number(name: str, value: Any, lo: float, hi: float, unit: str = "") -> None:
+    """Raise :class:`ParameterError` unless ``value`` is a finite number in [lo, hi].
+
+    Booleans are refused (``True`` is not a dose), and so are non-numbers.
+    """
+    import math
+
+    if isinstance(value, bool) or not (isinstance(value, int | float)
+                                       and math.isfinite(value) and lo <= value <= hi):
+        raise ParameterError(name, value, f"[{lo:g}, {hi:g}]{unit}")
+
+
 def did_you_mean(name: str, options: list[str] | tuple[str, ...]) -> str:
     """A ``" (did you mean 'x'?)"`` hint for a misspelled ``name``, or ``""``.
 

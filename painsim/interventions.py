@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ParameterError, did_you_mean
+from .errors import ParameterError, check_number, did_you_mean
 from .model import Model
 
 __all__ = [
@@ -44,8 +44,7 @@ _OPS = ("add", "scale", "pulse", "none")
 
 
 def _check(owner: str, name: str, value: float, lo: float, hi: float, unit: str = "") -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and lo <= value <= hi):
-        raise ParameterError(f"{owner}.{name}", value, f"[{lo:g}, {hi:g}]{unit}")
+    check_number(f"{owner}.{name}", value, lo, hi, unit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

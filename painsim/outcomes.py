@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import ParameterError
+from .errors import ParameterError, check_number
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -88,10 +88,7 @@ class Outcomes:
                              ("relapse_window_days", 1, 36500),
                              ("satisfaction_points", 0, 10), ("bootstrap", 0, 100000),
                              ("confidence", 0.5, 0.999)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v)
-                                           and lo <= v <= hi):
-                raise ParameterError(f"Outcomes.{name}", v, f"[{lo:g}, {hi:g}]")
+            check_number(f"Outcomes.{name}", getattr(self, name), lo, hi)
         if self.relapse_fraction >= self.relief_fraction:
             raise ParameterError("Outcomes.relapse_fraction", self.relapse_fraction,
                                  f"< relief_fraction ({self.relief_fraction:g})",
@@ -135,7 +132,9 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike) -> tuple[NDArray, NDArray]:
     return ts, S
 
 
-def _km_at(time: NDArray, event: NDArray, t: float) -> float:
+def _km_at(time: ArrayLike, event: ArrayLike, t: float) -> float:
+    """Kaplan–Meier survival just after ``t`` (NaN with no subjects)."""
+    time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=bool)
     if time.size == 0:
         return math.nan
     ts, S = kaplan_meier(time, event)
@@ -343,7 +342,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             "mean_sessions_to_relief": np.nanmean(v["sessions_to_relief"]) if relieved.any()
             else math.nan,
             f"relapse_within_{o.relapse_window_days:g}d_km": 1.0 - _km_at(
-                rt, ev, o.relapse_window_days) if relieved.any() else math.nan,
+                rt, ev, o.relapse_window_days),
             "durable_response": np.mean(v["durable_response"]),
             "sessions_per_patient": np.mean(v["sessions"]),
             "soreness_per_session": (np.count_nonzero(kinds == "soreness") / n_sess)

@@ -22,19 +22,16 @@ Decisions that read pain see it as of the most recent decision boundary (the eng
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from .errors import ParameterError
+from .errors import ParameterError, check_number
 from .interventions import Intervention
 
 __all__ = ["Arm", "AsNeeded", "Clinic", "Fixed", "Protocol", "Tapering"]
 
 
 def _num(owner: str, name: str, v: float, lo: float, hi: float, unit: str = "") -> None:
-    if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v)
-                                   and lo <= v <= hi):
-        raise ParameterError(f"{owner}.{name}", v, f"[{lo:g}, {hi:g}]{unit}")
+    check_number(f"{owner}.{name}", v, lo, hi, unit)
 
 
 def _int(owner: str, name: str, v: int, lo: int, hi: int) -> None:

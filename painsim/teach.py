@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .claims import evaluate_claims, load_assumptions, load_claims
+from .claims import _km90, evaluate_claims, load_assumptions, load_claims
 from .cohort import Cohort
 from .engine import simulate
 from .interventions import acupuncture, dry_needling
-from .outcomes import Outcomes, kaplan_meier
+from .outcomes import Outcomes
 from .painloop import PAIN_LOOP, equilibria, local_kick, phenotype, systemic_kick
 from .plots import FOOTER
 from .protocols import Arm, Fixed, Protocol
@@ -155,15 +155,8 @@ def _relapse_and_map(patients: int, seed: int, workers: int) -> tuple[str, str]:
         if sh == 0.5:
             curves = res
         for i, w in enumerate(windows):
-            rel = []
-            for arm in ("dry needling", "acupuncture"):
-                p = res.patients[(res.patients.arm == arm) & res.patients.relief]
-                if p.empty:
-                    rel.append(np.nan)
-                    continue
-                t, S = kaplan_meier(p.days_relief_to_relapse_or_censor, p.relapse)
-                k = np.searchsorted(t, w, side="right")
-                rel.append(1.0 - (1.0 if k == 0 else S[k - 1]))
+            rel = [_km90(res.patients[res.patients.arm == arm], w)
+                   for arm in ("dry needling", "acupuncture")]
             diff[i, j] = rel[0] - rel[1]
     fig, ax = _fig(8, 4.2)
     ax = ax[0, 0]

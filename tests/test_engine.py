@@ -342,3 +342,16 @@ def test_workers_give_bit_identical_results():
     pd.testing.assert_frame_equal(one.summary, two.summary)
     with pytest.raises(ParameterError, match="workers"):
         ps.simulate(arms, cohort, horizon_days=45, workers=-1)
+
+
+def test_numbers_are_checked_the_same_way_everywhere():
+    # one checker for interventions, protocols, outcomes and flares: non-numbers and
+    # booleans are refused with the object's name, never a TypeError
+    for make in (lambda: ps.Flares(strain_per_day="often"),
+                 lambda: ps.dry_needling(release=True),
+                 lambda: ps.Fixed(every_days=float("nan")),
+                 lambda: ps.Outcomes(confidence="high")):
+        with pytest.raises(ParameterError):
+            make()
+    with pytest.raises(ParameterError, match=r"Flares\.strain_per_day.*\[0, 1\]"):
+        ps.Flares(strain_per_day=2.0)
