@@ -99,8 +99,12 @@ def check(files: tuple[Path, ...]) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
 @click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
               help="Worker processes (0: one per core); results do not depend on it.")
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+              show_default=True, help="Solver: the NumPy reference, or the same method "
+              "compiled with Numba (faster; pip install \"painsim[fast]\"); they agree to "
+              "rounding.")
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
-        quiet: bool, workers: int) -> None:
+        quiet: bool, workers: int, backend: str) -> None:
     """Run the scenario FILE and write the results folder --out."""
     from .engine import simulate
     from .results import estimate_memory_bytes, write_results
@@ -129,11 +133,11 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
                 result = simulate(list(s.arms), s.cohort, s.horizon_days,
                                   outcomes=s.outcomes, epoch_days=s.epoch_days,
                                   rtol=s.rtol, atol=s.atol, workers=workers,
-                                  progress=lambda _: bar.update(1))
+                                  backend=backend, progress=lambda _: bar.update(1))
         else:
             result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
                               epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
-                              workers=workers)
+                              workers=workers, backend=backend)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         files = write_results(s, result, out, force=force, command=command,
                               wall_seconds=time.perf_counter() - t0)

@@ -37,6 +37,7 @@ import simpy
 from numpy.typing import NDArray
 
 from .cohort import Cohort, CohortSample, patient_rng
+from .compiled import _require, integrate_pain, warm_up
 from .errors import ParameterError
 from .interventions import Intervention
 from .model import Model
@@ -75,6 +76,7 @@ class _ArmRun:
     seed: int
     rtol: float
     atol: float
+    backend: str = "numpy"
     log: list[tuple[int, float, str, str]] = field(default_factory=list)
     sess_int: list[int] = field(default_factory=list)
     sess_hap: list[NDArray[np.bool_]] = field(default_factory=list)
@@ -291,10 +293,15 @@ class _ArmRun:
             stops, refs, kinds = _stop_table(batch, n)
             sel = (days >= b0) & ((days < b1) | (b1 == self.horizon))
             t_eval = days[sel] if sel.any() else np.array([b1])
-            sol = integrate(rhs, (b0, b1), self.y, args=(self.P, self.levels),
-                            t_eval=t_eval, stops=stops,
-                            on_stop=self._on_stop(refs, kinds) if batch else None,
-                            crossings=g, save=keep_pain, rtol=self.rtol, atol=self.atol)
+            on_stop = self._on_stop(refs, kinds) if batch else None
+            if self.backend == "numba":
+                sol = integrate_pain(model, (b0, b1), self.y, self.P, levels=self.levels,
+                                     t_eval=t_eval, stops=stops, on_stop=on_stop,
+                                     rtol=self.rtol, atol=self.atol)
+            else:
+                sol = integrate(rhs, (b0, b1), self.y, args=(self.P, self.levels),
+                                t_eval=t_eval, stops=stops, on_stop=on_stop, crossings=g,
+                                save=keep_pain, rtol=self.rtol, atol=self.atol)
             if sel.any():
                 pain[:, sel] = sol.y[0]
             status = np.minimum(status, sol.status)
@@ -344,6 +351,7 @@ def simulate(
     atol: float = 1e-8,
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
+    backend: str = "numpy",
 ) -> SimulationResult:
     """Simulate a study: every arm on the same virtual patients and flares.
 
@@ -376,6 +384,13 @@ def simulate(
         ``chunk_size`` the cohort is split into ``workers`` chunks. Needs the ``fork``
         start method (Linux, macOS); elsewhere the run is serial. Phase timings are
         then summed over workers.
+    backend : {"numpy", "numba"}
+        ``"numpy"`` (default, the reference): :func:`painsim.integrate`. ``"numba"``:
+        the same method compiled per lane (:mod:`painsim.compiled`), several times
+        faster; needs Numba (``pip install "painsim[fast]"``) and a model with a
+        ``lane_form`` (the built-in model has one). The two agree to rounding (tests
+        hold them to 1e-10 in pain), not bit for bit; each is reproducible for any
+        ``workers`` and ``chunk_size``. The first call compiles (a few seconds).
 
     Returns
     -------
@@ -409,6 +424,12 @@ def simulate(
         raise ParameterError("chunk_size", chunk_size, "an integer >= 1")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ParameterError("workers", workers, "an integer >= 0 (0: one per core)")
+    if backend not in ("numpy", "numba"):
+        raise ParameterError("backend", backend, "numpy, numba")
+    compile_s = 0.0
+    if backend == "numba":
+        _require(cohort.model.name, cohort.model.lane_form)
+        compile_s = warm_up(cohort.model)  # before forking: workers inherit the loop
     if chunk_size is not None and any(a.clinic for a in arms):
         raise ParameterError("chunk_size", chunk_size, "None when an arm has a clinic",
                              why="would split the clinic's shared queue")
@@ -431,7 +452,8 @@ def simulate(
                                          why="is after the horizon")
     tic = time.perf_counter()
     sample = cohort.sample(horizon_days, rtol=rtol, atol=atol)
-    timings = {"cohort_s": time.perf_counter() - tic, "decide_s": 0.0, "integrate_s": 0.0}
+    timings = {"cohort_s": time.perf_counter() - tic, "decide_s": 0.0, "integrate_s": 0.0,
+               "compile_s": compile_s}
     n = cohort.n
     if workers == 0:
         workers = os.cpu_count() or 1
@@ -441,7 +463,7 @@ def simulate(
              for lo in range(0, n, chunks[i])]
     _JOB.update(model=model, arms=list(arms), sample=sample, horizon=float(horizon_days),
                 epoch=float(epoch_days), outcomes=outcomes, seed=cohort.seed, rtol=rtol,
-                atol=atol)
+                atol=atol, backend=backend)
     try:
         fork = "fork" in multiprocessing.get_all_start_methods()
         if workers > 1 and len(tasks) > 1 and fork:
@@ -478,7 +500,7 @@ def _run_task(task: tuple[int, int, int]) -> dict[str, Any]:
     return _ArmRun(model=j["model"], arm=j["arms"][i], sample=j["sample"],
                    lanes=np.arange(lo, hi), horizon=j["horizon"], epoch_days=j["epoch"],
                    outcomes=j["outcomes"], seed=j["seed"], rtol=j["rtol"],
-                   atol=j["atol"]).run()
+                   atol=j["atol"], backend=j["backend"]).run()
 
 
 def _merge(parts: list[dict[str, Any]], chunk: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .compiled import LaneForm
 from .errors import ParameterError, did_you_mean
 from .solver import Solution, integrate
 
@@ -275,6 +276,11 @@ class Model:
         Named impulses an intervention can give, ``pulse(y, P, dose) -> y_new`` with
         ``y`` of shape ``(n_states, m)`` and packed parameters ``P`` of shape
         ``(n_parameters, m)`` (e.g. the pain-loop model's ``"analgesia"``).
+    lane_form : LaneForm, optional
+        The same right-hand side and pain read-out written for one lane in a form Numba
+        compiles (:class:`painsim.compiled.LaneForm`); enables ``backend="numba"`` in
+        :func:`painsim.simulate`. It must compute the same functions as ``rhs`` and
+        ``pain``.
 
     Examples
     --------
@@ -302,6 +308,7 @@ class Model:
     equations: str = ""
     references: tuple[str, ...] = ()
     pulses: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    lane_form: LaneForm | None = None
     state_index: dict[str, int] = field(init=False, repr=False, compare=False)
     parameter_index: dict[str, int] = field(init=False, repr=False, compare=False)
 

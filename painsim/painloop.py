@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .compiled import LaneForm
 from .model import Model, Parameter, ParameterSet, State
 
 __all__ = [
@@ -223,6 +224,48 @@ def rhs(t: NDArray, y: NDArray, p: Any) -> NDArray[np.float64]:
     ])
 
 
+# Parameter rows in PARAMETERS order, for the lane form (Numba reads them as constants).
+(_TAU_D, _D0, _TAU_I, _C_T, _C_A, _TAU_T, _T0, _G_T, _P_T, _N_T, _TAU_S, _THETA0, _M, _K_R,
+ _G_S, _TAU_A, _A0, _A_P, _A_S, _K_RA, _TAU_R, _W_D, _W_I, _W_T, _K_E,
+ _T_HALF_E) = range(len(PARAMETERS))
+
+
+def lane_pain(y: NDArray, p: NDArray) -> float:
+    """:func:`pain` of one lane (``y`` shape (8,), ``p`` shape (26,)), 0–10.
+
+    Same operations in the same order as the vectorized form, written for Numba.
+    """
+    N = p[_W_D] * y[0] + p[_W_I] * y[1] + p[_W_T] * y[2]
+    u = max(N * (1.0 + p[_G_S] * y[3]), 0.0)
+    E = y[6] * np.exp2(-y[7] / p[_T_HALF_E])
+    return 10.0 * u / (1.0 + u) / (1.0 + p[_K_E] * E)
+
+
+def lane_rhs(t: float, y: NDArray, p: NDArray, dy: NDArray) -> None:
+    """:func:`rhs` of one lane, written into ``dy`` (per day); for Numba.
+
+    Pain and the two Hill terms are written out here because a compiled function may
+    call only compiled functions.
+    """
+    N = p[_W_D] * y[0] + p[_W_I] * y[1] + p[_W_T] * y[2]
+    u = max(N * (1.0 + p[_G_S] * y[3]), 0.0)
+    E = y[6] * np.exp2(-y[7] / p[_T_HALF_E])
+    P = 10.0 * u / (1.0 + u) / (1.0 + p[_K_E] * E)
+    theta = p[_THETA0] * (1.0 + p[_K_R] * y[5])
+    lnP = np.log(P) if P > 0.0 else -np.inf
+    hill_T = 1.0 / (1.0 + np.exp(p[_N_T] * (np.log(p[_P_T]) - lnP)))
+    hill_S = 1.0 / (1.0 + np.exp(p[_M] * (np.log(theta) - lnP)))
+    dy[0] = (p[_D0] - y[0]) / p[_TAU_D]
+    dy[1] = (y[0] + p[_C_T] * y[2] + p[_C_A] * y[4] - y[1]) / p[_TAU_I]
+    dy[2] = (p[_T0] + p[_G_T] * hill_T - y[2]) / p[_TAU_T]
+    dy[3] = (hill_S - y[3]) / p[_TAU_S]
+    dy[4] = ((p[_A0] + p[_A_P] * P / 10.0 + p[_A_S] * y[3]) / (1.0 + p[_K_RA] * y[5])
+             - y[4]) / p[_TAU_A]
+    dy[5] = -y[5] / p[_TAU_R]
+    dy[6] = 0.0
+    dy[7] = 1.0
+
+
 PAIN_LOOP = Model(
     name="pain-loop",
     states=STATES,
@@ -232,6 +275,7 @@ PAIN_LOOP = Model(
     equations=EQUATIONS,
     references=REFERENCES,
     pulses={"analgesia": lambda y, P, dose: analgesia(y, P, dose)},
+    lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain),
 )
 """The default model. ``painsim describe`` prints its equations and parameters."""
 

@@ -1,0 +1,563 @@
+"""An optional compiled (Numba) path for models written one lane at a time.
+
+The NumPy solver (:func:`painsim.integrate`) is the reference: it runs any model and
+needs nothing beyond NumPy. This module runs the *same* method with the *same* step-size
+control, stop handling, dense output, crossing location and failure rules, but each
+lane's steps are a compiled loop, so there is no array temporary per stage and no
+Python overhead per step. It is used by :func:`painsim.simulate` with
+``backend="numba"`` for models that carry a :class:`LaneForm`; the built-in
+:data:`painsim.PAIN_LOOP` does.
+
+Results agree with the NumPy path to rounding (tests require 1e-10 in pain over months
+of simulated time); they are not bit-identical, because compiled ``exp``/``log``/``pow``
+may round differently in the last bit. Reproducibility across worker counts and chunk
+sizes holds within each backend.
+
+Numba is an optional dependency (``pip install "painsim[fast]"``); nothing else in
+painsim imports it.
+
+Writing a model in lane form
+----------------------------
+Two plain functions on one lane, using only what Numba compiles (arithmetic, ``math``,
+NumPy scalar functions, loops), and calling no other Python function::
+
+    def rhs(t, y, p, dy):      # t: day; y: states (n_states,); p: parameters
+        dy[0] = -p[0] * y[0]   # (n_parameters,), in Model.parameters order;
+                               # dy: output (n_states,), per day
+    def pain(y, p):            # -> pain on 0-10 (float)
+        return y[0]
+
+and pass ``lane_form=LaneForm(rhs=rhs, pain=pain)`` to :class:`painsim.Model`. The
+functions stay ordinary Python, so they can be tested against the vectorized ``rhs``
+without Numba (painsim's tests do that for the built-in model).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import ParameterError, SolverError
+from .solver import (
+    _A,
+    _B,
+    _C,
+    _E,
+    _MAX_FACTOR,
+    _MIN_FACTOR,
+    _ORDER_ERR,
+    _P,
+    _SAFETY,
+    STATUS_MESSAGES,
+    Solution,
+)
+
+__all__ = ["LaneForm", "available", "integrate_pain", "kernel", "warm_up"]
+
+# lane codes inside the compiled loop (never returned to the user)
+_RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
+_CROSS_CAP = 8  # crossings held per lane before the loop hands them to Python
+
+
+@dataclass(frozen=True, slots=True)
+class LaneForm:
+    """A model's right-hand side and pain read-out written for one lane.
+
+    Parameters
+    ----------
+    rhs : callable
+        ``rhs(t, y, p, dy) -> None``: writes dy/dt (per day) of the states ``y`` of one
+        lane (shape ``(n_states,)``) at time ``t`` (days) with parameters ``p`` (shape
+        ``(n_parameters,)``, model order) into ``dy``.
+    pain : callable
+        ``pain(y, p) -> float``: pain on 0–10.
+
+    Both must be compilable by ``numba.njit`` and call no other Python function; see the
+    module docstring.
+    """
+
+    rhs: Callable[..., None]
+    pain: Callable[..., float]
+
+
+def available() -> bool:
+    """True when Numba can be imported (the compiled path can run)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _require(model_name: str, lane_form: LaneForm | None) -> None:
+    if lane_form is None:
+        raise ParameterError("backend", "numba", "numpy",
+                             why=f"model {model_name!r} has no lane_form (LaneForm) to "
+                             "compile")
+    if not available():
+        raise ParameterError("backend", "numba", "numpy",
+                             why="Numba is not installed; install it with "
+                             "pip install \"painsim[fast]\"")
+
+
+@functools.lru_cache(maxsize=16)
+def kernel(lane_form: LaneForm) -> Callable[..., None]:
+    """The compiled stepping loop for ``lane_form`` (compiled once per process).
+
+    Compilation takes a few seconds; it happens on the first call of the returned
+    function and is reused for every later call in the process (and in worker
+    processes forked after it).
+    """
+    import numba
+
+    njit = numba.njit(cache=False, nogil=True)
+    rhs = njit(lane_form.rhs)
+    pain = njit(lane_form.pain)
+    A, B, C, E, PD = (np.ascontiguousarray(x, dtype=np.float64) for x in (_A, _B, _C, _E, _P))
+    safety, fmin, fmax = _SAFETY, _MIN_FACTOR, _MAX_FACTOR
+    expo = -1.0 / (_ORDER_ERR + 1)
+    inv_order = 1.0 / (_ORDER_ERR + 1)
+
+    @njit
+    def rms_scaled(x, y_a, y_b, atol, rtol):
+        acc = 0.0
+        ns = x.shape[0]
+        for k in range(ns):
+            sc = atol[k] + rtol * max(abs(y_a[k]), abs(y_b[k]))
+            v = x[k] / sc
+            acc = v * v if k == 0 else acc + v * v
+        return np.sqrt(acc / ns)
+
+    @njit
+    def initial_step(t, y, f, p, atol, rtol, t1, max_step, tmp, f1):
+        # Hairer, Nørsett & Wanner (1993) II.4, as integrate()'s initial_step
+        ns = y.shape[0]
+        d0 = 0.0
+        d1 = 0.0
+        for k in range(ns):
+            sc = atol[k] + rtol * abs(y[k])
+            a = y[k] / sc
+            b = f[k] / sc
+            d0 = a * a if k == 0 else d0 + a * a
+            d1 = b * b if k == 0 else d1 + b * b
+        d0 = np.sqrt(d0 / ns)
+        d1 = np.sqrt(d1 / ns)
+        h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / max(d1, 1e-300)
+        h0 = min(h0, t1 - t)
+        for k in range(ns):
+            tmp[k] = y[k] + h0 * f[k]
+        rhs(t + h0, tmp, p, f1)
+        d2 = 0.0
+        for k in range(ns):
+            sc = atol[k] + rtol * abs(y[k])
+            v = (f1[k] - f[k]) / sc
+            d2 = v * v if k == 0 else d2 + v * v
+        d2 = np.sqrt(d2 / ns) / h0
+        dm = max(d1, d2)
+        if dm <= 1e-15:
+            h1 = max(1e-6, h0 * 1e-3)
+        else:
+            h1 = (0.01 / max(dm, 1e-300)) ** inv_order
+        return min(min(100 * h0, h1), min(t1 - t, max_step))
+
+    @njit
+    def dense(Q, K, ns):
+        for j in range(4):
+            for k in range(ns):
+                acc = 0.0
+                first = True
+                for s in range(7):
+                    c = PD[s, j]
+                    if c != 0.0:
+                        acc = c * K[s, k] if first else acc + c * K[s, k]
+                        first = False
+                Q[j, k] = acc
+
+    @njit
+    def interp(out, y, h, Q, x, ns):
+        for k in range(ns):
+            out[k] = y[k] + h * (x * (Q[0, k] + x * (Q[1, k] + x * (Q[2, k] + x * Q[3, k]))))
+
+    @njit
+    def run(t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
+            t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
+            rtol, atol, max_step, max_steps):
+        ns, n = y.shape
+        n_g = levels.shape[0]
+        n_eval = t_eval.shape[0]
+        yl = np.empty(ns)
+        fl = np.empty(ns)
+        pl = np.empty(P.shape[0])
+        K = np.empty((7, ns))
+        tmp = np.empty(ns)
+        ynew = np.empty(ns)
+        err = np.empty(ns)
+        Q = np.empty((4, ns))
+        g_new = np.empty(max(n_g, 1))
+        for i in range(n):
+            if lane_state[i] != _RUNNING and lane_state[i] != _CHECK_FIRST:
+                continue
+            # after a stop, integrate() runs its end-of-iteration checks before the
+            # next step; on the first entry and after handing over crossings it does not
+            check = lane_state[i] == _CHECK_FIRST
+            for k in range(ns):
+                yl[k] = y[k, i]
+                fl[k] = f[k, i]
+            for k in range(P.shape[0]):
+                pl[k] = P[k, i]
+            ti = t[i]
+            hi = h[i]
+            rb = rej_before[i]
+            st = stop_t[i]
+            code = _RUNNING
+            if fresh[i]:  # (re)start: the state jumped, or the first call
+                rhs(ti, yl, pl, fl)
+                nfev[i] += 1
+                if ti < t1:
+                    hi = initial_step(ti, yl, fl, pl, atol, rtol, t1, max_step, tmp, err)
+                    nfev[i] += 1
+                rb = False
+                fresh[i] = False
+            while True:
+                if check:
+                    # the end-of-iteration checks of integrate(), in its order
+                    if ti < t1 and t1 - ti <= 16 * np.spacing(abs(t1)):
+                        ti = t1
+                        if st <= t1:
+                            code = _STOP_AT_END
+                            break
+                    if ti >= t1:
+                        for j in range(n_eval):
+                            if t_eval[j] >= t1:
+                                Y[i, j] = pain(yl, pl)
+                        code = 0
+                        break
+                    if steps[i] + rejs[i] >= max_steps:
+                        code = -1
+                        break
+                    if hi < 10 * np.spacing(max(abs(ti), 1.0)):
+                        code = -2
+                        break
+                check = True
+                if n_cross[i] + n_g > cross_t.shape[1]:
+                    code = _BUFFER_FULL
+                    break
+                limit = min(st, t1)
+                hu = min(hi, limit - ti)
+                clipped = hu < hi
+                for k in range(ns):
+                    K[0, k] = fl[k]
+                for s in range(1, 7):
+                    for k in range(ns):
+                        acc = 0.0
+                        first = True
+                        for j in range(s):
+                            c = A[s, j]
+                            if c != 0.0:
+                                acc = c * K[j, k] if first else acc + c * K[j, k]
+                                first = False
+                        tmp[k] = yl[k] + hu * acc
+                    rhs(ti + C[s] * hu, tmp, pl, K[s])
+                nfev[i] += 6
+                ok = True
+                for k in range(ns):
+                    acc = 0.0
+                    first = True
+                    for j in range(6):
+                        c = B[j]
+                        if c != 0.0:
+                            acc = c * K[j, k] if first else acc + c * K[j, k]
+                            first = False
+                    ynew[k] = yl[k] + hu * acc
+                    acc = 0.0
+                    first = True
+                    for j in range(7):
+                        c = E[j]
+                        if c != 0.0:
+                            acc = c * K[j, k] if first else acc + c * K[j, k]
+                            first = False
+                    err[k] = hu * acc
+                    if not np.isfinite(ynew[k]):
+                        ok = False
+                en = rms_scaled(err, yl, ynew, atol, rtol)
+                finite = ok and np.isfinite(en)
+                accept = finite and en < 1.0
+                if en == 0.0:
+                    factor = fmax
+                else:
+                    factor = safety * en ** expo
+                if not finite:
+                    factor = fmin
+                if accept:
+                    factor = min(factor, 1.0 if rb else fmax)
+                    steps[i] += 1
+                else:
+                    factor = min(max(factor, fmin), 1.0)
+                    rejs[i] += 1
+                if accept:
+                    t_new = ti + hu
+                    if hu >= limit - ti:
+                        t_new = limit
+                    have_q = False
+                    p0 = eval_ptr[i]
+                    while p0 < n_eval and t_eval[p0] < t_new:
+                        if not have_q:
+                            dense(Q, K, ns)
+                            have_q = True
+                        x = (t_eval[p0] - ti) / (hu if hu > 0 else 1.0)
+                        interp(tmp, yl, hu, Q, x, ns)
+                        Y[i, p0] = pain(tmp, pl)
+                        p0 += 1
+                    eval_ptr[i] = p0
+                    if n_g:
+                        pn = pain(ynew, pl)
+                        for w in range(n_g):
+                            g_new[w] = pn - levels[w, i]
+                        for w in range(n_g):
+                            up = g_new[w] >= 0
+                            if (g_prev[w, i] >= 0) != up:
+                                if not have_q:
+                                    dense(Q, K, ns)
+                                    have_q = True
+                                lo, hx = 0.0, 1.0
+                                for _ in range(32):  # bisection, as integrate()
+                                    mid = 0.5 * (lo + hx)
+                                    interp(tmp, yl, hu, Q, mid, ns)
+                                    gm = pain(tmp, pl) - levels[w, i]
+                                    if (gm >= 0) != up:
+                                        lo = mid
+                                    else:
+                                        hx = mid
+                                c_i = n_cross[i]
+                                cross_t[i, c_i] = ti + hx * hu
+                                cross_w[i, c_i] = w
+                                cross_d[i, c_i] = 1 if up else -1
+                                n_cross[i] = c_i + 1
+                            g_prev[w, i] = g_new[w]
+                    ti = t_new
+                    for k in range(ns):
+                        yl[k] = ynew[k]
+                        fl[k] = K[6, k]
+                h_next = hu * factor
+                if accept and clipped:
+                    hi = max(h_next, hi)
+                else:
+                    hi = h_next
+                hi = min(hi, max_step)
+                rb = not accept
+                if accept and st <= ti:
+                    code = _AT_STOP
+                    break
+            for k in range(ns):
+                y[k, i] = yl[k]
+                f[k, i] = fl[k]
+            t[i] = ti
+            h[i] = hi
+            rej_before[i] = rb
+            lane_state[i] = code
+
+    return run
+
+
+def warm_up(model: Any) -> float:
+    """Compile the loop for ``model`` now (e.g. before forking workers); seconds taken.
+
+    Later calls in this process (and in processes forked after it) reuse the compiled
+    loop; the second call of ``warm_up`` returns almost at once.
+    """
+    import time
+
+    tic = time.perf_counter()
+    P = model.params().as_array(1)
+    integrate_pain(model, (0.0, 1.0), model.initial_state(1), P, levels=np.zeros((1, 1)),
+                   t_eval=np.array([0.0, 1.0]), stops=np.array([[0.5]]),
+                   on_stop=lambda t, y, lanes, k: y)
+    return time.perf_counter() - tic
+
+
+def integrate_pain(
+    model: Any,
+    t_span: tuple[float, float],
+    y0: NDArray[np.float64],
+    P: NDArray[np.float64],
+    *,
+    levels: NDArray[np.float64] | None = None,
+    t_eval: NDArray[np.float64] | None = None,
+    stops: NDArray[np.float64] | None = None,
+    on_stop: Callable[..., NDArray[np.float64]] | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    max_step: float = np.inf,
+    max_steps: int = 100_000,
+    throw: bool = False,
+) -> Solution:
+    """Integrate ``model`` on many lanes with the compiled loop, keeping pain only.
+
+    The equivalent NumPy call is ``painsim.integrate(model.lane_rhs, t_span, y0,
+    args=(P, levels), t_eval=t_eval, stops=stops, on_stop=on_stop, crossings=pain -
+    levels, save=pain, rtol=rtol, atol=atol)``; the result has the same fields and
+    meaning.
+
+    Parameters
+    ----------
+    model : Model
+        A model with a :class:`LaneForm` (``model.lane_form``).
+    t_span : (float, float)
+        Start and end, days.
+    y0 : ndarray, shape (n_states, n_lanes)
+        Initial states.
+    P : ndarray, shape (n_parameters, n_lanes)
+        Packed parameters; ``on_stop`` may change its columns in place (a change of
+        drivers), which the loop uses from that stop on.
+    levels : ndarray, shape (n_levels, n_lanes), optional
+        Pain levels (0–10) whose crossings are located (e.g. relief and relapse
+        thresholds); reported as ``which`` = row.
+    t_eval : ndarray, optional
+        Output times, days (default ``[t0, t1]``).
+    stops, on_stop
+        As in :func:`painsim.integrate`.
+    rtol, atol, max_step, max_steps, throw
+        As in :func:`painsim.integrate`.
+
+    Returns
+    -------
+    Solution
+        ``y`` has shape ``(1, n_lanes, n_eval)``: pain on 0–10.
+    """
+    from .solver import _validate
+
+    _require(model.name, model.lane_form)
+    t0, t1, y0, atol_a, t_eval, stops = _validate(t_span, y0, rtol, atol, t_eval, stops,
+                                                  max_steps, None, max_step)
+    n_states, n = y0.shape
+    if not (isinstance(P, np.ndarray) and P.dtype == np.float64 and P.flags.c_contiguous):
+        raise ValueError("P must be a C-contiguous float64 array (on_stop may edit it in "
+                         "place, so it is not copied)")
+    if P.shape != (len(model.parameters), n):
+        raise ValueError(f"P must have shape {(len(model.parameters), n)}, got {P.shape}")
+    t_eval = np.ascontiguousarray(t_eval)
+    levels = np.zeros((0, n)) if levels is None else np.ascontiguousarray(levels, dtype=float)
+    if levels.ndim != 2 or levels.shape[1] != n:
+        raise ValueError(f"levels must have shape (n_levels, {n}), got {levels.shape}")
+    atol_v = np.ascontiguousarray(np.broadcast_to(atol_a.reshape(-1), (n_states,)),
+                                  dtype=float)
+    run = kernel(model.lane_form)
+    n_eval = t_eval.size
+    n_stop_cols = stops.shape[1]
+    stops_pad = np.concatenate([stops, np.full((n, 1), np.inf)], axis=1)
+    ptr = np.zeros(n, dtype=np.int64)
+    y = np.ascontiguousarray(y0, dtype=float).copy()
+    t = np.full(n, t0)
+    f = np.zeros_like(y)
+    h = np.zeros(n)
+    rej_before = np.zeros(n, dtype=np.bool_)
+    fresh = np.ones(n, dtype=np.bool_)
+    lane_state = np.full(n, _RUNNING, dtype=np.int64)
+    Y = np.full((n, n_eval), np.nan)
+    eval_ptr = np.searchsorted(t_eval, t, side="left").astype(np.int64)
+    steps = np.zeros(n, dtype=np.int64)
+    rejs = np.zeros(n, dtype=np.int64)
+    nfev = np.zeros(n, dtype=np.int64)
+    n_stops = np.zeros(n, dtype=np.int64)
+    cap = max(_CROSS_CAP, 2 * levels.shape[0])
+    cross_t = np.empty((n, cap))
+    cross_w = np.empty((n, cap), dtype=np.int64)
+    cross_d = np.empty((n, cap), dtype=np.int64)
+    n_cross = np.zeros(n, dtype=np.int64)
+    found: list[tuple[NDArray, ...]] = []
+
+    def pain_now(sel: NDArray) -> NDArray:
+        return model.pain_of(y[:, sel], P[:, sel])
+
+    def g_of(sel: NDArray) -> NDArray:
+        return pain_now(sel)[None, :] - levels[:, sel]
+
+    def apply_stops(sel: NDArray) -> None:
+        while sel.size:
+            k = ptr[sel]
+            if on_stop is not None:
+                new = np.asarray(on_stop(t[sel].copy(), y[:, sel].copy(), sel, k),
+                                 dtype=float)
+                if new.shape != (n_states, sel.size):
+                    raise ValueError(f"on_stop returned shape {new.shape}; expected "
+                                     f"{(n_states, sel.size)}")
+                y[:, sel] = new
+            ptr[sel] += 1
+            n_stops[sel] += 1
+            again = stops_pad[sel, np.minimum(ptr[sel], n_stop_cols)] <= t[sel]
+            sel = sel[again]
+
+    def jump(sel: NDArray, before: NDArray, after: NDArray) -> None:
+        jumped = (before >= 0) != (after >= 0)
+        if jumped.any():
+            which, pos = np.nonzero(jumped)
+            found.append((sel[pos], which, t[sel[pos]].copy(),
+                          np.where(after[which, pos] >= 0, 1, -1)))
+
+    all_lanes = np.arange(n)
+    g_prev = np.ascontiguousarray(g_of(all_lanes)) if levels.shape[0] else np.zeros((0, n))
+    at_t0 = np.flatnonzero(stops_pad[:, 0] <= t0)
+    if at_t0.size:
+        apply_stops(at_t0)
+        if levels.shape[0]:
+            g0 = g_of(at_t0)
+            jump(at_t0, g_prev[:, at_t0], g0)
+            g_prev[:, at_t0] = g0
+    while True:
+        stop_t = stops_pad[all_lanes, np.minimum(ptr, n_stop_cols)]
+        run(t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
+            t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
+            float(rtol), atol_v, float(max_step), int(max_steps))
+        if n_cross.any():
+            has = np.flatnonzero(n_cross)
+            cnt = n_cross[has]
+            lane = np.repeat(has, cnt)
+            col = np.arange(lane.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            found.append((lane, cross_w[lane, col], cross_t[lane, col], cross_d[lane, col]))
+            n_cross[:] = 0
+        lane_state[lane_state == _BUFFER_FULL] = _RUNNING
+        at_stop = np.flatnonzero(lane_state == _AT_STOP)
+        if at_stop.size:
+            before = g_prev[:, at_stop].copy()
+            apply_stops(at_stop)
+            if on_stop is not None:
+                fresh[at_stop] = True  # restart as a new initial-value problem
+                if levels.shape[0]:
+                    after = g_of(at_stop)
+                    jump(at_stop, before, after)
+                    g_prev[:, at_stop] = after
+            lane_state[at_stop] = _CHECK_FIRST
+        at_end = np.flatnonzero(lane_state == _STOP_AT_END)
+        if at_end.size:
+            apply_stops(at_end[stops_pad[at_end, np.minimum(ptr[at_end], n_stop_cols)]
+                               <= t1])
+            lane_state[at_end] = _CHECK_FIRST  # the loop finds t >= t1 and finishes
+        if not np.any((lane_state == _RUNNING) | (lane_state == _CHECK_FIRST)):
+            break
+    status = lane_state
+    messages = np.array([
+        STATUS_MESSAGES[int(s)] + ("" if s == 0 else f" (at t={t[i]:.6g})")
+        for i, s in enumerate(status)
+    ])
+    if found:
+        cl, cw, ct, cd = (np.concatenate(x) for x in zip(*found, strict=True))
+        order = np.lexsort((cw, ct, cl))
+        cross = {"lane": cl[order], "which": cw[order], "t": ct[order],
+                 "direction": cd[order]}
+    else:
+        cross = {"lane": np.zeros(0, int), "which": np.zeros(0, int), "t": np.zeros(0),
+                 "direction": np.zeros(0, int)}
+    sol = Solution(t=t_eval, y=Y[None], t_final=t, y_final=y, status=status,
+                   message=messages, n_steps=steps, n_rejected=rejs, n_stops=n_stops,
+                   nfev=int(nfev.sum()), crossings=cross)
+    if throw and not sol.success:
+        i = int(np.flatnonzero(status != 0)[0])
+        raise SolverError(f"lane {i} failed at t={t[i]:.6g}: {messages[i]}",
+                          lane=i, t=float(t[i]), state=y[:, i].copy(),
+                          status=int(status[i]), n_failed=int(np.sum(status != 0)))
+    return sol

@@ -1,0 +1,209 @@
+"""The optional compiled (Numba) path agrees with the NumPy reference to 1e-10, and the
+NumPy path works without Numba."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import painsim as ps
+from painsim.compiled import LaneForm
+from painsim.errors import ParameterError
+from painsim.painloop import PAIN_LOOP, PARAMETERS, lane_pain, lane_rhs, local_kick
+
+AGREE = 1e-10  # pain, 0-10 scale
+
+
+def _plausible(n, seed):
+    rng = np.random.default_rng(seed)
+    P = PAIN_LOOP.params(**{p.name: rng.uniform(*p.plausible, n)
+                            for p in PARAMETERS}).as_array(n)
+    y = np.stack([rng.uniform(0, 2, n), rng.uniform(0, 2, n), rng.uniform(0, 1, n),
+                  rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.uniform(0, 0.5, n),
+                  rng.uniform(0, 2, n), rng.uniform(0, 0.1, n)])
+    return P, y
+
+
+def test_lane_form_parameter_rows_follow_the_model_order():
+    from painsim import painloop
+    for i, p in enumerate(PARAMETERS):
+        assert getattr(painloop, "_" + p.name.upper()) == i
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_lane_form_equals_the_vectorized_model_in_plain_python(seed):
+    # no Numba needed: the lane functions are ordinary Python
+    P, y = _plausible(8, seed)
+    y[:3, 0] = 0.0  # pain exactly 0: the Hill terms' log(0) branch
+    f = PAIN_LOOP.lane_rhs(np.zeros(8), y, P)
+    pn = PAIN_LOOP.pain_of(y, P)
+    for i in range(8):
+        dy = np.empty(8)
+        lane_rhs(0.0, y[:, i].copy(), P[:, i].copy(), dy)
+        np.testing.assert_array_equal(dy, f[:, i])
+        assert lane_pain(y[:, i], P[:, i]) == pn[i]
+
+
+numba = pytest.importorskip("numba")
+from painsim.compiled import integrate_pain  # noqa: E402
+
+
+def _events(n, seed):
+    rng = np.random.default_rng(seed)
+    times = np.sort(rng.uniform(0, 120, (n, 5)), axis=1)
+    times[:, 1] = times[:, 0]  # two stops at one time
+    times[: n // 2, 4] = np.inf  # padded rows
+    return times
+
+
+def _on_stop(P):
+    def on_stop(t, y, lanes, k):
+        out = local_kick(y, P[:, lanes], release=0.6)
+        P[PAIN_LOOP.parameter_index["theta0"], lanes[k == 2]] *= 1.2  # a change of drivers
+        out[0, k == 3] += 1.0  # a flare
+        return out
+    return on_stop
+
+
+def test_compiled_integration_agrees_with_numpy_to_1e10_with_stops_and_crossings():
+    n = 60
+    P, y0 = _plausible(n, 3)
+    stops = _events(n, 4)
+    levels = np.stack([PAIN_LOOP.pain_of(y0, P) * 0.7, PAIN_LOOP.pain_of(y0, P) * 0.9])
+    t_eval = np.arange(0.0, 151.0)
+    P_np, P_nb = P.copy(), P.copy()
+    a = ps.integrate(lambda t, y, P_, L: PAIN_LOOP.lane_rhs(t, y, P_), (0.0, 150.0), y0,
+                     args=(P_np, levels), t_eval=t_eval, stops=stops, on_stop=_on_stop(P_np),
+                     crossings=lambda t, y, P_, L: PAIN_LOOP.pain_of(y, P_)[None] - L,
+                     save=lambda t, y, P_, L: PAIN_LOOP.pain_of(y, P_)[None])
+    b = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P_nb, levels=levels, t_eval=t_eval,
+                       stops=stops, on_stop=_on_stop(P_nb))
+    assert a.success and b.success
+    assert np.max(np.abs(a.y - b.y)) <= AGREE
+    np.testing.assert_allclose(a.y_final, b.y_final, rtol=0, atol=AGREE)
+    np.testing.assert_array_equal(P_np, P_nb)  # the same drivers changed
+    np.testing.assert_array_equal(a.n_stops, b.n_stops)
+    assert a.crossings["t"].size == b.crossings["t"].size > n
+    for k in ("lane", "which", "direction"):
+        np.testing.assert_array_equal(a.crossings[k], b.crossings[k])
+    np.testing.assert_allclose(a.crossings["t"], b.crossings["t"], rtol=0, atol=AGREE)
+
+
+def test_compiled_failures_are_per_lane_like_numpy():
+    P, y0 = _plausible(3, 5)
+    kw = dict(t_eval=np.arange(0.0, 31.0), max_steps=12, rtol=1e-9)
+    a = ps.integrate(lambda t, y, P_: PAIN_LOOP.lane_rhs(t, y, P_), (0.0, 30.0), y0,
+                     args=(P,), save=lambda t, y, P_: PAIN_LOOP.pain_of(y, P_)[None], **kw)
+    b = integrate_pain(PAIN_LOOP, (0.0, 30.0), y0, P, **kw)
+    np.testing.assert_array_equal(a.status, b.status)
+    assert np.all(b.status == -1)
+    np.testing.assert_allclose(a.t_final, b.t_final, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(np.isnan(a.y), np.isnan(b.y))
+
+
+def _oscillator():
+    """A user model in lane form: pain 5 + 4 sin(w t) written as a rotating 2-state
+    system, crossing a level many times (more than the loop's crossing buffer)."""
+
+    def rhs(t, y, p):
+        return np.stack([-p.w * y[1], p.w * y[0]])
+
+    def pain(y, p):
+        return 5.0 + 4.0 * y[1]
+
+    def lane_rhs_(t, y, p, dy):
+        dy[0] = -p[0] * y[1]
+        dy[1] = p[0] * y[0]
+
+    def lane_pain_(y, p):
+        return 5.0 + 4.0 * y[1]
+
+    return ps.Model(
+        name="oscillator",
+        states=(ps.State(name="c", unit="1", description="cosine", initial=1.0, lower=-1),
+                ps.State(name="s", unit="1", description="sine", initial=0.0, lower=-1)),
+        parameters=(ps.Parameter(name="w", default=1.0, unit="1/day", description="rate",
+                                 bounds=(0.01, 10), plausible=(0.1, 2)),),
+        rhs=rhs, pain=pain, lane_form=LaneForm(rhs=lane_rhs_, pain=lane_pain_))
+
+
+def test_user_model_in_lane_form_and_many_crossings_per_lane():
+    m = _oscillator()
+    w = np.array([0.5, 1.0, 2.0])
+    P = m.params(w=w).as_array(3)
+    y0 = m.initial_state(3)
+    levels = np.full((1, 3), 7.0)  # sin = 1/2: two crossings per period
+    b = integrate_pain(m, (0.0, 60.0), y0, P, levels=levels, t_eval=np.arange(61.0),
+                       rtol=1e-10, atol=1e-12)
+    a = ps.integrate(lambda t, y, P_, L: m.lane_rhs(t, y, P_), (0.0, 60.0), y0,
+                     args=(P, levels), t_eval=np.arange(61.0), rtol=1e-10, atol=1e-12,
+                     crossings=lambda t, y, P_, L: m.pain_of(y, P_)[None] - L,
+                     save=lambda t, y, P_, L: m.pain_of(y, P_)[None])
+    np.testing.assert_allclose(b.y[0], 5 + 4 * np.sin(np.outer(w, np.arange(61.0))),
+                               atol=1e-7)
+    assert np.max(np.abs(a.y - b.y)) <= AGREE
+    # analytic crossing times: sin(w t) = 1/2
+    for lane in range(3):
+        got = b.crossings["t"][b.crossings["lane"] == lane]
+        k = np.arange(40)
+        want = np.sort(np.concatenate([(np.pi / 6 + 2 * np.pi * k) / w[lane],
+                                       (5 * np.pi / 6 + 2 * np.pi * k) / w[lane]]))
+        want = want[want < 60.0]
+        assert got.size == want.size > 8  # more than the buffer of 8 per lane
+        np.testing.assert_allclose(got, want, atol=1e-7)
+
+
+def _study():
+    weekly = ps.Fixed(start_day=3, every_days=7, sessions=4)
+    arms = [ps.Arm(name="dn", protocol=ps.Protocol(intervention=ps.dry_needling(),
+                                                   schedule=weekly)),
+            ps.Arm(name="acu", protocol=ps.Protocol(intervention=ps.acupuncture(),
+                                                    schedule=weekly, p_miss=0.2)),
+            ps.Arm(name="as needed", protocol=ps.Protocol(
+                intervention=ps.dry_needling(), schedule=ps.AsNeeded(threshold=4.0)))]
+    cohort = ps.Cohort(n=24, seed=3, mix={"chronic_sensitized": 0.5, "recurrent": 0.5})
+    return arms, cohort
+
+
+def test_simulate_with_numba_backend_agrees_with_numpy():
+    arms, cohort = _study()
+    a = ps.simulate(arms, cohort, horizon_days=90)
+    b = ps.simulate(arms, cohort, horizon_days=90, backend="numba", workers=2)
+    assert b.timings["compile_s"] >= 0.0
+    for arm in a.arms:
+        assert np.max(np.abs(a.pain[arm] - b.pain[arm])) <= AGREE
+    num = a.patients.select_dtypes("number").columns
+    np.testing.assert_allclose(a.patients[num].to_numpy(float),
+                               b.patients[num].to_numpy(float), rtol=0, atol=AGREE)
+    assert a.events[["arm", "patient", "kind"]].equals(b.events[["arm", "patient", "kind"]])
+
+
+def test_backend_is_checked():
+    arms, cohort = _study()
+    with pytest.raises(ParameterError, match="numpy, numba"):
+        ps.simulate(arms, cohort, horizon_days=30, backend="fortran")
+    plain = ps.Model(name="plain", states=PAIN_LOOP.states, parameters=PAIN_LOOP.parameters,
+                     rhs=PAIN_LOOP.rhs, pain=PAIN_LOOP.pain)
+    with pytest.raises(ParameterError, match="no lane_form"):
+        ps.simulate(arms, ps.Cohort(n=2, model=plain), horizon_days=30, backend="numba")
+
+
+def test_numpy_path_works_without_numba_and_numba_backend_says_how_to_get_it():
+    code = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import painsim as ps\n"
+        "arm = ps.Arm(name='dn', protocol=ps.Protocol(intervention=ps.dry_needling(),"
+        " schedule=ps.Fixed(sessions=2)))\n"
+        "res = ps.simulate([arm], ps.Cohort(n=3, seed=1), horizon_days=20)\n"
+        "assert res.pain['dn'].shape == (3, 21)\n"
+        "try:\n"
+        "    ps.simulate([arm], ps.Cohort(n=3, seed=1), horizon_days=20, backend='numba')\n"
+        "except ps.ParameterError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert 'pip install "painsim[fast]"' in out.stdout
