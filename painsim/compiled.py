@@ -115,7 +115,9 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     """
     import numba
 
-    njit = numba.njit(cache=False, nogil=True)
+    # error_model="numpy": a division by zero gives inf/nan (then a failed lane, status
+    # -2, as in the NumPy path) instead of raising inside the loop
+    njit = numba.njit(cache=False, nogil=True, error_model="numpy")
     rhs = njit(lane_form.rhs)
     pain = njit(lane_form.pain)
     A, B, C, E, PD = (np.ascontiguousarray(x, dtype=np.float64) for x in (_A, _B, _C, _E, _P))

@@ -1,0 +1,355 @@
+"""Benchmark: painsim against the tools a user would otherwise pick, and the compiled limit.
+
+One script, every measurement back to back on the same machine, on the reference
+workload of ``benchmarks/workload.py`` (default model, N patients, 180 days, weekly
+sessions ×6 from day 14 — half dry needling, half acupuncture — random strains about
+one per 60 days, daily pain saved):
+
+1. ``painsim.simulate`` end to end (cohort draw, SimPy decisions, integration,
+   outcome tables), NumPy and Numba backends, 1 and 2 worker processes;
+2. ``painsim.integrate`` alone (the NumPy solver) and ``painsim.compiled.integrate_pain``
+   alone, with the same per-lane stops;
+3. ``scipy.integrate.solve_ivp`` per patient and per inter-event segment (RK45, LSODA)
+   on ``--baseline`` patients; its rate per patient-day does not depend on N, so larger
+   N are *scaled* from it (labelled so);
+4. the hand-written compiled Dormand–Prince loops of ``benchmarks/limit.py`` (Numba),
+   per patient and in lanes, 1 and 2 threads: the practical limit of this machine.
+
+Every measurement runs in a fresh process, so its peak memory (max RSS, which includes
+the interpreter and imported libraries: see the ``imports only`` rows) is its own; JIT
+compilation is timed separately and excluded from the rate. Accuracy is the maximum
+absolute daily-pain error against ``solve_ivp(DOP853, rtol=1e-10, atol=1e-12)`` on the
+first 100 patients of each arm (200 patients). The engine is also run at 90, 180 and
+365 days at the largest N (cost linear in days?).
+
+Usage::
+
+    python benchmarks/run.py                      # N = 1,000 / 10,000 / 100,000 (~20 min)
+    python benchmarks/run.py --sizes 1000 10000   # quicker
+
+Writes ``benchmarks/results/run.json`` (rows + machine) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
+    """Run one measurement in this process and return its row."""
+    import workload as wl
+
+    row: dict = {"method": method, "n": n, "days": days}
+    if method == "imports":
+        import numba  # noqa: F401
+
+        import painsim  # noqa: F401
+        row["peak_mb"] = _peak_mb()
+        return row
+    acc = wl.accuracy_lanes(n)
+    pain_acc = None
+    if method.startswith("engine"):
+        import painsim as ps
+
+        _, backend, workers = method.split(":")
+        arms, cohort = wl.study(n, days)
+        tic = time.perf_counter()
+        res = ps.simulate(arms, cohort, horizon_days=days, backend=backend,
+                          workers=int(workers))
+        wall = time.perf_counter() - tic
+        compile_s = res.timings.get("compile_s", 0.0)
+        row.update(seconds=wall - compile_s, jit_s=compile_s,
+                   phases={k: round(v, 3) for k, v in res.timings.items()},
+                   events=int(len(res.events)))
+        k = acc.size // 2
+        pain_acc = np.concatenate([res.pain[a.name][:k] for a in arms])
+        row["solver_failures"] = int(sum((s != 0).sum() for s in res.status.values()))
+    else:
+        pr = wl.problems(n, days)
+        if method.startswith("scipy"):
+            pr = wl.subset(pr, np.arange(n))
+        pain, extra = _solve(method, pr, wl)
+        row.update(extra)
+        pain_acc = pain[acc]
+    row["patient_days_per_s"] = n * days / row["seconds"]
+    row["peak_mb"] = _peak_mb()
+    if acc_out:
+        np.save(acc_out, pain_acc)
+    return row
+
+
+def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
+    """Daily pain of every lane of ``pr`` by ``method``; extra fields for the row."""
+    from painsim.painloop import PAIN_LOOP
+
+    n = pr["y0"].shape[1]
+    T, days = pr["t_eval"], pr["days"]
+    if method.startswith("scipy") or method == "reference":
+        tic = time.perf_counter()
+        pain = (wl.run_scipy(pr, "DOP853", rtol=1e-10, atol=1e-12) if method == "reference"
+                else wl.run_scipy(pr, method.split(":")[1]))
+        return pain, {"seconds": time.perf_counter() - tic}
+    if method == "integrate":
+        import painsim
+
+        tic = time.perf_counter()
+        pain = np.empty((n, T.size))
+        steps = 0
+        chunk = 10_000
+        for lo in range(0, n, chunk):
+            sl = slice(lo, min(n, lo + chunk))
+            Pc, kc = np.ascontiguousarray(pr["P"][:, sl]), pr["kinds"][sl]
+
+            def on_stop(t, y, lanes, k, Pc=Pc, kc=kc):
+                return wl.apply_events(y, Pc[:, lanes], kc[lanes, k], pr)
+
+            sol = painsim.integrate(PAIN_LOOP.lane_rhs, (0.0, days), pr["y0"][:, sl],
+                                    args=(Pc,), t_eval=T, stops=pr["times"][sl],
+                                    on_stop=on_stop,
+                                    save=lambda t, y, P: PAIN_LOOP.pain_of(y, P)[None, :],
+                                    throw=True)
+            pain[sl] = sol.y[0]
+            steps += int(sol.n_steps.sum())
+        return pain, {"seconds": time.perf_counter() - tic, "steps_per_patient": steps / n,
+                      "chunk": chunk}
+    if method == "compiled":
+        from painsim.compiled import integrate_pain, warm_up
+
+        jit = warm_up(PAIN_LOOP)
+        P = pr["P"].copy()
+
+        def on_stop(t, y, lanes, k):
+            return wl.apply_events(y, P[:, lanes], pr["kinds"][lanes, k], pr)
+
+        tic = time.perf_counter()
+        sol = integrate_pain(PAIN_LOOP, (0.0, days), pr["y0"], P, t_eval=T,
+                             stops=pr["times"], on_stop=on_stop, throw=True)
+        return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
+                          "steps_per_patient": float(sol.n_steps.mean())}
+    if method.startswith("limit"):
+        import numba
+
+        import limit
+
+        _, form, threads = method.split(":")
+        numba.set_num_threads(int(threads))
+        fn = limit.per_patient if form == "patient" else limit.lanes
+
+        def call(q, out):
+            args = (q["y0"], q["P"], q["times"], q["kinds"], q["scale"], q["add"],
+                    q["dose"], q["t_eval"], out, 1e-6, 1e-8, q["days"])
+            if form == "lanes":
+                args = (*args, max(1, min(4 * int(threads), q["y0"].shape[1])))
+            return fn(*args)
+
+        tic = time.perf_counter()
+        small = wl.subset(pr, np.arange(2))
+        call(small, np.empty((2, T.size)))
+        jit = time.perf_counter() - tic
+        out = np.empty((n, T.size))
+        tic = time.perf_counter()
+        steps = call(pr, out)
+        extra = {"seconds": time.perf_counter() - tic, "jit_s": jit, "steps_per_patient": steps / n, "threads": int(threads)}
+        if form == "lanes":
+            extra["lanes"] = limit.LANES
+        return out, extra
+    raise ValueError(f"unknown method {method!r}")
+
+
+def _spawn(method: str, n: int, days: float, acc_out: str | None, timeout: float) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", method, "--n", str(n),
+           "--days", str(days)]
+    if acc_out:
+        cmd += ["--acc-out", acc_out]
+    tic = time.perf_counter()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"method": method, "n": n, "days": days, "error": f"timed out ({timeout} s)"}
+    if r.returncode != 0:
+        return {"method": method, "n": n, "days": days,
+                "error": r.stderr.strip().splitlines()[-1] if r.stderr else "failed"}
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    print(f"  {method:<22} n={n:>7,} {days:>4.0f} d  "
+          f"{row.get('patient_days_per_s', float('nan')):10.3g} patient-days/s  "
+          f"peak {row['peak_mb']:.0f} MB  ({time.perf_counter() - tic:.0f} s)", flush=True)
+    return row
+
+
+LABELS = {
+    "imports": "imports only (Python, NumPy, SciPy, pandas, Numba, painsim)",
+    "engine:numpy:1": "painsim.simulate end to end, NumPy, 1 worker",
+    "engine:numpy:2": "painsim.simulate end to end, NumPy, 2 workers",
+    "engine:numba:1": "painsim.simulate end to end, Numba, 1 worker",
+    "engine:numba:2": "painsim.simulate end to end, Numba, 2 workers",
+    "integrate": "painsim.integrate alone (NumPy)",
+    "compiled": "painsim.compiled.integrate_pain alone (Numba)",
+    "scipy:RK45": "solve_ivp RK45, per patient and segment",
+    "scipy:LSODA": "solve_ivp LSODA, per patient and segment",
+    "limit:patient:1": "compiled limit, per patient, 1 thread",
+    "limit:patient:2": "compiled limit, per patient, 2 threads",
+    "limit:lanes:1": "compiled limit, lanes, 1 thread",
+    "limit:lanes:2": "compiled limit, lanes, 2 threads",
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    ap.add_argument("--baseline", type=int, default=1000,
+                    help="patients for the SciPy loops (rate scaled to larger N)")
+    ap.add_argument("--scaling-days", type=float, nargs="+", default=[90.0, 180.0, 365.0])
+    ap.add_argument("--engine", nargs="+", default=["engine:numpy:1", "engine:numpy:2",
+                                                    "engine:numba:1", "engine:numba:2"])
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
+    ap.add_argument("--out", default=str(HERE / "results" / "run.json"))
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
+    ap.add_argument("--days", type=float, default=180.0, help=argparse.SUPPRESS)
+    ap.add_argument("--acc-out", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.one:
+        print(json.dumps(_one(a.one, a.n, a.days, a.acc_out)))
+        return 0
+
+    import workload as wl
+
+    days = 180.0
+    rows: list[dict] = []
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        def acc_path(tag: str) -> str:
+            return str(Path(tmp) / f"{tag.replace(':', '_')}.npy")
+
+        print("reference (DOP853, rtol 1e-10) and accuracy runs:", flush=True)
+        n_acc = 200
+        ref_row = _spawn("reference", n_acc, days, acc_path("ref"), a.timeout)
+        ref = np.load(acc_path("ref"))
+        errors: dict[str, float] = {}
+        rows.append(_spawn("imports", 0, days, None, a.timeout))
+        for n in a.sizes:
+            methods = [*a.engine, "integrate", "compiled", "limit:patient:1",
+                       "limit:patient:2", "limit:lanes:1", "limit:lanes:2"]
+            for m in methods:
+                tag = f"{m}_{n}"
+                row = _spawn(m, n, days, acc_path(tag), a.timeout)
+                if "error" not in row:
+                    got = np.load(acc_path(tag))
+                    k = min(got.shape[0], ref.shape[0]) // 2
+                    # first k patients of each arm in both (accuracy_lanes order)
+                    sel_ref = np.r_[0:k, ref.shape[0] // 2: ref.shape[0] // 2 + k]
+                    sel_got = np.r_[0:k, got.shape[0] // 2: got.shape[0] // 2 + k]
+                    row["max_pain_error"] = float(np.max(np.abs(got[sel_got]
+                                                                - ref[sel_ref])))
+                    errors.setdefault(m, row["max_pain_error"])
+                rows.append(row)
+        base = {}
+        for m in ("scipy:RK45", "scipy:LSODA"):
+            row = _spawn(m, a.baseline, days, acc_path(m), a.timeout)
+            if "error" not in row:
+                got = np.load(acc_path(m))
+                k = min(got.shape[0], ref.shape[0]) // 2
+                sel_ref = np.r_[0:k, ref.shape[0] // 2: ref.shape[0] // 2 + k]
+                sel_got = np.r_[0:k, got.shape[0] // 2: got.shape[0] // 2 + k]
+                row["max_pain_error"] = float(np.max(np.abs(got[sel_got] - ref[sel_ref])))
+                base[m] = row["patient_days_per_s"]
+            rows.append(row)
+        scaling = []
+        n_big = max(a.sizes)
+        for d in a.scaling_days:
+            if d == days:
+                continue
+            scaling.append(_spawn("engine:numba:2", n_big, d, None, a.timeout))
+    # ratios within this run
+    lim = max((r["patient_days_per_s"] for r in rows
+               if r["method"].startswith("limit:lanes:2") and "error" not in r), default=None)
+    lim_by_n = {r["n"]: r["patient_days_per_s"] for r in rows
+                if r["method"] == "limit:lanes:2" and "error" not in r}
+    for r in rows:
+        if "patient_days_per_s" not in r:
+            continue
+        if "scipy:RK45" in base:
+            r["x_rk45_loop"] = r["patient_days_per_s"] / base["scipy:RK45"]
+        if r["n"] in lim_by_n:
+            r["pct_of_lanes_2_threads"] = 100 * r["patient_days_per_s"] / lim_by_n[r["n"]]
+    from workload import machine
+
+    report = {"benchmark": "run", "workload": "benchmarks/workload.py", "days": days,
+              "machine": machine(), "command": "python benchmarks/run.py "
+              + " ".join(sys.argv[1:]), "minutes": (time.time() - started) / 60,
+              "reference": ref_row, "rows": rows, "days_scaling": scaling,
+              "lanes_2_thread_limit_best": lim}
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(report, indent=2))
+    tmp_out.replace(out)
+    print(table(report))
+    return 0
+
+
+def table(report: dict) -> str:
+    """The README table of a report."""
+    m = report["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, NumPy "
+             f"{m['numpy']}, SciPy {m['scipy']}, Numba {m['numba']}. "
+             f"Run took {report['minutes']:.0f} min.", "",
+             "| method | patients | wall (s) | JIT (s) | patient-days/s | × RK45 loop | "
+             "% of lanes, 2 threads | peak RSS (MB) | max pain error |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        label = LABELS.get(r["method"], r["method"])
+        if "error" in r:
+            lines.append(f"| {label} | {r['n']:,} | {r['error']} | | | | | | |")
+            continue
+        if r["method"] == "imports":
+            lines.append(f"| {label} | | | | | | | {r['peak_mb']:.0f} | |")
+            continue
+        lines.append(
+            f"| {label} | {r['n']:,} | {r['seconds']:.2f} | "
+            f"{r.get('jit_s', 0.0):.1f} | {r['patient_days_per_s']:.3g} | "
+            f"{r.get('x_rk45_loop', float('nan')):.0f}× | "
+            f"{r.get('pct_of_lanes_2_threads', float('nan')):.0f}% | {r['peak_mb']:.0f} | "
+            f"{r.get('max_pain_error', float('nan')):.1e} |")
+    base = [r for r in report["rows"] if r["method"].startswith("scipy") and "error" not in r]
+    sizes = sorted({r["n"] for r in report["rows"] if r["method"] == "integrate"})
+    for r in base:
+        for n in sizes:
+            if n > r["n"]:
+                lines.append(f"| {LABELS[r['method']]} (scaled from {r['n']:,}) | {n:,} | "
+                             f"{n * report['days'] / r['patient_days_per_s']:.0f} (scaled) "
+                             "| | | | | | |")
+    if report.get("days_scaling"):
+        lines += ["", "Cost in days (painsim.simulate, Numba, 2 workers):", "",
+                  "| days | patients | wall (s) | patient-days/s | peak RSS (MB) |",
+                  "|---:|---:|---:|---:|---:|"]
+        big = max(r["n"] for r in report["rows"] if r["method"] == "engine:numba:2")
+        same = [r for r in report["rows"] if r["method"] == "engine:numba:2"
+                and r["n"] == big]
+        for r in sorted([*report["days_scaling"], *same], key=lambda r: r["days"]):
+            if "error" in r:
+                lines.append(f"| {r['days']:.0f} | {r['n']:,} | {r['error']} | | |")
+            else:
+                lines.append(f"| {r['days']:.0f} | {r['n']:,} | {r['seconds']:.1f} | "
+                             f"{r['patient_days_per_s']:.3g} | {r['peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
