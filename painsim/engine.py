@@ -122,6 +122,16 @@ class _ArmRun:
         intv = self.interventions[idx]
         probs = np.array([e.probability for e in intv.effects])
         happens = st.rng_effects.random(len(probs)) < probs
+        self._record(lane, t, idx, intv, happens, wait, st.k)
+        for e, h in zip(intv.effects, happens, strict=True):
+            if h and e.event:
+                st.adverse = True
+        st.k += 1
+        st.last_session = t
+
+    def _record(self, lane: int, t: float, idx: int, intv: Intervention,
+                happens: NDArray[np.bool_], wait: float, k: int) -> None:
+        """Book session ``k`` (0-based) of ``lane`` at day ``t`` and log it."""
         self.sess_int.append(idx)
         self.sess_hap.append(happens)
         self.sess_wait.append(wait)
@@ -131,14 +141,11 @@ class _ArmRun:
         # then reproduces the control arm exactly
         self.sess_acts.append(any(h and not e.is_identity
                                   for e, h in zip(intv.effects, happens, strict=True)))
-        self._log(lane, t, "session", f"{intv.name} #{st.k + 1}"
+        self._log(lane, t, "session", f"{intv.name} #{k + 1}"
                   + (f", waited {wait:.2f} d" if wait > 0 else ""))
         for e, h in zip(intv.effects, happens, strict=True):
             if h and e.event:
                 self._log(lane, t, "adverse event", e.event)
-                st.adverse = True
-        st.k += 1
-        st.last_session = t
 
     def _attend(self, env: simpy.Environment, lane: int, st: _Patient,
                 clinic: simpy.Resource | None):
@@ -228,6 +235,86 @@ class _ArmRun:
             yield from self._planned(env, lane, st, clinic, last_day + m.start_day,
                                      m.sessions, m.every_days)
 
+    # --- batched planner: the same decisions without SimPy --------------------------
+    #: Use :meth:`_plan_fixed` where it applies (tests switch it off to compare).
+    use_planner = True
+
+    def _plannable(self) -> bool:
+        """Fixed schedules without a clinic or dropout: nothing couples patients or
+        reads the state, so every visit time is known in advance."""
+        proto = self.arm.protocol
+        return (self.use_planner and proto is not None and self.arm.clinic is None
+                and isinstance(proto.schedule, Fixed) and proto.dropout_per_day == 0)
+
+    def _plan_fixed(self) -> None:
+        """All patients' visits of a Fixed schedule (and Fixed maintenance) at once.
+
+        Replays :meth:`_patient` visit by visit for every patient in lockstep: the same
+        times (the same floating-point operations), the same draws from each patient's
+        streams, the same log entries in the same per-patient order. A stream whose draws
+        cannot change anything (no misses possible; effects with probability 0 or 1 only)
+        is not created: the streams are per patient and per purpose, so skipping one
+        changes no other number.
+        """
+        proto = self.arm.protocol
+        n, hour, horizon = self.lanes.size, proto.visit_hour / 24.0, self.horizon
+        ivs = self.interventions
+        probs = [np.array([e.probability for e in iv.effects]) for iv in ivs]
+        m = proto.maintenance
+        n_visits = proto.schedule.sessions + (m.sessions if m is not None else 0)
+        if proto.p_miss > 0:
+            U = np.array([patient_rng(self.seed, int(g), "visits").random(n_visits)
+                          for g in self.lanes]).reshape(n, n_visits)
+        if any(((p > 0) & (p < 1)).any() for p in probs):
+            width = n_visits * max(p.size for p in probs)
+            R = np.array([patient_rng(self.seed, int(g), "effects").random(width)
+                          for g in self.lanes]).reshape(n, width)
+        else:
+            R = None
+        now = np.zeros(n)
+        k = np.zeros(n, dtype=int)
+        visit = np.zeros(n, dtype=int)
+        used = np.zeros(n, dtype=int)  # effect draws used per patient
+        last = np.full(n, -math.inf)
+
+        def planned(alive: NDArray, t_plan: NDArray, sessions: int, every: float) -> None:
+            for _ in range(sessions):
+                alive = alive & (t_plan + hour < horizon)
+                if not alive.any():
+                    return
+                target = t_plan + hour
+                adv = alive & (target > now)
+                now[adv] = now[adv] + (target[adv] - now[adv])
+                lanes = np.flatnonzero(alive)
+                if proto.p_miss > 0:
+                    missed = U[lanes, visit[lanes]] < proto.p_miss
+                else:
+                    missed = np.zeros(lanes.size, dtype=bool)
+                visit[lanes] += 1
+                for j, miss in zip(lanes.tolist(), missed.tolist(), strict=True):
+                    t = float(now[j])
+                    if miss:
+                        self._log(j, t, "missed visit")
+                        continue
+                    idx = int(k[j]) % len(ivs)
+                    intv, p = ivs[idx], probs[idx]
+                    if R is None:
+                        happens = p >= 1.0
+                    else:
+                        happens = R[j, used[j]:used[j] + p.size] < p
+                        used[j] += p.size
+                    self._record(j, t, idx, intv, happens, 0.0, int(k[j]))
+                    k[j] += 1
+                    last[j] = t
+                t_plan = np.maximum(t_plan, last - hour) + every
+
+        sched = proto.schedule
+        planned(np.ones(n, dtype=bool), np.full(n, float(sched.start_day)), sched.sessions,
+                sched.every_days)
+        self.course_end = np.where(k > 0, last, np.nan)
+        if m is not None:
+            planned(k > 0, (last - hour) + m.start_day, m.sessions, m.every_days)
+
     # --- solver side ---------------------------------------------------------------
     def _on_stop(self, refs: NDArray, kinds: NDArray):
         model, P = self.model, self.P
@@ -254,7 +341,11 @@ class _ArmRun:
         proto = self.arm.protocol
         clinic = (simpy.Resource(env, capacity=self.arm.clinic.slots_per_day)
                   if self.arm.clinic else None)
-        if proto is not None:
+        if proto is not None and self._plannable():
+            tic = time.perf_counter()
+            self._plan_fixed()
+            self.timings["decide_s"] += time.perf_counter() - tic
+        elif proto is not None:
             for lane in range(n):
                 env.process(self._patient(env, lane, clinic))
         stepwise = proto is not None and proto.reads_state

@@ -355,3 +355,32 @@ def test_numbers_are_checked_the_same_way_everywhere():
             make()
     with pytest.raises(ParameterError, match=r"Flares\.strain_per_day.*\[0, 1\]"):
         ps.Flares(strain_per_day=2.0)
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_batched_planner_makes_the_same_decisions_as_the_simpy_processes(case, monkeypatch):
+    # Fixed schedules without clinic or dropout are planned for all patients at once;
+    # the SimPy processes are the definition: every output must be identical
+    from painsim.engine import _ArmRun
+
+    rng = np.random.default_rng(case)
+    alternating = (ps.dry_needling(p_soreness=float(rng.uniform(0.1, 0.9))),
+                   ps.acupuncture(p_bruising=0.5))
+    proto = ps.Protocol(
+        intervention=alternating if case % 2 else ps.dry_needling(),
+        schedule=ps.Fixed(start_day=float(rng.uniform(0, 10)),
+                          every_days=float(rng.uniform(1.3, 9)),
+                          sessions=int(rng.integers(1, 9))),
+        maintenance=ps.Fixed(start_day=float(rng.uniform(5, 30)), every_days=21.0,
+                             sessions=3) if case >= 2 else None,
+        p_miss=float(rng.uniform(0, 0.4)) if case else 0.0,
+        visit_hour=float(rng.uniform(0, 23)))
+    arms = [ps.Arm(name="a", protocol=proto)]
+    cohort = ps.Cohort(n=15, seed=case, mix={"recurrent": 0.5, "chronic_sensitized": 0.5})
+    planned = ps.simulate(arms, cohort, horizon_days=120)
+    monkeypatch.setattr(_ArmRun, "use_planner", False)
+    simpy_run = ps.simulate(arms, cohort, horizon_days=120)
+    assert (planned.events.kind == "session").sum() > 10
+    pd.testing.assert_frame_equal(planned.events, simpy_run.events, check_exact=True)
+    pd.testing.assert_frame_equal(planned.patients, simpy_run.patients, check_exact=True)
+    np.testing.assert_array_equal(planned.pain["a"], simpy_run.pain["a"])
