@@ -19,8 +19,8 @@ arithmetic per step.
 
 from __future__ import annotations
 
-import numpy as np
 import numba
+import numpy as np
 from numba import prange
 
 from painsim.painloop import lane_pain, lane_rhs

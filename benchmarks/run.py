@@ -76,7 +76,7 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
         compile_s = res.timings.get("compile_s", 0.0)
         row.update(seconds=wall - compile_s, jit_s=compile_s,
                    phases={k: round(v, 3) for k, v in res.timings.items()},
-                   events=int(len(res.events)))
+                   events=len(res.events))
         k = acc.size // 2
         pain_acc = np.concatenate([res.pain[a.name][:k] for a in arms])
         row["solver_failures"] = int(sum((s != 0).sum() for s in res.status.values()))
@@ -143,9 +143,8 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
         return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
                           "steps_per_patient": float(sol.n_steps.mean())}
     if method.startswith("limit"):
-        import numba
-
         import limit
+        import numba
 
         _, form, threads = method.split(":")
         numba.set_num_threads(int(threads))
@@ -165,7 +164,8 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
         out = np.empty((n, T.size))
         tic = time.perf_counter()
         steps = call(pr, out)
-        extra = {"seconds": time.perf_counter() - tic, "jit_s": jit, "steps_per_patient": steps / n, "threads": int(threads)}
+        extra = {"seconds": time.perf_counter() - tic, "jit_s": jit,
+                 "steps_per_patient": steps / n, "threads": int(threads)}
         if form == "lanes":
             extra["lanes"] = limit.LANES
         return out, extra
@@ -228,7 +228,6 @@ def main(argv=None) -> int:
         print(json.dumps(_one(a.one, a.n, a.days, a.acc_out)))
         return 0
 
-    import workload as wl
 
     days = 180.0
     rows: list[dict] = []
