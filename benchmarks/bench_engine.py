@@ -5,7 +5,9 @@ per 45 days) over 180 days, three arms: dry needling and acupuncture weekly × 6
 day 14 (fixed schedules: one integration pass), and dry needling as needed (pain >= 5
 on 3 daily checks; decisions every day, so SimPy runs a daily process per patient).
 Reports patient-days per second and the time of each phase, with 1 and 2 worker
-processes in the same run (phase times are summed over workers).
+processes and the NumPy and Numba backends in the same run (phase times are summed over
+workers; the Numba backend's one-off compilation is excluded from the wall time and
+reported apart).
 
 Usage::
 
@@ -24,7 +26,7 @@ from pathlib import Path
 import painsim as ps
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_integrate import machine
+from workload import machine
 
 DAYS = 180.0
 
@@ -45,22 +47,24 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--backends", nargs="+", default=["numpy", "numba"])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
     a = ap.parse_args(argv)
     rows = []
     for n in a.sizes:
         cohort = ps.Cohort(n=n, seed=1, mix={"chronic_sensitized": 0.5, "recurrent": 0.5})
         for arm in arms():
-            for w in a.workers:
-                t = time.perf_counter()
-                res = ps.simulate([arm], cohort, horizon_days=DAYS, workers=w)
-                dt = time.perf_counter() - t
-                tm = res.timings
-                rows.append({"arm": arm.name, "n": n, "workers": w, "seconds": dt,
-                             "patient_days_per_s": n * DAYS / dt,
-                             "events": len(res.events),
-                             **{k: tm[k] for k in ("cohort_s", "decide_s", "integrate_s",
-                                                   "outcomes_s")}})
+            for b in a.backends:
+                for w in a.workers:
+                    t = time.perf_counter()
+                    res = ps.simulate([arm], cohort, horizon_days=DAYS, workers=w, backend=b)
+                    tm = res.timings
+                    dt = time.perf_counter() - t - tm["compile_s"]
+                    rows.append({"arm": arm.name, "n": n, "backend": b, "workers": w,
+                                 "seconds": dt, "patient_days_per_s": n * DAYS / dt,
+                                 "events": res.n_events, "compile_s": tm["compile_s"],
+                                 **{k: tm[k] for k in ("cohort_s", "decide_s",
+                                                       "integrate_s", "outcomes_s")}})
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"benchmark": "engine", "days": DAYS, "machine": machine(),
@@ -72,11 +76,12 @@ def main(argv=None) -> int:
     m = report["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
           f"NumPy {m['numpy']}")
-    print("| arm | patients | workers | wall (s) | patient-days/s | cohort+run-in | "
-          "SimPy | integrate | outcomes |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| arm | patients | backend | workers | wall (s) | patient-days/s | cohort+run-in | "
+          "decide | integrate | outcomes |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['arm']} | {r['n']:,} | {r['workers']} | {r['seconds']:.1f} | "
+        print(f"| {r['arm']} | {r['n']:,} | {r['backend']} | {r['workers']} | "
+              f"{r['seconds']:.1f} | "
               f"{r['patient_days_per_s']:.3g} | {r['cohort_s']:.1f} s | "
               f"{r['decide_s']:.1f} s | {r['integrate_s']:.1f} s | {r['outcomes_s']:.1f} s |")
     return 0

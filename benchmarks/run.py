@@ -51,6 +51,65 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class TreeMemory:
+    """Peak proportional set size (PSS) of this process and its worker processes,
+    sampled every ``every`` seconds from /proc (Linux): pages shared by forked workers
+    are counted once, which summing their RSS would not do. ``peak_mb`` stays None where
+    /proc/*/smaps_rollup cannot be read."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        import threading
+
+        self.every, self.peak_mb = every, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pids(pid: int) -> list[int]:
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            try:
+                for task in Path(f"/proc/{p}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    def sample(self) -> float | None:
+        import os
+
+        total, seen = 0, False
+        for p in self._pids(os.getpid()):
+            try:
+                for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        seen = True
+                        break
+            except OSError:
+                pass
+        return total / 1024 if seen else None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            v = self.sample()
+            if v is not None:
+                self.peak_mb = max(v, self.peak_mb or 0.0)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        v = self.sample()
+        if v is not None:
+            self.peak_mb = max(v, self.peak_mb or 0.0)
+
+
 def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
     """Run one measurement in this process and return its row."""
     import workload as wl
@@ -63,7 +122,18 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
         row["peak_mb"] = _peak_mb()
         return row
     acc = wl.accuracy_lanes(n)
-    pain_acc = None
+    with TreeMemory() as mem:
+        pain_acc = _measure(method, n, days, row, acc, wl)
+    row["patient_days_per_s"] = n * days / row["seconds"]
+    row["peak_mb"] = _peak_mb()
+    row["peak_pss_tree_mb"] = mem.peak_mb
+    if acc_out:
+        np.save(acc_out, pain_acc)
+    return row
+
+
+def _measure(method: str, n: int, days: float, row: dict, acc: np.ndarray, wl) -> np.ndarray:
+    """Run ``method``; fill ``row``; return daily pain of the accuracy lanes."""
     if method.startswith("engine"):
         import painsim as ps
 
@@ -76,22 +146,14 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
         compile_s = res.timings.get("compile_s", 0.0)
         row.update(seconds=wall - compile_s, jit_s=compile_s,
                    phases={k: round(v, 3) for k, v in res.timings.items()},
-                   events=len(res.events))
-        k = acc.size // 2
-        pain_acc = np.concatenate([res.pain[a.name][:k] for a in arms])
+                   events=res.n_events)
         row["solver_failures"] = int(sum((s != 0).sum() for s in res.status.values()))
-    else:
-        pr = wl.problems(n, days)
-        if method.startswith("scipy"):
-            pr = wl.subset(pr, np.arange(n))
-        pain, extra = _solve(method, pr, wl)
-        row.update(extra)
-        pain_acc = pain[acc]
-    row["patient_days_per_s"] = n * days / row["seconds"]
-    row["peak_mb"] = _peak_mb()
-    if acc_out:
-        np.save(acc_out, pain_acc)
-    return row
+        k = acc.size // 2
+        return np.concatenate([res.pain[a.name][:k] for a in arms])
+    pr = wl.problems(n, days)
+    pain, extra = _solve(method, pr, wl)
+    row.update(extra)
+    return pain[acc]
 
 
 def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:

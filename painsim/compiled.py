@@ -397,6 +397,7 @@ def integrate_pain(
     max_step: float = np.inf,
     max_steps: int = 100_000,
     throw: bool = False,
+    out: NDArray[np.float64] | None = None,
 ) -> Solution:
     """Integrate ``model`` on many lanes with the compiled loop, keeping pain only.
 
@@ -425,6 +426,9 @@ def integrate_pain(
         As in :func:`painsim.integrate`.
     rtol, atol, max_step, max_steps, throw
         As in :func:`painsim.integrate`.
+    out : ndarray, shape (n_lanes, n_eval), optional
+        C-contiguous float64 array to write pain into (saves a copy of the largest
+        array of a long run); ``Solution.y[0]`` is then this array.
 
     Returns
     -------
@@ -460,7 +464,15 @@ def integrate_pain(
     rej_before = np.zeros(n, dtype=np.bool_)
     fresh = np.ones(n, dtype=np.bool_)
     lane_state = np.full(n, _RUNNING, dtype=np.int64)
-    Y = np.full((n, n_eval), np.nan)
+    if out is None:
+        Y = np.full((n, n_eval), np.nan)
+    else:
+        if not (isinstance(out, np.ndarray) and out.dtype == np.float64
+                and out.flags.c_contiguous and out.shape == (n, n_eval)):
+            raise ValueError(f"out must be a C-contiguous float64 array of shape "
+                             f"{(n, n_eval)}")
+        Y = out
+        Y.fill(np.nan)
     eval_ptr = np.searchsorted(t_eval, t, side="left").astype(np.int64)
     steps = np.zeros(n, dtype=np.int64)
     rejs = np.zeros(n, dtype=np.int64)

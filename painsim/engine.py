@@ -21,9 +21,11 @@ output (:attr:`painsim.Solution.crossings`), not on the daily save grid.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import itertools
 import math
+import mmap
 import multiprocessing
 import os
 import time
@@ -36,18 +38,73 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from .cohort import Cohort, CohortSample, patient_rng
+from .cohort import Cohort, CohortSample, _Streams, patient_rng
 from .compiled import _require, integrate_pain, warm_up
 from .errors import ParameterError
 from .interventions import Intervention
 from .model import Model
-from .outcomes import Outcomes, SimulationResult, build_result
+from .outcomes import Outcomes, SimulationResult, build_result, patient_outcomes
 from .protocols import Arm, AsNeeded, Fixed, Tapering
 from .solver import integrate
 
 __all__ = ["simulate"]
 
 _SESSION, _FLARE = 0, 1
+
+
+class _EventLog:
+    """The event log, column by column with coded strings (a million events of a large
+    cohort take tens of MB, not hundreds as tuples of strings would)."""
+
+    def __init__(self) -> None:
+        self.lane = array.array("q")
+        self.t = array.array("d")
+        self.kind = array.array("i")
+        self.detail = array.array("i")
+        self.kinds: dict[str, int] = {}
+        self.details: dict[str, int] = {}
+
+    def add(self, lane: int, t: float, kind: str, detail: str) -> None:
+        self.lane.append(lane)
+        self.t.append(t)
+        self.kind.append(self.kinds.setdefault(kind, len(self.kinds)))
+        self.detail.append(self.details.setdefault(detail, len(self.details)))
+
+    def extend(self, lanes: NDArray, t: NDArray, kind: str, details: list[str]) -> None:
+        """Many entries of one kind at once."""
+        if not len(lanes):
+            return
+        self.lane.extend(lanes.tolist())
+        self.t.extend(t.tolist())
+        self.kind.extend([self.kinds.setdefault(kind, len(self.kinds))] * len(lanes))
+        d = self.details
+        self.detail.extend([d.setdefault(x, len(d)) for x in details])
+
+    def arrays(self) -> dict[str, Any]:
+        return {"lane": np.frombuffer(self.lane, dtype=np.int64).copy(),
+                "t": np.frombuffer(self.t, dtype=np.float64).copy(),
+                "kind": np.frombuffer(self.kind, dtype=np.intc).astype(np.int32),
+                "kinds": list(self.kinds),
+                "detail": np.frombuffer(self.detail, dtype=np.intc).astype(np.int32),
+                "details": list(self.details)}
+
+
+def _merge_logs(logs: list[dict[str, Any]], offsets: list[int]) -> dict[str, Any]:
+    """One log from chunks' logs (lanes shifted by each chunk's first patient)."""
+    kinds: dict[str, int] = {}
+    details: dict[str, int] = {}
+    out: dict[str, list] = {"lane": [], "t": [], "kind": [], "detail": []}
+    for lg, off in zip(logs, offsets, strict=True):
+        kmap = np.array([kinds.setdefault(k, len(kinds)) for k in lg["kinds"]], dtype=np.int32)
+        dmap = np.array([details.setdefault(d, len(details)) for d in lg["details"]],
+                        dtype=np.int32)
+        out["lane"].append(lg["lane"] + off)
+        out["t"].append(lg["t"])
+        out["kind"].append(kmap[lg["kind"]] if kmap.size else lg["kind"])
+        out["detail"].append(dmap[lg["detail"]] if dmap.size else lg["detail"])
+    merged: dict[str, Any] = {k: np.concatenate(v) for k, v in out.items()}
+    merged["kinds"], merged["details"] = list(kinds), list(details)
+    return merged
 
 
 @dataclass
@@ -77,7 +134,9 @@ class _ArmRun:
     rtol: float
     atol: float
     backend: str = "numpy"
-    log: list[tuple[int, float, str, str]] = field(default_factory=list)
+    first: int = 0  # global index of the sample's first patient
+    pain_out: NDArray[np.float64] | None = None  # (n, n_days) to fill, e.g. shared memory
+    log: _EventLog = field(default_factory=lambda: _EventLog())
     sess_int: list[int] = field(default_factory=list)
     sess_hap: list[NDArray[np.bool_]] = field(default_factory=list)
     sess_wait: list[float] = field(default_factory=list)
@@ -89,8 +148,9 @@ class _ArmRun:
 
     def __post_init__(self) -> None:
         n = self.lanes.size
-        self.P = self.sample.params[:, self.lanes].copy()
-        self.y = self.sample.y0[:, self.lanes].copy()
+        cols = self.lanes - self.first
+        self.P = self.sample.params[:, cols].copy()
+        self.y = self.sample.y0[:, cols].copy()
         self.pain_now = self.model.pain_of(self.y, self.P)
         self.baseline = self.pain_now.copy()
         o = self.outcomes
@@ -103,19 +163,19 @@ class _ArmRun:
         self.flare_size: list[float] = []
         self.flares: list[tuple[float, int, int, int]] = []
         for j, g in enumerate(self.lanes):
-            for t, kind, target, size in self.sample.flares[g]:
+            for t, kind, target, size in self.sample.flares[g - self.first]:
                 if t < self.horizon:
                     self.flares.append((t, j, _FLARE, len(self.flare_size)))
                     self.flare_row.append(self.model.index(target))
                     self.flare_size.append(size)
-                    self.log.append((j, t, f"flare: {kind}", f"{target} +{size:g}"))
+                    self.log.add(j, t, f"flare: {kind}", f"{target} +{size:g}")
         self.flares.sort()
         self.interventions: tuple[Intervention, ...] = (
             self.arm.protocol.interventions if self.arm.protocol else ())
 
     # --- SimPy side ----------------------------------------------------------------
     def _log(self, lane: int, t: float, kind: str, detail: str = "") -> None:
-        self.log.append((lane, t, kind, detail))
+        self.log.add(lane, t, kind, detail)
 
     def _session(self, lane: int, t: float, st: _Patient, wait: float) -> None:
         idx = st.k % len(self.interventions)
@@ -128,6 +188,27 @@ class _ArmRun:
                 st.adverse = True
         st.k += 1
         st.last_session = t
+
+    def _record_many(self, lanes: NDArray, t: NDArray, idx: int, happens: NDArray,
+                     k: NDArray) -> None:
+        """:meth:`_record` for many lanes at once (sessions with intervention ``idx``;
+        ``happens`` has one row per lane). Log entries per lane come in the same order."""
+        intv = self.interventions[idx]
+        m = lanes.size
+        self.sess_int.extend([idx] * m)
+        self.sess_hap.extend(list(happens))
+        self.sess_wait.extend([0.0] * m)
+        self.sess_lane.extend(lanes.tolist())
+        self.sess_t.extend(t.tolist())
+        acts = np.zeros(m, dtype=bool)
+        for e, h in zip(intv.effects, happens.T, strict=True):
+            if not e.is_identity:
+                acts |= h
+        self.sess_acts.extend(acts.tolist())
+        self.log.extend(lanes, t, "session", [f"{intv.name} #{x + 1}" for x in k.tolist()])
+        for e, h in zip(intv.effects, happens.T, strict=True):
+            if e.event and h.any():
+                self.log.extend(lanes[h], t[h], "adverse event", [e.event] * int(h.sum()))
 
     def _record(self, lane: int, t: float, idx: int, intv: Intervention,
                 happens: NDArray[np.bool_], wait: float, k: int) -> None:
@@ -263,12 +344,12 @@ class _ArmRun:
         m = proto.maintenance
         n_visits = proto.schedule.sessions + (m.sessions if m is not None else 0)
         if proto.p_miss > 0:
-            U = np.array([patient_rng(self.seed, int(g), "visits").random(n_visits)
-                          for g in self.lanes]).reshape(n, n_visits)
+            st = _Streams(self.seed, self.lanes, "visits")
+            U = np.array([st[j].random(n_visits) for j in range(n)]).reshape(n, n_visits)
         if any(((p > 0) & (p < 1)).any() for p in probs):
             width = n_visits * max(p.size for p in probs)
-            R = np.array([patient_rng(self.seed, int(g), "effects").random(width)
-                          for g in self.lanes]).reshape(n, width)
+            st = _Streams(self.seed, self.lanes, "effects")
+            R = np.array([st[j].random(width) for j in range(n)]).reshape(n, width)
         else:
             R = None
         now = np.zeros(n)
@@ -291,21 +372,21 @@ class _ArmRun:
                 else:
                     missed = np.zeros(lanes.size, dtype=bool)
                 visit[lanes] += 1
-                for j, miss in zip(lanes.tolist(), missed.tolist(), strict=True):
-                    t = float(now[j])
-                    if miss:
-                        self._log(j, t, "missed visit")
-                        continue
-                    idx = int(k[j]) % len(ivs)
-                    intv, p = ivs[idx], probs[idx]
+                gone = lanes[missed]
+                self.log.extend(gone, now[gone], "missed visit", [""] * gone.size)
+                att = lanes[~missed]
+                which = k[att] % len(ivs)
+                for idx in np.unique(which).tolist():
+                    sel = att[which == idx]
+                    p = probs[idx]
                     if R is None:
-                        happens = p >= 1.0
+                        H = np.broadcast_to(p >= 1.0, (sel.size, p.size))
                     else:
-                        happens = R[j, used[j]:used[j] + p.size] < p
-                        used[j] += p.size
-                    self._record(j, t, idx, intv, happens, 0.0, int(k[j]))
-                    k[j] += 1
-                    last[j] = t
+                        H = R[sel[:, None], used[sel, None] + np.arange(p.size)] < p
+                        used[sel] += p.size
+                    self._record_many(sel, now[sel], idx, H, k[sel])
+                k[att] += 1
+                last[att] = now[att]
                 t_plan = np.maximum(t_plan, last - hour) + every
 
         sched = proto.schedule
@@ -352,7 +433,8 @@ class _ArmRun:
         step = self.epoch_days if stepwise else self.horizon
         bounds = [*np.arange(0.0, self.horizon, step).tolist(), self.horizon]
         days = np.arange(0.0, math.floor(self.horizon) + 1)
-        pain = np.full((n, days.size), np.nan)
+        pain = np.empty((n, days.size)) if self.pain_out is None else self.pain_out
+        pain.fill(np.nan)
         status = np.zeros(n, dtype=int)
         cross: list[tuple[NDArray, ...]] = []
         model = self.model
@@ -386,14 +468,16 @@ class _ArmRun:
             t_eval = days[sel] if sel.any() else np.array([b1])
             on_stop = self._on_stop(refs, kinds) if batch else None
             if self.backend == "numba":
+                whole = bool(sel.all()) and pain.flags.c_contiguous  # write in place
                 sol = integrate_pain(model, (b0, b1), self.y, self.P, levels=self.levels,
                                      t_eval=t_eval, stops=stops, on_stop=on_stop,
-                                     rtol=self.rtol, atol=self.atol)
+                                     rtol=self.rtol, atol=self.atol,
+                                     out=pain if whole else None)
             else:
                 sol = integrate(rhs, (b0, b1), self.y, args=(self.P, self.levels),
                                 t_eval=t_eval, stops=stops, on_stop=on_stop, crossings=g,
                                 save=keep_pain, rtol=self.rtol, atol=self.atol)
-            if sel.any():
+            if sel.any() and sol.y[0] is not pain:
                 pain[:, sel] = sol.y[0]
             status = np.minimum(status, sol.status)
             c = sol.crossings
@@ -408,7 +492,7 @@ class _ArmRun:
                 "sessions": (np.array(self.sess_lane, dtype=int),
                              np.array(self.sess_t, dtype=float),
                              np.array(self.sess_wait, dtype=float)),
-                "log": self.log, "timings": self.timings}
+                "log": self.log.arrays(), "timings": self.timings}
 
 
 def _stop_table(batch: Sequence[tuple[float, int, int, int]], n: int):
@@ -541,74 +625,127 @@ def simulate(
                     raise ParameterError(f"arms[{a.name!r}].schedule.start_day",
                                          sched.start_day, f"[0, {horizon_days:g}] day",
                                          why="is after the horizon")
-    tic = time.perf_counter()
-    sample = cohort.sample(horizon_days, rtol=rtol, atol=atol)
-    timings = {"cohort_s": time.perf_counter() - tic, "decide_s": 0.0, "integrate_s": 0.0,
-               "compile_s": compile_s}
     n = cohort.n
     if workers == 0:
         workers = os.cpu_count() or 1
-    auto = chunk_size or (math.ceil(n / workers) if workers > 1 else n)
-    chunks = [n if a.clinic else auto for a in arms]  # a clinic couples its patients
-    tasks = [(i, lo, min(n, lo + chunks[i])) for i in range(len(arms))
-             for lo in range(0, n, chunks[i])]
-    _JOB.update(model=model, arms=list(arms), sample=sample, horizon=float(horizon_days),
+    # chunks bound the working memory (it scales with the chunk, results with n) and
+    # spread the work over the workers
+    auto = chunk_size or min(math.ceil(n / workers), _CHUNK)
+    spans = [(lo, min(n, lo + auto)) for lo in range(0, n, auto)]
+    whole = [i for i, a in enumerate(arms) if a.clinic]  # a clinic couples its patients
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    parallel = workers > 1 and fork and (len(spans) > 1 or len(whole) > 1)
+    n_days = math.floor(horizon_days) + 1
+    # daily pain is written in place by whoever integrates (workers: shared memory)
+    pain = [_shared_array((n, n_days)) if parallel else np.empty((n, n_days)) for _ in arms]
+    _JOB.update(model=model, cohort=cohort, arms=list(arms), horizon=float(horizon_days),
                 epoch=float(epoch_days), outcomes=outcomes, seed=cohort.seed, rtol=rtol,
-                atol=atol, backend=backend)
+                atol=atol, backend=backend, pain=pain)
+    timings = {"cohort_s": 0.0, "decide_s": 0.0, "integrate_s": 0.0, "outcomes_s": 0.0,
+               "compile_s": compile_s}
     try:
-        fork = "fork" in multiprocessing.get_all_start_methods()
-        if workers > 1 and len(tasks) > 1 and fork:
+        if parallel:
             ctx = multiprocessing.get_context("fork")  # workers inherit _JOB: no pickling
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                done = list(pool.map(_run_task, tasks))
+                done = list(pool.map(_chunk_task, spans))
+                sample = _merge_samples([d.pop("sample") for d in done])
+                whole_runs = list(pool.map(_whole_task, whole, [sample] * len(whole)))
         else:
-            done = [_run_task(t) for t in tasks]
+            done = [_chunk_task(sp) for sp in spans]
+            sample = _merge_samples([d.pop("sample") for d in done])
+            whole_runs = [_whole_task(i, sample) for i in whole]
     finally:
         _JOB.clear()
     runs = {}
     for i, a in enumerate(arms):
-        parts = [r for t, r in zip(tasks, done, strict=True) if t[0] == i]
-        runs[a.name] = _merge(parts, chunks[i])
+        if a.clinic:
+            parts = [whole_runs[whole.index(i)]]
+        else:
+            parts = [d["runs"].pop(i) for d in done]  # released once merged
+        runs[a.name] = _merge(parts, auto)
+        runs[a.name]["pain"] = pain[i]
         for p in parts:
-            for k in ("decide_s", "integrate_s"):
+            for k in ("decide_s", "integrate_s", "outcomes_s"):
                 timings[k] += p["timings"][k]
         if progress is not None:
             progress(a.name)
+    timings["cohort_s"] = sum(d["cohort_s"] for d in done)
     tic = time.perf_counter()
     result = build_result(arms, cohort, sample, runs, outcomes, float(horizon_days))
-    timings["outcomes_s"] = time.perf_counter() - tic
+    timings["outcomes_s"] += time.perf_counter() - tic
     result.timings.update(timings)
     return result
 
 
 _JOB: dict[str, Any] = {}
+_CHUNK = 8192  # default most patients per chunk
 
 
-def _run_task(task: tuple[int, int, int]) -> dict[str, Any]:
-    """Run one (arm, chunk) task; module-level so worker processes can call it."""
-    i, lo, hi = task
+def _arm_run(i: int, sample: CohortSample, lo: int, hi: int) -> dict[str, Any]:
+    """Arm ``i`` on patients ``lo..hi-1`` (``sample`` holds patients from ``lo``), with
+    the per-patient outcomes of that chunk."""
     j = _JOB
-    return _ArmRun(model=j["model"], arm=j["arms"][i], sample=j["sample"],
-                   lanes=np.arange(lo, hi), horizon=j["horizon"], epoch_days=j["epoch"],
-                   outcomes=j["outcomes"], seed=j["seed"], rtol=j["rtol"],
-                   atol=j["atol"], backend=j["backend"]).run()
+    run = _ArmRun(model=j["model"], arm=j["arms"][i], sample=sample,
+                  lanes=np.arange(lo, hi), first=lo, horizon=j["horizon"],
+                  epoch_days=j["epoch"], outcomes=j["outcomes"], seed=j["seed"],
+                  rtol=j["rtol"], atol=j["atol"], backend=j["backend"],
+                  pain_out=j["pain"][i][lo:hi]).run()
+    tic = time.perf_counter()
+    run["outcomes"] = patient_outcomes(run, j["outcomes"], j["horizon"])
+    run["timings"]["outcomes_s"] = time.perf_counter() - tic
+    # pain is already in place in j["pain"]; crossings and session lists are summed up
+    # in the outcomes: none of them goes back through a pipe
+    del run["pain"], run["crossings"]
+    run["sessions"] = (None, None, run["sessions"][2])  # waits, for the summary
+    return run
+
+
+def _chunk_task(span: tuple[int, int]) -> dict[str, Any]:
+    """Draw patients ``lo..hi-1`` and run every arm without a clinic on them;
+    module-level so worker processes can call it."""
+    lo, hi = span
+    j = _JOB
+    tic = time.perf_counter()
+    sample = j["cohort"].sample(j["horizon"], rtol=j["rtol"], atol=j["atol"], first=lo,
+                                stop=hi, backend=j["backend"])
+    cohort_s = time.perf_counter() - tic
+    runs = {i: _arm_run(i, sample, lo, hi) for i, a in enumerate(j["arms"]) if not a.clinic}
+    if not any(a.clinic for a in j["arms"]):  # only the phenotypes are needed from here on
+        sample = CohortSample(phenotype=sample.phenotype, params=sample.params[:, :0],
+                              y0=sample.y0[:, :0], flares=[])
+    return {"sample": sample, "runs": runs, "cohort_s": cohort_s}
+
+
+def _whole_task(i: int, sample: CohortSample) -> dict[str, Any]:
+    """Arm ``i`` (with a clinic: its queue couples the patients) on the whole cohort."""
+    return _arm_run(i, sample, 0, _JOB["cohort"].n)
+
+
+def _shared_array(shape: tuple[int, ...]) -> NDArray[np.float64]:
+    """A float64 array in anonymous shared memory: processes forked after it is made
+    write into the same pages, so their results need not be copied back."""
+    size = math.prod(shape)
+    buf = mmap.mmap(-1, max(8, 8 * size))
+    return np.frombuffer(buf, dtype=np.float64, count=size).reshape(shape)
+
+
+def _merge_samples(parts: list[CohortSample]) -> CohortSample:
+    if len(parts) == 1:
+        return parts[0]
+    return CohortSample(phenotype=np.concatenate([p.phenotype for p in parts]),
+                        params=np.concatenate([p.params for p in parts], axis=1),
+                        y0=np.concatenate([p.y0 for p in parts], axis=1),
+                        flares=[f for p in parts for f in p.flares])
 
 
 def _merge(parts: list[dict[str, Any]], chunk: int) -> dict[str, Any]:
     if len(parts) == 1:
         return parts[0]
     out: dict[str, Any] = {"days": parts[0]["days"]}
-    for k in ("pain", "baseline", "status", "dropout", "course_end"):
+    for k in ("baseline", "status", "dropout", "course_end"):
         out[k] = np.concatenate([p[k] for p in parts], axis=0)
-    cross, sess, log = [], [], []
-    for j, p in enumerate(parts):
-        off = j * chunk
-        cl, cw, ct, cd = p["crossings"]
-        cross.append((cl + off, cw, ct, cd))
-        sl, st, sw = p["sessions"]
-        sess.append((sl + off, st, sw))
-        log.extend((lane + off, t, k, d) for lane, t, k, d in p["log"])
-    out["crossings"] = tuple(np.concatenate(x) for x in zip(*cross, strict=True))
-    out["sessions"] = tuple(np.concatenate(x) for x in zip(*sess, strict=True))
-    out["log"] = log
+    out["outcomes"] = {k: np.concatenate([p["outcomes"][k] for p in parts])
+                       for k in parts[0]["outcomes"]}
+    out["sessions"] = (None, None, np.concatenate([p["sessions"][2] for p in parts]))
+    out["log"] = _merge_logs([p["log"] for p in parts], [j * chunk for j in range(len(parts))])
     return out

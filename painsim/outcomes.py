@@ -35,6 +35,7 @@ satisfaction
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -149,8 +150,12 @@ def bootstrap_ci(values: ArrayLike, *, n_boot: int, confidence: float,
     v = v[np.isfinite(v)]
     if v.size < 2 or n_boot == 0:
         return (math.nan, math.nan)
-    idx = rng.integers(0, v.size, size=(n_boot, v.size))
-    means = v[idx].mean(axis=1)
+    # resamples in blocks of rows: the same draws as one (n_boot, n) array (the
+    # generator fills row by row), without holding n_boot x n indices at once
+    block = max(1, min(n_boot, 2**20 // v.size))
+    means = np.concatenate([
+        v[rng.integers(0, v.size, size=(min(block, n_boot - b), v.size))].mean(axis=1)
+        for b in range(0, n_boot, block)])
     a = (1 - confidence) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
@@ -175,6 +180,68 @@ def _intervals(crossing_t: NDArray, crossing_d: NDArray, start_above: bool, t0: 
     return out
 
 
+def _events_table(logs: list[dict[str, NDArray]], names: tuple[str, ...]):
+    """One event table, sorted by arm name, patient and day (ties keep log order),
+    built column by column (a sort of the finished frame would copy it)."""
+    import pandas as pd
+
+    arm = np.concatenate([np.full(lg["patient"].size, lg["arm"]) for lg in logs])
+    cols = {k: np.concatenate([lg[k] for lg in logs]) for k in ("patient", "day")}
+    # names per row via one offset table of all arms' names
+    for k, names_k in (("kind", "kinds"), ("detail", "details")):
+        off = np.cumsum([0] + [len(lg[names_k]) for lg in logs])
+        table = np.concatenate([lg[names_k] for lg in logs])
+        cols[k] = table[np.concatenate([lg[k] + o for lg, o in zip(logs, off, strict=False)])]
+    rank = np.argsort(np.argsort(np.array(names, dtype=object)))  # alphabetical
+    order = np.lexsort((cols["day"], cols["patient"], rank[arm]))  # stable
+    arm_names = np.array(names, dtype=object)
+    return pd.DataFrame({"arm": arm_names[arm[order]],
+                         "patient": cols["patient"][order], "day": cols["day"][order],
+                         "kind": cols["kind"][order], "detail": cols["detail"][order]})
+
+
+def _stretches(lane: NDArray, t: NDArray, d: NDArray, use: NDArray, t0: NDArray,
+               t_end: NDArray, enter: int) -> tuple[NDArray, NDArray, NDArray]:
+    """Every lane's stretches on the far side of a level, from its crossings at once.
+
+    The same as :func:`_intervals` lane by lane, starting on the near side at ``t0`` and
+    closing an open stretch at ``t_end``: a stretch opens at a crossing in direction
+    ``enter`` and closes at the next crossing the other way; crossings outside
+    [t0, t_end] are skipped, and a repeated direction is ignored. ``lane``, ``t`` must be
+    sorted by lane, then time. Returns starts, ends and lanes of the stretches.
+    """
+    sel = use & (t >= t0[lane]) & (t <= t_end[lane])
+    ln, tt, dd = lane[sel], t[sel], d[sel]
+    # keep the first crossing of each run of one direction within a lane, and drop a
+    # lane's leading crossings that would close a stretch before one opened
+    head = np.ones(ln.size, dtype=bool)
+    head[1:] = (ln[1:] != ln[:-1]) | (dd[1:] != dd[:-1])
+    ln, tt, dd = ln[head], tt[head], dd[head]
+    first = np.ones(ln.size, dtype=bool)
+    first[1:] = ln[1:] != ln[:-1]
+    keep = ~(first & (dd != enter))
+    ln, tt, dd = ln[keep], tt[keep], dd[keep]
+    opens = np.flatnonzero(dd == enter)  # directions now alternate within a lane
+    nxt = opens + 1
+    closed = np.zeros(opens.size, dtype=bool)
+    inside = nxt < ln.size
+    closed[inside] = ln[nxt[inside]] == ln[opens[inside]]
+    stop = t_end[ln[opens]].astype(float)
+    stop[closed] = tt[nxt[closed]]
+    return tt[opens], stop, ln[opens]
+
+
+def _first_long(start: NDArray, stop: NDArray, lane: NDArray, min_days: float,
+                n: int) -> NDArray:
+    """Per lane, the start of its first stretch lasting at least ``min_days`` (NaN if
+    none). Stretches come sorted by lane, then time."""
+    out = np.full(n, np.nan)
+    long = stop - start >= min_days
+    lanes, idx = np.unique(lane[long], return_index=True)
+    out[lanes] = start[long][idx]
+    return out
+
+
 def _short_term_day(o: Outcomes, horizon: float) -> float:
     return o.short_term_day if o.short_term_day is not None else min(42.0, math.floor(horizon))
 
@@ -190,25 +257,24 @@ def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[s
     k = int(np.searchsorted(days, day))
     short = pain[:, k] if k < days.size and days[k] == day else np.full(n, np.nan)
     change = short - base
-    relief_t = np.full(n, np.nan)
-    relapse_t = np.full(n, np.nan)
-    sessions_to_relief = np.full(n, np.nan)
-    order = np.lexsort((ct, cl))
-    cl, cw, ct, cd = cl[order], cw[order], ct[order], cd[order]
-    bounds = np.searchsorted(cl, np.arange(n + 1))
-    for i in range(n):
-        sl = slice(bounds[i], bounds[i + 1])
-        w, t, d = cw[sl], ct[sl], cd[sl]
-        rel = _intervals(t[w == 0], d[w == 0], True, 0.0, end[i], below=True)
-        good = [a for a, b in rel if b - a >= o.relief_min_days]
-        if not good:
-            continue
-        relief_t[i] = good[0]
-        sessions_to_relief[i] = np.count_nonzero((s_lane == i) & (s_t <= good[0]))
-        above = _intervals(t[w == 1], d[w == 1], False, good[0], end[i], below=False)
-        bad = [a for a, b in above if b - a >= o.relapse_min_days]
-        if bad:
-            relapse_t[i] = bad[0]
+    cl = np.asarray(cl, dtype=np.int64)
+    order = np.lexsort((ct, cl))  # by patient, then time
+    cl, cw = cl[order], np.asarray(cw)[order]
+    ct, cd = np.asarray(ct, dtype=float)[order], np.asarray(cd)[order]
+    # relief: the first stretch below the relief level lasting relief_min_days
+    rel_start, rel_stop, rel_lane = _stretches(cl, ct, cd, cw == 0, np.zeros(n), end,
+                                               enter=-1)
+    relief_t = _first_long(rel_start, rel_stop, rel_lane, o.relief_min_days, n)
+    # relapse: after relief, the first stretch above the relapse level lasting
+    # relapse_min_days
+    ok = np.isfinite(relief_t)
+    t0 = np.where(ok, relief_t, np.inf)
+    up_start, up_stop, up_lane = _stretches(cl, ct, cd, (cw == 1) & ok[cl], t0, end,
+                                            enter=1)
+    relapse_t = _first_long(up_start, up_stop, up_lane, o.relapse_min_days, n)
+    s_lane = np.asarray(s_lane, dtype=np.int64)
+    before = np.asarray(s_t) <= relief_t[s_lane]  # NaN (no relief) compares False
+    sessions_to_relief = np.where(ok, np.bincount(s_lane[before], minlength=n), np.nan)
     extra = {}
     for d in o.report_days:
         j = int(np.searchsorted(days, d))
@@ -253,7 +319,9 @@ class SimulationResult:
         One row per arm: means and rates, paired differences against the first arm with
         bootstrap intervals, relapse by the window (Kaplan–Meier).
     events : pandas.DataFrame
-        The event log: arm, patient, day, kind, detail.
+        The event log: arm, patient, day, kind, detail; sorted by arm name, patient and
+        day. Built on first access from a compact log (a large cohort's table takes
+        hundreds of MB; :attr:`n_events` counts without building it).
     status : dict of str to ndarray of int
         Per-patient solver status per arm (0 = success).
     relapse_curves : dict of str to (ndarray, ndarray)
@@ -268,10 +336,20 @@ class SimulationResult:
     pain: dict[str, NDArray[np.float64]]
     patients: pd.DataFrame
     summary: pd.DataFrame
-    events: pd.DataFrame
+    event_log: list[dict[str, NDArray]] = field(repr=False)
     status: dict[str, NDArray[np.int_]]
     relapse_curves: dict[str, tuple[NDArray, NDArray]]
     timings: dict[str, float] = field(default_factory=dict)
+
+    @functools.cached_property
+    def events(self) -> pd.DataFrame:
+        """The event log as a table (see the class docstring)."""
+        return _events_table(self.event_log, self.arms)
+
+    @property
+    def n_events(self) -> int:
+        """Number of rows of :attr:`events`."""
+        return int(sum(lg["patient"].size for lg in self.event_log))
 
     def trajectories(self) -> pd.DataFrame:
         """Daily pain as a long table: arm, patient, day, pain (0–10)."""
@@ -293,7 +371,8 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
     import pandas as pd
 
     names = tuple(a.name for a in arms)
-    per = {a: patient_outcomes(runs[a], o, horizon) for a in names}
+    per = {a: runs[a]["outcomes"] if "outcomes" in runs[a]
+           else patient_outcomes(runs[a], o, horizon) for a in names}
     rows, summary, curves, logs = [], [], {}, []
     ref = per[names[0]]
     rng = np.random.default_rng([cohort.seed, 7])
@@ -305,22 +384,35 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         df.insert(0, "arm", a)
         df["solver_status"] = run["status"]
         rows.append(df)
-        outcome_rows = [(i, float(v["days_to_relief"][i]), "relief",
-                         f"pain <= {(1 - o.relief_fraction) * v['baseline_pain'][i]:.2f}")
-                        for i in np.flatnonzero(v["relief"])]
-        outcome_rows += [(i, float(v["relapse_day"][i]), "relapse",
-                          f"pain >= {(1 - o.relapse_fraction) * v['baseline_pain'][i]:.2f}")
-                         for i in np.flatnonzero(v["relapse"])]
-        log = pd.DataFrame(run["log"] + outcome_rows,
-                           columns=["patient", "day", "kind", "detail"])
-        log.insert(0, "arm", a)
+        lg = run["log"]
+        rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
+        base = v["baseline_pain"]
+        extra_detail = [f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel]
+        extra_detail += [f"pain >= {(1 - o.relapse_fraction) * base[i]:.2f}" for i in rlp]
+        kinds = np.array(lg["kinds"] + ["relief", "relapse"], dtype=object)
+        n_k = len(lg["kinds"])
+        details = np.array(lg["details"] + extra_detail, dtype=object)
+        n_d = len(lg["details"])
+        # compact: codes into the name arrays (the table is built on demand)
+        log = {
+            "arm": names.index(a),
+            "patient": np.concatenate([lg["lane"], rel, rlp]),
+            "day": np.concatenate([lg["t"], v["days_to_relief"][rel], v["relapse_day"][rlp]]),
+            "kind": np.concatenate([lg["kind"], np.full(rel.size, n_k, dtype=np.int32),
+                                    np.full(rlp.size, n_k + 1, dtype=np.int32)]),
+            "detail": np.concatenate([lg["detail"], (n_d + np.arange(rel.size + rlp.size))
+                                      .astype(np.int32)]),
+            "kinds": kinds, "details": details}
         logs.append(log)
         relieved = v["relief"]
         rt = v["days_relief_to_relapse_or_censor"][relieved]
         ev = v["relapse"][relieved]
         curves[a] = kaplan_meier(rt, ev)
         n_sess = v["sessions"].sum()
-        kinds = log["detail"][log["kind"] == "adverse event"]
+        code = {k: i for i, k in enumerate(log["kinds"])}
+        adv = log["detail"][log["kind"] == code.get("adverse event", -1)]
+        kinds = details[adv]
+        missed = int(np.count_nonzero(log["kind"] == code.get("missed visit", -1)))
         waits = run["sessions"][2]
         d_change = v["change_short_term"] - ref["change_short_term"]
         d_resp = v["responder_pct"].astype(float) - ref["responder_pct"].astype(float)
@@ -349,7 +441,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             if n_sess else 0.0,
             "bruising_per_session": (np.count_nonzero(kinds == "bruising") / n_sess)
             if n_sess else 0.0,
-            "missed_visits": int(np.count_nonzero(log["kind"] == "missed visit")),
+            "missed_visits": missed,
             "dropouts": int(np.count_nonzero(np.isfinite(run["dropout"]))),
             "mean_wait_days": float(np.mean(waits)) if waits.size else 0.0,
             "diff_change_vs_ref_points": np.nanmean(d_change),
@@ -362,6 +454,5 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         arms=names, days=runs[names[0]]["days"], pain={a: runs[a]["pain"] for a in names},
         patients=pd.concat(rows, ignore_index=True),
         summary=pd.DataFrame(summary).set_index("arm"),
-        events=pd.concat(logs, ignore_index=True).sort_values(
-            ["arm", "patient", "day"], kind="stable").reset_index(drop=True),
+        event_log=logs,
         status={a: runs[a]["status"] for a in names}, relapse_curves=curves)

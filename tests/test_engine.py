@@ -384,3 +384,55 @@ def test_batched_planner_makes_the_same_decisions_as_the_simpy_processes(case, m
     pd.testing.assert_frame_equal(planned.events, simpy_run.events, check_exact=True)
     pd.testing.assert_frame_equal(planned.patients, simpy_run.patients, check_exact=True)
     np.testing.assert_array_equal(planned.pain["a"], simpy_run.pain["a"])
+
+
+def _outcomes_by_loop(run, o, horizon):
+    """The per-patient definitions, one patient at a time with _intervals (the
+    reference for the vectorized patient_outcomes)."""
+    cl, cw, ct, cd = run["crossings"]
+    s_lane, s_t, _ = run["sessions"]
+    n = run["baseline"].size
+    end = np.minimum(run["dropout"], horizon)
+    order = np.lexsort((ct, cl))
+    cl, cw, ct, cd = cl[order], cw[order], ct[order], cd[order]
+    relief, relapse, sess = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    for i in range(n):
+        w, t, d = cw[cl == i], ct[cl == i], cd[cl == i]
+        rel = _intervals(t[w == 0], d[w == 0], True, 0.0, end[i], below=True)
+        good = [a for a, b in rel if b - a >= o.relief_min_days]
+        if not good:
+            continue
+        relief[i] = good[0]
+        sess[i] = np.count_nonzero((s_lane == i) & (s_t <= good[0]))
+        above = _intervals(t[w == 1], d[w == 1], False, good[0], end[i], below=False)
+        bad = [a for a, b in above if b - a >= o.relapse_min_days]
+        if bad:
+            relapse[i] = bad[0]
+    return relief, relapse, sess
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorized_outcomes_equal_the_patient_by_patient_definitions(seed):
+    # random crossing sequences, including repeated directions and crossings outside
+    # follow-up, which the definitions must skip
+    rng = np.random.default_rng(seed)
+    n, m = 30, 400
+    cl = rng.integers(0, n, m)
+    cw = rng.integers(0, 2, m)
+    ct = np.round(rng.uniform(0, 200, m), 1)
+    cd = rng.choice([-1, 1], m)
+    dropout = np.where(rng.random(n) < 0.3, rng.uniform(20, 150, n), np.inf)
+    s_lane = rng.integers(0, n, 90)
+    s_t = rng.uniform(0, 180, 90)
+    days = np.arange(181.0)
+    run = {"days": days, "pain": rng.uniform(0, 10, (n, 181)), "baseline": np.full(n, 6.0),
+           "crossings": (cl, cw, ct, cd), "sessions": (s_lane, s_t, np.zeros(90)),
+           "dropout": dropout}
+    o = Outcomes(relief_min_days=float(rng.uniform(0, 10)),
+                 relapse_min_days=float(rng.uniform(0, 10)), short_term_day=42)
+    v = patient_outcomes(run, o, 180.0)
+    relief, relapse, sess = _outcomes_by_loop(run, o, 180.0)
+    assert np.isfinite(relief).sum() > 5 and np.isfinite(relapse).sum() > 2
+    np.testing.assert_array_equal(v["days_to_relief"], relief)
+    np.testing.assert_array_equal(v["relapse_day"], relapse)
+    np.testing.assert_array_equal(v["sessions_to_relief"], sess)

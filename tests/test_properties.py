@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import painsim
+from painsim.cohort import STREAMS, _Streams, patient_rng
 from painsim.painloop import PAIN_LOOP, equilibria, local_kick, systemic_kick
 
 from .strategies import initial_states, plausible_params, session_times
@@ -80,3 +81,51 @@ def test_linear_decay_matches_exact_solution(rates, t_end):
                             args=(k,), t_eval=[t_end], rtol=1e-9, atol=1e-13)
     exact = np.exp(-k * t_end)
     assert np.all(np.abs(sol.y[0, :, 0] - exact) <= 50 * (1e-13 + 1e-9 * exact))
+
+
+@given(seed=st.integers(0, 2**40), patients=st.lists(st.integers(0, 2**33), min_size=1,
+                                                      max_size=5),
+       stream=st.sampled_from(sorted(STREAMS)))
+def test_fast_streams_give_the_same_numbers_as_each_patients_own_generator(seed, patients,
+                                                                           stream):
+    fast = _Streams(seed, np.array(patients), stream)
+    for j, p in enumerate(patients):
+        np.testing.assert_array_equal(fast[j].random(6),
+                                      patient_rng(seed, p, stream).random(6))
+
+
+def test_cohort_draws_follow_the_per_patient_definition():
+    # the batched draws (shared stream object, uniform runs in one call) must give the
+    # numbers of the definition: each patient's own generator, one draw per parameter
+    # in name order, then the injury
+    from painsim.cohort import _draw
+
+    mixed = painsim.Phenotype(
+        name="mixed", description="uniform runs broken by a log-normal and a constant",
+        params={"a0": painsim.Uniform(0.1, 0.3), "c_T": painsim.Uniform(0.2, 0.8),
+                "g_S": 3.5, "k_E": painsim.LogNormal(1.0, 0.3),
+                "m": painsim.Uniform(3.0, 6.0), "w_D": painsim.Uniform(0.5, 1.5)},
+        injury=painsim.LogNormal(1.0, 0.5), flares=painsim.Flares(strain_per_day=0.05))
+    phenotypes = {**painsim.PHENOTYPE_PRESETS, "mixed": mixed}
+    mix = {"chronic_sensitized": 0.2, "recurrent": 0.2, "stress_driven": 0.2,
+           "acute_strain": 0.2, "mixed": 0.2}
+    cohort = painsim.Cohort(n=40, seed=11, mix=mix, phenotypes=phenotypes, run_in_days=0)
+    s = cohort.sample(60.0, first=5, stop=40)
+    names = list(mix)
+    cum = np.cumsum([mix[k] for k in names])
+    for col, i in enumerate(range(5, 40)):
+        rng = patient_rng(11, i, "cohort")
+        ph = cohort.phenotypes[names[min(int(np.searchsorted(cum, rng.random(),
+                                                             side="right")), 4)]]
+        assert s.phenotype[col] == ph.name
+        for k in sorted(ph.params):
+            want = np.clip(_draw(ph.params[k], rng), *PAIN_LOOP.parameters[
+                PAIN_LOOP.parameter_index[k]].bounds)
+            assert s.params[PAIN_LOOP.parameter_index[k], col] == want
+        injury = _draw(ph.injury, rng)
+        y0 = PAIN_LOOP.initial_state(1)[:, 0]
+        if ph.start == "sensitized":
+            continue  # the initial state is the preset's, not drawn
+        assert s.y0[PAIN_LOOP.index("D"), col] == y0[PAIN_LOOP.index("D")] + injury
+        assert s.flares[col] == ph.flares.draw(patient_rng(11, i, "flares"), 60.0)
+    assert "mixed" in set(s.phenotype)
