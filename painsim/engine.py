@@ -70,13 +70,18 @@ class _EventLog:
         self.kind.append(self.kinds.setdefault(kind, len(self.kinds)))
         self.detail.append(self.details.setdefault(detail, len(self.details)))
 
-    def extend(self, lanes: NDArray, t: NDArray, kind: str, details: list[str]) -> None:
-        """Many entries of one kind at once."""
+    def extend(self, lanes: NDArray, t: NDArray, kind: str | list[str],
+               details: list[str]) -> None:
+        """Many entries at once: one kind for all, or one per entry."""
         if not len(lanes):
             return
         self.lane.extend(lanes.tolist())
         self.t.extend(t.tolist())
-        self.kind.extend([self.kinds.setdefault(kind, len(self.kinds))] * len(lanes))
+        k = self.kinds
+        if isinstance(kind, str):
+            self.kind.extend([k.setdefault(kind, len(k))] * len(lanes))
+        else:
+            self.kind.extend([k.setdefault(x, len(k)) for x in kind])
         d = self.details
         self.detail.extend([d.setdefault(x, len(d)) for x in details])
 
@@ -158,18 +163,26 @@ class _ArmRun:
                                 self.baseline * (1 - o.relapse_fraction)])
         self.dropout = np.full(n, np.inf)
         self.course_end = np.full(n, np.nan)
-        # flares are known in advance (common to all arms): one time-sorted list
-        self.flare_row: list[int] = []
-        self.flare_size: list[float] = []
-        self.flares: list[tuple[float, int, int, int]] = []
-        for j, g in enumerate(self.lanes):
-            for t, kind, target, size in self.sample.flares[g - self.first]:
+        # flares are known in advance (common to all arms): arrays sorted by time
+        ft, fl, rows, sizes, kinds, details = [], [], [], [], [], []
+        index = self.model.index
+        for j, g in enumerate((self.lanes - self.first).tolist()):
+            for t, kind, target, size in self.sample.flares[g]:
                 if t < self.horizon:
-                    self.flares.append((t, j, _FLARE, len(self.flare_size)))
-                    self.flare_row.append(self.model.index(target))
-                    self.flare_size.append(size)
-                    self.log.add(j, t, f"flare: {kind}", f"{target} +{size:g}")
-        self.flares.sort()
+                    ft.append(t)
+                    fl.append(j)
+                    rows.append(index(target))
+                    sizes.append(size)
+                    kinds.append(f"flare: {kind}")
+                    details.append(f"{target} +{size:g}")
+        self.log.extend(np.array(fl, dtype=np.int64), np.array(ft, dtype=float), kinds,
+                        details)
+        self.flare_row = np.array(rows, dtype=np.intp)
+        self.flare_size = np.array(sizes, dtype=float)
+        order = np.lexsort((np.arange(len(ft)), fl, ft))  # time, lane, log order
+        self.flare_t = np.array(ft, dtype=float)[order]
+        self.flare_lane = np.array(fl, dtype=np.int64)[order]
+        self.flare_ref = order
         self.interventions: tuple[Intervention, ...] = (
             self.arm.protocol.interventions if self.arm.protocol else ())
 
@@ -403,8 +416,8 @@ class _ArmRun:
         def on_stop(t, y, lanes, k):
             out = np.array(y, dtype=float)
             r, kd = refs[lanes, k], kinds[lanes, k]
-            for pos in np.flatnonzero(kd == _FLARE):
-                out[self.flare_row[r[pos]], pos] += self.flare_size[r[pos]]
+            fl = np.flatnonzero(kd == _FLARE)  # one column each: no repeated index
+            out[self.flare_row[r[fl]], fl] += self.flare_size[r[fl]]
             sess = np.flatnonzero(kd == _SESSION)
             if sess.size:
                 which = np.array([self.sess_int[x] for x in r[sess]])
@@ -456,14 +469,18 @@ class _ArmRun:
             env.run(until=b1)
             self.timings["decide_s"] += time.perf_counter() - tic
             tic = time.perf_counter()
-            f_end = f_next
-            while f_end < len(self.flares) and self.flares[f_end][0] < b1:
-                f_end += 1
-            batch = [*self.flares[f_next:f_end],
-                     *((self.sess_t[r], self.sess_lane[r], _SESSION, r)
-                       for r in range(s_next, len(self.sess_t)) if self.sess_acts[r])]
+            f_end = int(np.searchsorted(self.flare_t, b1, side="left"))
+            acts = np.flatnonzero(np.array(self.sess_acts[s_next:], dtype=bool))
+            s_ref = s_next + acts
+            st = np.concatenate([self.flare_t[f_next:f_end],
+                                 np.array(self.sess_t[s_next:], dtype=float)[acts]])
+            sl = np.concatenate([self.flare_lane[f_next:f_end],
+                                 np.array(self.sess_lane[s_next:], dtype=np.int64)[acts]])
+            sk = np.concatenate([np.full(f_end - f_next, _FLARE), np.full(acts.size, _SESSION)])
+            sr = np.concatenate([self.flare_ref[f_next:f_end], s_ref])
             f_next, s_next = f_end, len(self.sess_t)
-            stops, refs, kinds = _stop_table(batch, n)
+            batch = st.size > 0
+            stops, refs, kinds = _stop_table(st, sl, sk, sr, n)
             sel = (days >= b0) & ((days < b1) | (b1 == self.horizon))
             t_eval = days[sel] if sel.any() else np.array([b1])
             on_stop = self._on_stop(refs, kinds) if batch else None
@@ -495,13 +512,11 @@ class _ArmRun:
                 "log": self.log.arrays(), "timings": self.timings}
 
 
-def _stop_table(batch: Sequence[tuple[float, int, int, int]], n: int):
-    if not batch:
+def _stop_table(t: NDArray, lane: NDArray, kind: NDArray, ref: NDArray, n: int):
+    """Per-lane stop rows (padded with +inf) from events given in any lane order; ties
+    of lane and time keep their given order (flares before sessions)."""
+    if not t.size:
         return None, None, None
-    t = np.array([e[0] for e in batch])
-    lane = np.array([e[1] for e in batch], dtype=int)
-    kind = np.array([e[2] for e in batch], dtype=int)
-    ref = np.array([e[3] for e in batch], dtype=int)
     order = np.lexsort((t, lane))
     t, lane, kind, ref = t[order], lane[order], kind[order], ref[order]
     first = np.searchsorted(lane, lane, side="left")

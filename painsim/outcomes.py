@@ -123,14 +123,10 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike) -> tuple[NDArray, NDArray]:
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
-    ts = np.unique(time[event])
-    S, s = np.empty(ts.size), 1.0
-    for i, t in enumerate(ts):
-        at_risk = np.count_nonzero(time >= t)
-        d = np.count_nonzero((time == t) & event)
-        s *= 1.0 - d / at_risk
-        S[i] = s
-    return ts, S
+    ts, d = np.unique(time[event], return_counts=True)
+    srt = np.sort(time)
+    at_risk = srt.size - np.searchsorted(srt, ts, side="left")  # still followed at t
+    return ts, np.cumprod(1.0 - d / at_risk)  # the product-limit, in time order
 
 
 def _km_at(time: ArrayLike, event: ArrayLike, t: float) -> float:
