@@ -693,7 +693,7 @@ def simulate(
 
 
 _JOB: dict[str, Any] = {}
-_CHUNK = 8192  # default most patients per chunk
+_CHUNK = 4096  # default most patients per chunk
 
 
 def _arm_run(i: int, sample: CohortSample, lo: int, hi: int) -> dict[str, Any]:

@@ -380,7 +380,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         df.insert(0, "arm", a)
         df["solver_status"] = run["status"]
         rows.append(df)
-        lg = run["log"]
+        lg = run.pop("log")  # rebuilt below with the outcome rows; the old copy goes
         rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
         base = v["baseline_pain"]
         extra_detail = [f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel]
