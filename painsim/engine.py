@@ -13,9 +13,10 @@ alternates:
 When no process reads the state (fixed schedules, no pain-dependent dropout) the whole
 horizon is one pass; fixed schedules without a clinic or dropout are then planned for all
 patients at once (:meth:`_ArmRun._plan_fixed`, the same decisions as the SimPy processes,
-which a test checks) instead of running one process per patient. Otherwise boundaries are ``epoch_days`` apart (default 1 day): the
-*resolution of state-based decisions*, not of the dynamics, which are always integrated
-with error control and exact event times.
+which a test checks) instead of running one process per patient. Otherwise boundaries
+are ``epoch_days`` apart (default 1 day): the *resolution of state-based decisions*,
+not of the dynamics, which are always integrated with error control and exact event
+times.
 
 Crossings of the relief and relapse thresholds are located on the solver's dense
 output (:attr:`painsim.Solution.crossings`), not on the daily save grid.
