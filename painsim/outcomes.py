@@ -374,12 +374,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
     rng = np.random.default_rng([cohort.seed, 7])
     for a in names:
         v, run = per[a], runs[a]
-        df = pd.DataFrame(v)
-        df.insert(0, "phenotype", sample.phenotype)
-        df.insert(0, "patient", np.arange(cohort.n))
-        df.insert(0, "arm", a)
-        df["solver_status"] = run["status"]
-        rows.append(df)
+        rows.append(v)
         lg = run.pop("log")  # rebuilt below with the outcome rows; the old copy goes
         rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
         base = v["baseline_pain"]
@@ -448,7 +443,12 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         })
     return SimulationResult(
         arms=names, days=runs[names[0]]["days"], pain={a: runs[a]["pain"] for a in names},
-        patients=pd.concat(rows, ignore_index=True),
+        patients=pd.DataFrame({  # one table from whole columns: no per-arm copies
+            "arm": np.repeat(np.array(names, dtype=object), cohort.n),
+            "patient": np.tile(np.arange(cohort.n), len(names)),
+            "phenotype": np.tile(sample.phenotype, len(names)).astype(object),
+            **{k: np.concatenate([v[k] for v in rows]) for k in rows[0]},
+            "solver_status": np.concatenate([runs[a]["status"] for a in names])}),
         summary=pd.DataFrame(summary).set_index("arm"),
         event_log=logs,
         status={a: runs[a]["status"] for a in names}, relapse_curves=curves)
