@@ -53,8 +53,9 @@ from .solver import (
     _ORDER_ERR,
     _P,
     _SAFETY,
-    STATUS_MESSAGES,
     Solution,
+    _crossing_table,
+    _messages,
 )
 
 __all__ = ["LaneForm", "available", "integrate_pain", "kernel", "warm_up"]
@@ -554,18 +555,8 @@ def integrate_pain(
         if not np.any((lane_state == _RUNNING) | (lane_state == _CHECK_FIRST)):
             break
     status = lane_state
-    messages = np.array([
-        STATUS_MESSAGES[int(s)] + ("" if s == 0 else f" (at t={t[i]:.6g})")
-        for i, s in enumerate(status)
-    ])
-    if found:
-        cl, cw, ct, cd = (np.concatenate(x) for x in zip(*found, strict=True))
-        order = np.lexsort((cw, ct, cl))
-        cross = {"lane": cl[order], "which": cw[order], "t": ct[order],
-                 "direction": cd[order]}
-    else:
-        cross = {"lane": np.zeros(0, int), "which": np.zeros(0, int), "t": np.zeros(0),
-                 "direction": np.zeros(0, int)}
+    messages = _messages(status, t)
+    cross = _crossing_table(found)
     sol = Solution(t=t_eval, y=Y[None], t_final=t, y_final=y, status=status,
                    message=messages, n_steps=steps, n_rejected=rejs, n_stops=n_stops,
                    nfev=int(nfev.sum()), crossings=cross)

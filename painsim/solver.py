@@ -149,6 +149,23 @@ def _rms(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sqrt(acc / x.shape[0])
 
 
+def _messages(status: NDArray, t_final: NDArray) -> NDArray[np.str_]:
+    """Each lane's status in words, with the time of a failure."""
+    return np.array([STATUS_MESSAGES[int(s)] + ("" if s == 0 else f" (at t={t_final[i]:.6g})")
+                     for i, s in enumerate(status)])
+
+
+def _crossing_table(found: list[tuple[NDArray, ...]]) -> dict[str, NDArray]:
+    """:attr:`Solution.crossings` from pieces (lane, which, t, direction), sorted by
+    lane, then time, then row."""
+    if not found:
+        return {"lane": np.zeros(0, int), "which": np.zeros(0, int), "t": np.zeros(0),
+                "direction": np.zeros(0, int)}
+    cl, cw, ct, cd = (np.concatenate(x) for x in zip(*found, strict=True))
+    order = np.lexsort((cw, ct, cl))
+    return {"lane": cl[order], "which": cw[order], "t": ct[order], "direction": cd[order]}
+
+
 def _per_lane(args: Sequence[Any], n_lanes: int) -> list[bool]:
     return [isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[-1] == n_lanes for a in args]
 
@@ -603,18 +620,8 @@ def integrate(
     if np.any(active):  # pragma: no cover - loop exits only when no lane is active
         finish(np.flatnonzero(active), -1)
     # a failed lane's output after its failure stays NaN
-    messages = np.array([
-        STATUS_MESSAGES[int(s)] + ("" if s == 0 else f" (at t={t_fin[i]:.6g})")
-        for i, s in enumerate(status)
-    ])
-    if found:
-        cl, cw, ct, cd = (np.concatenate(x) for x in zip(*found, strict=True))
-        order = np.lexsort((cw, ct, cl))
-        cross = {"lane": cl[order], "which": cw[order], "t": ct[order],
-                 "direction": cd[order]}
-    else:
-        cross = {"lane": np.zeros(0, int), "which": np.zeros(0, int), "t": np.zeros(0),
-                 "direction": np.zeros(0, int)}
+    messages = _messages(status, t_fin)
+    cross = _crossing_table(found)
     sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y_fin, status=status,
                    message=messages, n_steps=steps_g, n_rejected=rej_g, n_stops=nstop_g,
                    nfev=nfev, crossings=cross)
