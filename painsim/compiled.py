@@ -55,7 +55,9 @@ from .solver import (
     _SAFETY,
     Solution,
     _crossing_table,
+    _jumps,
     _messages,
+    _stop_effect,
 )
 
 __all__ = ["LaneForm", "available", "integrate_pain", "kernel", "warm_up"]
@@ -496,23 +498,16 @@ def integrate_pain(
         while sel.size:
             k = ptr[sel]
             if on_stop is not None:
-                new = np.asarray(on_stop(t[sel].copy(), y[:, sel].copy(), sel, k),
-                                 dtype=float)
-                if new.shape != (n_states, sel.size):
-                    raise ValueError(f"on_stop returned shape {new.shape}; expected "
-                                     f"{(n_states, sel.size)}")
-                y[:, sel] = new
+                y[:, sel] = _stop_effect(on_stop, t[sel], y[:, sel], sel, k)
             ptr[sel] += 1
             n_stops[sel] += 1
             again = stops_pad[sel, np.minimum(ptr[sel], n_stop_cols)] <= t[sel]
             sel = sel[again]
 
     def jump(sel: NDArray, before: NDArray, after: NDArray) -> None:
-        jumped = (before >= 0) != (after >= 0)
-        if jumped.any():
-            which, pos = np.nonzero(jumped)
-            found.append((sel[pos], which, t[sel[pos]].copy(),
-                          np.where(after[which, pos] >= 0, 1, -1)))
+        j = _jumps(sel, t[sel], before, after)
+        if j is not None:
+            found.append(j)
 
     all_lanes = np.arange(n)
     g_prev = np.ascontiguousarray(g_of(all_lanes)) if levels.shape[0] else np.zeros((0, n))

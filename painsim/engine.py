@@ -198,51 +198,39 @@ class _ArmRun:
         intv = self.interventions[idx]
         probs = np.array([e.probability for e in intv.effects])
         happens = st.rng_effects.random(len(probs)) < probs
-        self._record(lane, t, idx, intv, happens, wait, st.k)
+        self._record(np.array([lane]), np.array([t]), idx, happens[None, :],
+                     np.array([st.k]), wait)
         for e, h in zip(intv.effects, happens, strict=True):
             if h and e.event:
                 st.adverse = True
         st.k += 1
         st.last_session = t
 
-    def _record_many(self, lanes: NDArray, t: NDArray, idx: int, happens: NDArray,
-                     k: NDArray) -> None:
-        """:meth:`_record` for many lanes at once (sessions with intervention ``idx``;
-        ``happens`` has one row per lane). Log entries per lane come in the same order."""
+    def _record(self, lanes: NDArray, t: NDArray, idx: int, happens: NDArray, k: NDArray,
+                wait: float = 0.0) -> None:
+        """Book session ``k`` (0-based, per lane) of intervention ``idx`` for ``lanes`` at
+        days ``t`` and log it; ``happens`` has one row of effect draws per lane. Per lane
+        the log reads: the session, then its adverse events in effect order."""
         intv = self.interventions[idx]
         m = lanes.size
         self.sess_int.extend([idx] * m)
         self.sess_hap.extend(list(happens))
-        self.sess_wait.extend([0.0] * m)
+        self.sess_wait.extend([wait] * m)
         self.sess_lane.extend(lanes.tolist())
         self.sess_t.extend(t.tolist())
+        # a session that changes nothing does not stop the solver: a zero-effect arm
+        # then reproduces the control arm exactly
         acts = np.zeros(m, dtype=bool)
         for e, h in zip(intv.effects, happens.T, strict=True):
             if not e.is_identity:
                 acts |= h
         self.sess_acts.extend(acts.tolist())
-        self.log.extend(lanes, t, "session", [f"{intv.name} #{x + 1}" for x in k.tolist()])
+        waited = f", waited {wait:.2f} d" if wait > 0 else ""
+        self.log.extend(lanes, t, "session",
+                        [f"{intv.name} #{x + 1}{waited}" for x in k.tolist()])
         for e, h in zip(intv.effects, happens.T, strict=True):
             if e.event and h.any():
                 self.log.extend(lanes[h], t[h], "adverse event", [e.event] * int(h.sum()))
-
-    def _record(self, lane: int, t: float, idx: int, intv: Intervention,
-                happens: NDArray[np.bool_], wait: float, k: int) -> None:
-        """Book session ``k`` (0-based) of ``lane`` at day ``t`` and log it."""
-        self.sess_int.append(idx)
-        self.sess_hap.append(happens)
-        self.sess_wait.append(wait)
-        self.sess_lane.append(lane)
-        self.sess_t.append(t)
-        # a session that changes nothing does not stop the solver: a zero-effect arm
-        # then reproduces the control arm exactly
-        self.sess_acts.append(any(h and not e.is_identity
-                                  for e, h in zip(intv.effects, happens, strict=True)))
-        self._log(lane, t, "session", f"{intv.name} #{k + 1}"
-                  + (f", waited {wait:.2f} d" if wait > 0 else ""))
-        for e, h in zip(intv.effects, happens, strict=True):
-            if h and e.event:
-                self._log(lane, t, "adverse event", e.event)
 
     def _attend(self, env: simpy.Environment, lane: int, st: _Patient,
                 clinic: simpy.Resource | None):
@@ -400,7 +388,7 @@ class _ArmRun:
                     else:
                         H = R[sel[:, None], used[sel, None] + np.arange(p.size)] < p
                         used[sel] += p.size
-                    self._record_many(sel, now[sel], idx, H, k[sel])
+                    self._record(sel, now[sel], idx, H, k[sel])
                 k[att] += 1
                 last[att] = now[att]
                 t_plan = np.maximum(t_plan, last - hour) + every

@@ -367,8 +367,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
     import pandas as pd
 
     names = tuple(a.name for a in arms)
-    per = {a: runs[a]["outcomes"] if "outcomes" in runs[a]
-           else patient_outcomes(runs[a], o, horizon) for a in names}
+    per = {a: runs[a]["outcomes"] for a in names}  # computed per chunk by the engine
     rows, summary, curves, logs = [], [], {}, []
     ref = per[names[0]]
     rng = np.random.default_rng([cohort.seed, 7])

@@ -166,6 +166,26 @@ def _crossing_table(found: list[tuple[NDArray, ...]]) -> dict[str, NDArray]:
     return {"lane": cl[order], "which": cw[order], "t": ct[order], "direction": cd[order]}
 
 
+def _stop_effect(on_stop: Callable[..., ArrayLike], t: NDArray, y: NDArray,
+                 lanes: NDArray, k: NDArray) -> NDArray[np.float64]:
+    """The states after ``on_stop`` (called on copies), checked for shape."""
+    new = np.asarray(on_stop(t.copy(), y.copy(), lanes, k), dtype=float)
+    if new.shape != y.shape:
+        raise ValueError(f"on_stop returned shape {new.shape}; expected {y.shape}")
+    return new
+
+
+def _jumps(lanes: NDArray, t: NDArray, before: NDArray, after: NDArray
+           ) -> tuple[NDArray, ...] | None:
+    """Crossings made by a stop's jump (``g`` before and after, one column per lane),
+    reported at the stop time ``t``; None when there are none."""
+    jumped = (before >= 0) != (after >= 0)
+    if not jumped.any():
+        return None
+    which, pos = np.nonzero(jumped)
+    return lanes[pos], which, t[pos].copy(), np.where(after[which, pos] >= 0, 1, -1)
+
+
 def _per_lane(args: Sequence[Any], n_lanes: int) -> list[bool]:
     return [isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[-1] == n_lanes for a in args]
 
@@ -399,12 +419,7 @@ def integrate(
         while sel.size:
             k = ptr[sel]
             if on_stop is not None:
-                new = np.asarray(on_stop(t[sel].copy(), y[:, sel].copy(), wid[sel], k),
-                                 dtype=float)
-                if new.shape != (n_states, sel.size):
-                    raise ValueError(f"on_stop returned shape {new.shape}; expected "
-                                     f"{(n_states, sel.size)}")
-                y[:, sel] = new
+                y[:, sel] = _stop_effect(on_stop, t[sel], y[:, sel], wid[sel], k)
             ptr[sel] += 1
             nstop_g[wid[sel]] += 1
             # several stops may share one time: apply them in order
@@ -421,11 +436,9 @@ def integrate(
         return g
 
     def jump_crossings(on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
-        jumped = (g_before >= 0) != (g_after >= 0)
-        if jumped.any():
-            which, pos = np.nonzero(jumped)
-            found.append((wid[on[pos]], which, t[on[pos]].copy(),
-                          np.where(g_after[which, pos] >= 0, 1, -1)))
+        j = _jumps(wid[on], t[on], g_before, g_after)
+        if j is not None:
+            found.append(j)
 
     g_prev = g_of(t, y, a) if crossings is not None else None
     # stops at t0 act before the first step
