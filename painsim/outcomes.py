@@ -156,26 +156,6 @@ def bootstrap_ci(values: ArrayLike, *, n_boot: int, confidence: float,
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 
-def _intervals(crossing_t: NDArray, crossing_d: NDArray, start_above: bool, t0: float,
-               t_end: float, below: bool) -> list[tuple[float, float]]:
-    """Intervals in [t0, t_end] where the monitored quantity is below (or above) zero."""
-    want_up = not below
-    inside = (not start_above) if below else start_above
-    out, start = [], (t0 if inside else None)
-    for t, d in zip(crossing_t, crossing_d, strict=True):
-        if t < t0 or t > t_end:
-            continue
-        entering = (d == -1) if below else (d == 1)
-        if entering and start is None:
-            start = t
-        elif not entering and start is not None and (d == 1) == (not want_up):
-            out.append((start, t))
-            start = None
-    if start is not None:
-        out.append((start, t_end))
-    return out
-
-
 def _events_table(logs: list[dict[str, NDArray]], names: tuple[str, ...]):
     """One event table, sorted by arm name, patient and day (ties keep log order),
     built column by column (a sort of the finished frame would copy it)."""
@@ -200,9 +180,9 @@ def _stretches(lane: NDArray, t: NDArray, d: NDArray, use: NDArray, t0: NDArray,
                t_end: NDArray, enter: int) -> tuple[NDArray, NDArray, NDArray]:
     """Every lane's stretches on the far side of a level, from its crossings at once.
 
-    The same as :func:`_intervals` lane by lane, starting on the near side at ``t0`` and
-    closing an open stretch at ``t_end``: a stretch opens at a crossing in direction
-    ``enter`` and closes at the next crossing the other way; crossings outside
+    Lane by lane (the reference, one lane at a time, is ``_intervals`` in the tests),
+    starting on the near side at ``t0`` and closing an open stretch at ``t_end``: a
+    stretch opens at a crossing in direction ``enter`` and closes at the next crossing the other way; crossings outside
     [t0, t_end] are skipped, and a repeated direction is ignored. ``lane``, ``t`` must be
     sorted by lane, then time. Returns starts, ends and lanes of the stretches.
     """

@@ -7,7 +7,7 @@ import pytest
 
 import painsim as ps
 from painsim.errors import ParameterError
-from painsim.outcomes import Outcomes, _intervals, patient_outcomes
+from painsim.outcomes import Outcomes, patient_outcomes
 
 
 def _arm(name, intervention, schedule, **kw):
@@ -218,6 +218,25 @@ def test_short_excursion_is_not_relapse_and_dropout_censors():
     assert v["days_to_relief"][0] == 5.0 and not v["relapse"][0]
     assert v["durable_response"][0]
     assert v["days_relief_to_relapse_or_censor"][0] == pytest.approx(95.0)
+
+
+def _intervals(crossing_t, crossing_d, start_above, t0, t_end, below):
+    """Intervals in [t0, t_end] where the monitored quantity is below (or above) zero."""
+    want_up = not below
+    inside = (not start_above) if below else start_above
+    out, start = [], (t0 if inside else None)
+    for t, d in zip(crossing_t, crossing_d, strict=True):
+        if t < t0 or t > t_end:
+            continue
+        entering = (d == -1) if below else (d == 1)
+        if entering and start is None:
+            start = t
+        elif not entering and start is not None and (d == 1) == (not want_up):
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, t_end))
+    return out
 
 
 def test_intervals_helper():
