@@ -182,9 +182,10 @@ def _stretches(lane: NDArray, t: NDArray, d: NDArray, use: NDArray, t0: NDArray,
 
     Lane by lane (the reference, one lane at a time, is ``_intervals`` in the tests),
     starting on the near side at ``t0`` and closing an open stretch at ``t_end``: a
-    stretch opens at a crossing in direction ``enter`` and closes at the next crossing the other way; crossings outside
-    [t0, t_end] are skipped, and a repeated direction is ignored. ``lane``, ``t`` must be
-    sorted by lane, then time. Returns starts, ends and lanes of the stretches.
+    stretch opens at a crossing in direction ``enter`` and closes at the next crossing
+    the other way; crossings outside [t0, t_end] are skipped, and a repeated direction
+    is ignored. ``lane``, ``t`` must be sorted by lane, then time. Returns starts, ends
+    and lanes of the stretches.
     """
     sel = use & (t >= t0[lane]) & (t <= t_end[lane])
     ln, tt, dd = lane[sel], t[sel], d[sel]
