@@ -47,6 +47,8 @@ from .solver import (
     _A,
     _B,
     _C,
+    _CROSS_MAX_BISECTIONS,
+    _CROSS_ULPS,
     _E,
     _MAX_FACTOR,
     _MIN_FACTOR,
@@ -126,6 +128,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     A, B, C, E, PD = (np.ascontiguousarray(x, dtype=np.float64) for x in (_A, _B, _C, _E, _P))
     safety, fmin, fmax = _SAFETY, _MIN_FACTOR, _MAX_FACTOR
     expo = -1.0 / (_ORDER_ERR + 1)
+    n_ulps, max_bis = float(_CROSS_ULPS), _CROSS_MAX_BISECTIONS
     inv_order = 1.0 / (_ORDER_ERR + 1)
 
     @njit
@@ -330,7 +333,10 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                                     dense(Q, K, ns)
                                     have_q = True
                                 lo, hx = 0.0, 1.0
-                                for _ in range(32):  # bisection, as integrate()
+                                width = n_ulps * np.spacing(abs(ti + hu))
+                                for _ in range(max_bis):  # bisection, as integrate()
+                                    if (hx - lo) * hu <= width:
+                                        break
                                     mid = 0.5 * (lo + hx)
                                     interp(tmp, yl, hu, Q, mid, ns)
                                     gm = pain(tmp, pl) - levels[w, i]

@@ -59,6 +59,11 @@ _P = np.array([
     [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
 ])
 _ORDER_ERR = 4  # the error estimate is of the 4th-order solution
+# Crossing search: bisection on the step's dense-output polynomial until the bracket is
+# at most _CROSS_ULPS ulps of t wide, whatever the step size; both backends use the same
+# rule, so they differ only where their rounding of g differs (|dg| / |g'|).
+_CROSS_ULPS = 4
+_CROSS_MAX_BISECTIONS = 64  # 2**-64 of a step is below one ulp of t for any step <= t
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
 #: Lane status codes and their meaning.
@@ -329,8 +334,11 @@ def integrate(
     crossings : callable, optional
         ``crossings(t, y, *args) -> g`` of shape ``(n_g, m)``: quantities whose sign
         changes are located (e.g. pain minus a per-patient threshold). Each change
-        inside a step is found by bisection on the step's dense-output polynomial (to
-        2e-10 of the step); a change caused by a stop's jump is reported at the
+        inside a step is found by bisection on the step's dense-output polynomial until
+        the bracket is at most 4 ulps of ``t`` wide (the time reported is the bracket's
+        end, on the new side); the NumPy and compiled backends use the same rule, so
+        their crossing times differ only by their rounding of ``g`` divided by the slope
+        of ``g``. A change caused by a stop's jump is reported at the
         stop time. Two changes of one quantity inside one step are not resolved (bound
         the step with ``max_step`` if that matters). See :attr:`Solution.crossings`.
     save : callable, optional
@@ -562,16 +570,21 @@ def integrate(
                 a_ln = _take(a, lane_mask, ln)
                 up = g_new[which, pos] >= 0
                 lo_x, hi_x = np.zeros(ln.size), np.ones(ln.size)
-                for _ in range(32):  # bisection on the dense-output polynomial
+                t_ln, h_ln = t[ln], h_use[ln]
+                width = _CROSS_ULPS * np.spacing(np.abs(t_ln + h_ln))
+                cols = np.arange(ln.size)
+                for _ in range(_CROSS_MAX_BISECTIONS):  # bisection on the dense output
+                    open_ = (hi_x - lo_x) * h_ln > width
+                    if not open_.any():
+                        break
                     mid = 0.5 * (lo_x + hi_x)
-                    ym = y[:, ln] + h_use[ln] * _horner(Q, mid)
-                    gm = g_of(t[ln] + mid * h_use[ln], ym, a_ln)[which, np.arange(ln.size)]
-                    above = gm >= 0
-                    before = above != up  # still on the starting side
+                    ym = y[:, ln] + h_ln * _horner(Q, mid)
+                    gm = g_of(t_ln + mid * h_ln, ym, a_ln)[which, cols]
+                    before = open_ & ((gm >= 0) != up)  # still on the starting side
+                    after = open_ & ~before
                     lo_x = np.where(before, mid, lo_x)
-                    hi_x = np.where(before, hi_x, mid)
-                found.append((wid[ln], which, t[ln] + hi_x * h_use[ln],
-                              np.where(up, 1, -1)))
+                    hi_x = np.where(after, mid, hi_x)
+                found.append((wid[ln], which, t_ln + hi_x * h_ln, np.where(up, 1, -1)))
             g_prev[:, acc] = g_new
 
         # advance accepted lanes

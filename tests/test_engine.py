@@ -29,8 +29,10 @@ def test_state_jumps_at_the_exact_session_time_not_on_the_save_grid():
                       cohort, horizon_days=20, rtol=1e-9, atol=1e-11,
                       outcomes=Outcomes(relief_min_days=0.0, short_term_day=14))
     none, treated = res.pain["none"], res.pain["dn"]
-    # days 0..10 agree (to solver tolerance: the stop changes the step sequence) ...
-    np.testing.assert_allclose(none[:, :11], treated[:, :11], atol=1e-6)
+    # days 0..10 agree to solver tolerance (the stop changes the step sequence only):
+    # each run's global error is at most its steps in tolerance units; a day-long epoch
+    # takes well under 50 steps, so 20 days under 10^3 steps of rtol 1e-9 on 10 points
+    np.testing.assert_allclose(none[:, :11], treated[:, :11], atol=1e3 * (1e-9 * 10 + 1e-11))
     assert np.all(treated[:, 11] < none[:, 11] - 0.3)  # ... and relief shows by day 11
     ev = res.events[(res.events.arm == "dn") & (res.events.kind == "session")]
     assert ev.day.tolist() == [10.3] * 3
@@ -110,7 +112,8 @@ def test_as_needed_visits_follow_pain():
     for p, day in zip(ev.patient, ev.day, strict=True):
         d = int(np.floor(day))
         assert day - d == 0.5
-        assert np.all(pain[p, d - 2:d + 1] >= 4.0 - 1e-9), (p, day)
+        # the decision reads the same state the grid saves at that moment: exact
+        assert np.all(pain[p, d - 2:d + 1] >= 4.0), (p, day)
 
 
 def test_tapering_spaces_visits_once_pain_falls():
@@ -121,9 +124,9 @@ def test_tapering_spaces_visits_once_pain_falls():
                       ps.Cohort(n=4, seed=6, mix={"acute_strain": 1.0}), horizon_days=180)
     for _, ev in res.events[res.events.kind == "session"].groupby("patient"):
         gaps = np.diff(ev.day.to_numpy())
-        assert gaps[0] == pytest.approx(3.5)
+        assert gaps[0] == 3.5  # visit days are sums of halves: exact in binary
         assert gaps.max() > 3.5 * 1.99  # intervals grew as pain fell
-        assert np.all(gaps <= 28 + 1e-9)
+        assert np.all(gaps <= 28)
 
 
 def test_missed_visits_and_dropout_are_logged_and_reduce_sessions():
@@ -205,7 +208,7 @@ def test_relief_needs_its_minimum_duration_and_relapse_is_timed_from_relief():
     assert v["days_to_relief"][0] == 8.25
     assert v["sessions_to_relief"][0] == 2
     assert v["relapse_day"][0] == 30.5
-    assert v["days_relief_to_relapse_or_censor"][0] == pytest.approx(22.25)
+    assert v["days_relief_to_relapse_or_censor"][0] == 22.25  # 30.5 - 8.25, exact
     assert not v["durable_response"][0]
     assert v["change_short_term"][0] == -3.0 and v["responder_pct"][0]
     assert v["responder_points"][0] and v["satisfied"][0]
@@ -217,7 +220,7 @@ def test_short_excursion_is_not_relapse_and_dropout_censors():
     v = patient_outcomes(run, o, 180.0)
     assert v["days_to_relief"][0] == 5.0 and not v["relapse"][0]
     assert v["durable_response"][0]
-    assert v["days_relief_to_relapse_or_censor"][0] == pytest.approx(95.0)
+    assert v["days_relief_to_relapse_or_censor"][0] == 95.0  # 100 - 5, exact
 
 
 def _intervals(crossing_t, crossing_d, start_above, t0, t_end, below):
@@ -259,7 +262,10 @@ def test_relapse_time_is_located_between_save_points():
     for _, row in p[p.relapse].iterrows():
         level = 0.85 * row.baseline_pain
         d = int(np.floor(row.relapse_day))
-        assert pain[row.patient, d] < level + 1e-6 <= pain[row.patient, d + 1] + 1e-6
+        # grid and crossing come from the same dense output; they can disagree only inside
+        # the crossing's bracket (4 ulps of t) times the slope (under 10 points/day)
+        tol = 10 * 4 * np.spacing(180.0)
+        assert pain[row.patient, d] < level + tol and level <= pain[row.patient, d + 1] + tol
 
 
 def test_summary_has_paired_differences_with_intervals():
