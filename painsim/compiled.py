@@ -132,12 +132,19 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     inv_order = 1.0 / (_ORDER_ERR + 1)
 
     @njit
+    def ratio(x, sc):
+        # as solver._ratio: a zero scale counts an exact zero as met, anything else unmet
+        if sc > 0.0:
+            return x / sc
+        return 0.0 if x == 0.0 else np.inf
+
+    @njit
     def rms_scaled(x, y_a, y_b, atol, rtol):
         acc = 0.0
         ns = x.shape[0]
         for k in range(ns):
             sc = atol[k] + rtol * max(abs(y_a[k]), abs(y_b[k]))
-            v = x[k] / sc
+            v = ratio(x[k], sc)
             acc = v * v if k == 0 else acc + v * v
         return np.sqrt(acc / ns)
 
@@ -149,13 +156,15 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
         d1 = 0.0
         for k in range(ns):
             sc = atol[k] + rtol * abs(y[k])
-            a = y[k] / sc
-            b = f[k] / sc
+            a = ratio(y[k], sc)
+            b = ratio(f[k], sc)
             d0 = a * a if k == 0 else d0 + a * a
             d1 = b * b if k == 0 else d1 + b * b
         d0 = np.sqrt(d0 / ns)
         d1 = np.sqrt(d1 / ns)
         h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / max(d1, 1e-300)
+        if not (np.isfinite(h0) and h0 > 0.0):  # an unmeetable tolerance, as integrate()
+            h0 = 1e-6
         h0 = min(h0, t1 - t)
         for k in range(ns):
             tmp[k] = y[k] + h0 * f[k]
@@ -163,11 +172,13 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
         d2 = 0.0
         for k in range(ns):
             sc = atol[k] + rtol * abs(y[k])
-            v = (f1[k] - f[k]) / sc
+            v = ratio(f1[k] - f[k], sc)
             d2 = v * v if k == 0 else d2 + v * v
         d2 = np.sqrt(d2 / ns) / h0
         dm = max(d1, d2)
-        if dm <= 1e-15:
+        if not np.isfinite(dm):
+            h1 = h0 * 1e-3
+        elif dm <= 1e-15:
             h1 = max(1e-6, h0 * 1e-3)
         else:
             h1 = (0.01 / max(dm, 1e-300)) ** inv_order

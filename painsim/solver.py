@@ -23,6 +23,7 @@ running lanes' slice of it (``a[..., lanes]``). Anything else is passed unchange
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ _P = np.array([
     [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
 ])
 _ORDER_ERR = 4  # the error estimate is of the 4th-order solution
+_MIN_RTOL = 100 * np.finfo(float).eps  # as solve_ivp: below this no step is accurate enough
 # Crossing search: bisection on the step's dense-output polynomial until the bracket is
 # at most _CROSS_ULPS ulps of t wide, whatever the step size; both backends use the same
 # rule, so they differ only where their rounding of g differs (|dg| / |g'|).
@@ -70,7 +72,8 @@ _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 STATUS_MESSAGES = {
     0: "reached the end of t_span",
     -1: "reached max_steps before the end of t_span",
-    -2: "step size fell below the smallest representable step (stiff or non-finite rhs)",
+    -2: "step size fell below the smallest representable step (stiff or non-finite rhs, "
+        "or a tolerance that cannot be met, e.g. atol 0 for a state at 0)",
 }
 
 
@@ -142,6 +145,14 @@ def _horner(Q: list[NDArray[np.float64]], x: NDArray[np.float64]) -> NDArray[np.
     return x * (Q[0] + x * (Q[1] + x * (Q[2] + x * Q[3])))
 
 
+def _ratio(x: NDArray[np.float64], scale: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``x / scale`` in tolerance units, where a zero scale (a state at 0 with ``atol``
+    0) counts an exact zero as met (0) and anything else as unmet (inf), never NaN."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(scale > 0, x / np.where(scale > 0, scale, 1.0),
+                        np.where(x == 0, 0.0, np.inf))
+
+
 def _rms(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Root-mean-square over states, per lane, summed row by row in a fixed order.
 
@@ -209,20 +220,105 @@ def _as_float_array(name: str, value: ArrayLike) -> NDArray[np.float64]:
     return arr
 
 
+def _span(t_span: Any) -> tuple[float, float]:
+    try:
+        if isinstance(t_span, str | bytes) or len(t_span) != 2:
+            raise TypeError
+        t0, t1 = (float(v) for v in t_span)
+    except (TypeError, ValueError):
+        raise ValueError(f"t_span must be two finite times (t0, t1), got {t_span!r}") from None
+    if not (np.isfinite(t0) and np.isfinite(t1)):
+        raise ValueError(f"t_span must be two finite times (t0, t1), got {t_span!r}")
+    return t0, t1
+
+
+def _backwards(rhs, t0, t1, y0, kw):
+    """Integrate from t0 down to t1 < t0 as a forward problem in s = t0 - t."""
+    t_eval, stops, on_stop = kw["t_eval"], kw["stops"], kw["on_stop"]
+    crossings, save, throw = kw["crossings"], kw["save"], kw["throw"]
+    if t_eval is not None:
+        t_eval = _as_float_array("t_eval", t_eval)
+        if t_eval.ndim != 1 or t_eval.size == 0:
+            raise ValueError(f"t_eval must be a non-empty 1-D array, got shape {t_eval.shape}")
+        if not np.all(np.isfinite(t_eval)) or t_eval.max() > t0 or t_eval.min() < t1:
+            raise ValueError(f"t_eval must lie within t_span=({t0}, {t1}), got "
+                             f"[{t_eval.min()}, {t_eval.max()}]")
+        if np.any(np.diff(t_eval) > 0):
+            raise ValueError("t_eval must be sorted in the direction of integration "
+                             "(decreasing for t1 < t0)")
+    stops_s = None
+    if stops is not None:
+        stops = _as_float_array("stops", stops)
+        if stops.ndim == 1:
+            stops = stops[None, :]
+        finite = np.isfinite(stops)
+        if np.any(np.isnan(stops)) or np.any(stops == -np.inf):
+            raise ValueError("stops must not contain NaN or -inf; pad rows with +inf")
+        if np.any(finite & ((stops > t0) | (stops < t1))):
+            raise ValueError(f"stops must lie within t_span=({t0}, {t1}) (pad with +inf)")
+        s = np.where(finite, t0 - np.where(finite, stops, 0.0), np.inf)
+        if stops.ndim == 2 and np.any(s[:, 1:] < s[:, :-1]):
+            raise ValueError("each row of stops must be sorted in the direction of "
+                             "integration (decreasing for t1 < t0), padded with +inf")
+        stops_s = s
+
+    def back(f):
+        return None if f is None else (lambda s, y, *a: f(t0 - s, y, *a))
+
+    on_stop_s = None
+    if on_stop is not None:
+        def on_stop_s(s, y, lanes, k):  # the caller's own stop times, not t0 - (t0 - t)
+            return on_stop(stops[lanes, k], y, lanes, k)
+
+    sol = integrate(lambda s, y, *a: -np.asarray(rhs(t0 - s, y, *a), dtype=float),
+                    (0.0, t0 - t1), y0, args=kw["args"],
+                    t_eval=None if t_eval is None else t0 - t_eval,
+                    rtol=kw["rtol"], atol=kw["atol"], stops=stops_s, on_stop=on_stop_s,
+                    first_step=kw["first_step"], max_step=kw["max_step"],
+                    max_steps=kw["max_steps"], step=kw["step"], crossings=back(crossings),
+                    save=back(save), throw=False)
+    t_final = np.where(sol.status == 0, t1, t0 - sol.t_final)
+    cross = dict(sol.crossings)
+    if cross["t"].size:
+        cross["t"] = t0 - cross["t"]
+    sol = dataclasses.replace(sol, t=np.array([t0, t1]) if t_eval is None else t_eval,
+                              t_final=t_final, message=_messages(sol.status, t_final),
+                              crossings=cross)
+    _raise_if_failed(sol, throw)
+    return sol
+
+
+def _raise_if_failed(sol: Solution, throw: bool) -> None:
+    if not throw or sol.success:
+        return
+    bad = np.flatnonzero(sol.status != 0)
+    i = int(bad[0])
+    raise SolverError(
+        f"lane {i} failed at t={sol.t_final[i]:.6g}: {sol.message[i]}; last state "
+        f"{np.array2string(sol.y_final[:, i], precision=6)}; {bad.size} of "
+        f"{sol.status.size} lanes failed. Try a smaller rtol/atol, a larger max_steps, or "
+        "check the rhs for non-finite values.",
+        lane=i, t=float(sol.t_final[i]), state=sol.y_final[:, i].copy(),
+        status=int(sol.status[i]), n_failed=int(bad.size))
+
+
 def _validate(t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step):
     if len(t_span) != 2:
         raise ValueError(f"t_span must be (t0, t1), got {t_span!r}")
-    t0, t1 = (float(v) for v in t_span)
-    if not (np.isfinite(t0) and np.isfinite(t1)) or not t1 > t0:
-        raise ValueError(f"t_span must be two finite times with t0 < t1, got {t_span!r}")
+    t0, t1 = _span(t_span)
+    if t1 < t0:  # integrate() reverses time before it gets here; the compiled path does not
+        raise ValueError(f"t_span {t_span!r} runs backwards; only painsim.integrate "
+                         "integrates backwards in time")
     y0 = _as_float_array("y0", y0)
     if y0.ndim != 2 or y0.shape[0] == 0 or y0.shape[1] == 0:
         raise ValueError(f"y0 must have shape (n_states, n_lanes) with both > 0, got {y0.shape}")
     if not np.all(np.isfinite(y0)):
         bad = np.argwhere(~np.isfinite(y0))[0]
         raise ValueError(f"y0 must be finite; y0[{bad[0]}, {bad[1]}] = {y0[tuple(bad)]}")
-    if not (np.isfinite(rtol) and rtol > 0):
-        raise ValueError(f"rtol must be a finite number > 0, got {rtol!r}")
+    if isinstance(rtol, bool) or not (np.isfinite(rtol) and _MIN_RTOL <= rtol < 1):
+        raise ValueError(f"rtol must be a number in [{_MIN_RTOL:.3g}, 1) (100 ulps, as SciPy's "
+                         f"floor: a smaller one cannot be met in double precision), "
+                         f"got {rtol!r}")
     atol = _as_float_array("atol", atol)
     if atol.ndim > 1 or (atol.ndim == 1 and atol.shape[0] != y0.shape[0]):
         raise ValueError(f"atol must be a scalar or have shape (n_states,)={y0.shape[:1]}, "
@@ -298,7 +394,11 @@ def integrate(
         result of shape ``(n_states, m)`` (see the module's vectorization contract).
         Units are the caller's; painsim's models use days.
     t_span : (float, float)
-        Start and end time, ``t0 < t1``, shared by all lanes.
+        Start and end time, shared by all lanes. ``t1 < t0`` integrates backwards in
+        time (as :func:`scipy.integrate.solve_ivp`): ``t_eval`` and each row of
+        ``stops`` are then sorted in decreasing order, and a crossing's direction is that
+        of ``g`` as the integration proceeds. ``t1 == t0`` takes no step: the output is
+        the initial state after any stops at ``t0``.
     y0 : array_like, shape (n_states, n_lanes)
         Initial state of every lane.
     args : sequence, optional
@@ -365,6 +465,12 @@ def integrate(
     >>> np.round(sol.y[0, :, -1], 6)                       # exp(-2 k)
     array([0.818731, 0.367879, 0.135335])
     """
+    t0, t1 = _span(t_span)
+    if t1 < t0:
+        return _backwards(rhs, t0, t1, y0, dict(
+            args=args, t_eval=t_eval, rtol=rtol, atol=atol, stops=stops, on_stop=on_stop,
+            first_step=first_step, max_step=max_step, max_steps=max_steps, step=step,
+            crossings=crossings, save=save, throw=throw))
     t0, t1, y0, atol, t_eval, stops = _validate(t_span, y0, rtol, atol, t_eval, stops,
                                                 max_steps, step, max_step)
     n_states, n_lanes = y0.shape
@@ -457,19 +563,33 @@ def integrate(
             g0 = g_of(t, y, a)
             jump_crossings(at_t0, g_prev[:, at_t0], g0[:, at_t0])
             g_prev = g0
+    if t1 == t0:  # a zero-length span: the state after the stops at t0, no step taken
+        for j in range(n_eval):
+            Y[:, :, j] = saved(np.full(n_lanes, t0), y, None)
+        sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y, status=status,
+                       message=_messages(status, t_fin), n_steps=steps_g, n_rejected=rej_g,
+                       n_stops=nstop_g, nfev=nfev, crossings=_crossing_table(found))
+        return sol
     f = call(t, y, a)
 
     def initial_step(t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
         """Hairer, Nørsett & Wanner (1993), II.4, per lane (as SciPy's select_initial_step)."""
         scale = atol + rtol * np.abs(y)
-        d0, d1 = _rms(y / scale), _rms(f / scale)
-        h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
+        d0, d1 = _rms(_ratio(y, scale)), _rms(_ratio(f, scale))
+        with np.errstate(invalid="ignore"):
+            h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
+        # an unmeetable tolerance (inf units) gives no usable guess: start small, and let
+        # error control shrink the step until the lane fails fast with status -2
+        h0 = np.where(np.isfinite(h0) & (h0 > 0), h0, 1e-6)
         h0 = np.minimum(h0, t1 - t)
         f1 = call(t + h0, y + h0 * f, a)
-        d2 = _rms((f1 - f) / scale) / h0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d2 = _rms(_ratio(f1 - f, scale)) / h0
         dm = np.maximum(d1, d2)
-        h1 = np.where(dm <= 1e-15, np.maximum(1e-6, h0 * 1e-3),
-                      (0.01 / np.maximum(dm, 1e-300)) ** (1 / (_ORDER_ERR + 1)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            h1 = np.where(dm <= 1e-15, np.maximum(1e-6, h0 * 1e-3),
+                          (0.01 / np.maximum(dm, 1e-300)) ** (1 / (_ORDER_ERR + 1)))
+        h1 = np.where(np.isfinite(dm), h1, h0 * 1e-3)
         return np.minimum(np.minimum(100 * h0, h1), np.minimum(t1 - t, max_step))
 
     if step is not None:
@@ -521,7 +641,7 @@ def integrate(
             err = h_use * _combine(_E, K)
             scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
             with np.errstate(invalid="ignore", over="ignore"):
-                en = _rms(err / scale)
+                en = _rms(_ratio(err, scale))
             finite = np.isfinite(en) & np.all(np.isfinite(y_new), axis=0)
             accept = active & finite & (en < 1.0)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -651,14 +771,5 @@ def integrate(
     sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y_fin, status=status,
                    message=messages, n_steps=steps_g, n_rejected=rej_g, n_stops=nstop_g,
                    nfev=nfev, crossings=cross)
-    if throw and not sol.success:
-        bad = np.flatnonzero(status != 0)
-        i = int(bad[0])
-        raise SolverError(
-            f"lane {i} failed at t={t_fin[i]:.6g}: {messages[i]}; last state "
-            f"{np.array2string(y_fin[:, i], precision=6)}; {bad.size} of {n_lanes} lanes "
-            "failed. Try a smaller rtol/atol, a larger max_steps, or check the rhs for "
-            "non-finite values.",
-            lane=i, t=float(t_fin[i]), state=y_fin[:, i].copy(), status=int(status[i]),
-            n_failed=int(bad.size))
+    _raise_if_failed(sol, throw)
     return sol

@@ -220,7 +220,10 @@ def test_max_steps_reported_per_lane():
         ({"atol": -1.0}, "atol"),
         ({"t_eval": [0.0, 11.0]}, "t_eval"),
         ({"t_eval": [2.0, 1.0]}, "t_eval"),
-        ({"t_span": (1.0, 1.0)}, "t_span"),
+        ({"t_span": (0.0, np.inf)}, "t_span"),
+        ({"t_span": "ab"}, "t_span"),
+        ({"rtol": 1e-16}, "rtol"),
+        ({"rtol": True}, "rtol"),
         ({"stops": [[np.nan]]}, "stops"),
         ({"stops": [[11.0]]}, "stops"),
         ({"stops": [[2.0, 1.0]]}, "stops"),
@@ -338,3 +341,47 @@ def test_save_keeps_only_the_requested_quantities():
     with pytest.raises(ValueError, match="save returned shape"):
         painsim.integrate(lambda t, y: -y, (0, 1), np.ones((2, 3)),
                           save=lambda t, y: y if y.shape[1] == 1 else y[:1, :1])
+
+
+def test_backwards_t_span_matches_solve_ivp_with_stops_and_crossings():
+    # dy/dt = -k y from t = 3 down to 0 (growth backwards), as SciPy's solve_ivp allows
+    k = np.array([0.5, 1.0, 2.0])
+    t_eval = np.array([3.0, 2.5, 1.0, 0.0])  # sorted in the direction of integration
+    sol = painsim.integrate(lambda t, y, k: -k * y, (3.0, 0.0), np.ones((1, 3)),
+                            args=(k,), t_eval=t_eval, rtol=1e-10, atol=1e-12)
+    assert sol.success and np.all(sol.t_final == 0.0)
+    for i in range(3):
+        ref = solve_ivp(lambda t, y, i=i: -k[i] * y, (3.0, 0.0), [1.0], method="DOP853",
+                        t_eval=t_eval, rtol=1e-12, atol=1e-14).y[0]
+        units = state_bound(sol.n_steps[i] + 1, ref, 1e-10, 1e-12)  # growth is ~e^6 at
+        assert np.all(np.abs(sol.y[0, i] - ref) <= np.exp(3 * k[i]) * units)  # most
+    # stops in decreasing order, effects right-continuous in the direction of travel
+    seen = []
+    sol = painsim.integrate(lambda t, y: np.ones_like(y), (5.0, 0.0), np.zeros((1, 1)),
+                            t_eval=[5.0, 4.0, 2.0, 0.0], stops=[[4.0, 2.0]],
+                            on_stop=lambda t, y, lanes, k: seen.append(t[0]) or y + 10,
+                            crossings=lambda t, y: y - 5)
+    assert seen == [4.0, 2.0]  # the caller's own stop times, exactly
+    np.testing.assert_allclose(sol.y[0, 0], [0.0, 9.0, 17.0, 15.0], rtol=0, atol=1e-12)
+    assert sol.crossings["t"].tolist() == [4.0] and sol.crossings["direction"].tolist() == [1]
+    with pytest.raises(ValueError, match="direction of integration"):
+        painsim.integrate(lambda t, y: -y, (3.0, 0.0), np.ones((1, 1)), t_eval=[0.0, 3.0])
+
+
+def test_zero_length_t_span_returns_the_initial_state_after_its_stops():
+    sol = painsim.integrate(lambda t, y: -y, (1.0, 1.0), np.ones((1, 2)),
+                            stops=[[1.0], [np.inf]], on_stop=lambda t, y, lanes, k: 2 * y)
+    assert sol.success and sol.n_steps.tolist() == [0, 0] and sol.n_stops.tolist() == [1, 0]
+    assert sol.y_final.tolist() == [[2.0, 1.0]] and sol.t_final.tolist() == [1.0, 1.0]
+    assert sol.y[0, :, -1].tolist() == [2.0, 1.0]
+
+
+@pytest.mark.parametrize("y0", [0.0, 1.0])
+def test_atol_zero_finishes_or_fails_fast_never_spins(y0):
+    # a state at 0 with atol 0 has a tolerance of exactly 0; it used to give NaN steps
+    # and spin through max_steps (seconds per lane). Now: solved or status -2, quickly,
+    # and never more steps than halving from 1 day down to the smallest step allows
+    sol = painsim.integrate(lambda t, y: np.cos(t) + 0 * y, (0.0, 10.0),
+                            np.full((1, 2), y0), atol=0.0)
+    assert set(sol.status.tolist()) <= {0, -2}
+    assert np.all(sol.n_rejected < 2000)
