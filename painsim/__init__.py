@@ -8,6 +8,7 @@ model defined with :class:`Model` runs on the same batched solver, :func:`integr
 Time is in days and pain on 0–10 throughout.
 """
 
+from .cluster import dask_client
 from .cohort import PHENOTYPE_PRESETS, Cohort, Flares, LogNormal, Phenotype, Uniform
 from .engine import simulate
 from .errors import PainsimError, ParameterError, ScenarioError, SolverError
@@ -62,6 +63,7 @@ __all__ = [
     "__version__",
     "acupuncture",
     "combine",
+    "dask_client",
     "dry_needling",
     "equilibria",
     "exercise",

@@ -533,6 +533,7 @@ def simulate(
     progress: Callable[[str], None] | None = None,
     workers: int = 1,
     backend: str = "numpy",
+    executor: Any = None,
 ) -> SimulationResult:
     """Simulate a study: every arm on the same virtual patients and flares.
 
@@ -572,6 +573,15 @@ def simulate(
         ``lane_form`` (the built-in model has one). The two agree to rounding (tests
         hold them to 1e-10 in pain), not bit for bit; each is reproducible for any
         ``workers`` and ``chunk_size``. The first call compiles (a few seconds).
+    executor : distributed.Client, optional
+        Run the chunks on a Dask cluster instead of local processes (``pip install
+        "painsim[dask]"``; see :func:`painsim.dask_client` for a local cluster or a
+        scheduler address). Results are bit-identical to a serial run for any number of
+        Dask workers and any ``chunk_size``; they stream back chunk by chunk (daily pain
+        is written into the result as each chunk arrives and its future is released), and
+        a chunk whose worker is lost is re-run by Dask. Without ``chunk_size`` the cohort
+        is split into one chunk per Dask worker thread (at most 4,096 patients each).
+        ``workers`` is then ignored.
 
     Returns
     -------
@@ -607,6 +617,8 @@ def simulate(
         raise ParameterError("workers", workers, "an integer >= 0 (0: one per core)")
     if backend not in ("numpy", "numba"):
         raise ParameterError("backend", backend, "numpy, numba")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ParameterError("executor", executor, "a distributed.Client (or None)")
     compile_s = 0.0
     if backend == "numba":
         _require(cohort.model.name, cohort.model.lane_form)
@@ -632,7 +644,9 @@ def simulate(
                                          sched.start_day, f"[0, {horizon_days:g}] day",
                                          why="is after the horizon")
     n = cohort.n
-    if workers == 0:
+    if executor is not None:
+        workers = max(1, sum(executor.nthreads().values()))
+    elif workers == 0:
         workers = os.cpu_count() or 1
     # chunks bound the working memory (it scales with the chunk, results with n) and
     # spread the work over the workers
@@ -640,28 +654,32 @@ def simulate(
     spans = [(lo, min(n, lo + auto)) for lo in range(0, n, auto)]
     whole = [i for i, a in enumerate(arms) if a.clinic]  # a clinic couples its patients
     fork = "fork" in multiprocessing.get_all_start_methods()
-    parallel = workers > 1 and fork and (len(spans) > 1 or len(whole) > 1)
+    parallel = executor is None and workers > 1 and fork and (len(spans) > 1 or len(whole) > 1)
     n_days = math.floor(horizon_days) + 1
-    # daily pain is written in place by whoever integrates (workers: shared memory)
+    # daily pain is written in place by whoever integrates (forked workers: shared memory);
+    # Dask tasks return theirs, written here as each chunk arrives
     pain = [_shared_array((n, n_days)) if parallel else np.empty((n, n_days)) for _ in arms]
-    _JOB.update(model=model, cohort=cohort, arms=list(arms), horizon=float(horizon_days),
-                epoch=float(epoch_days), outcomes=outcomes, seed=cohort.seed, rtol=rtol,
-                atol=atol, backend=backend, pain=pain)
+    job = Job(model=model, cohort=cohort, arms=tuple(arms), horizon=float(horizon_days),
+              epoch=float(epoch_days), outcomes=outcomes, seed=cohort.seed, rtol=rtol,
+              atol=atol, backend=backend, pain=None if executor is not None else pain)
     timings = {"cohort_s": 0.0, "decide_s": 0.0, "integrate_s": 0.0, "outcomes_s": 0.0,
                "compile_s": compile_s}
-    try:
-        if parallel:
-            ctx = multiprocessing.get_context("fork")  # workers inherit _JOB: no pickling
+    if executor is not None:
+        done, sample, whole_runs = _run_on_dask(executor, job, spans, whole, pain)
+    elif parallel:
+        _FORKED.append(job)  # forked workers inherit it: nothing is pickled
+        try:
+            ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 done = list(pool.map(_chunk_task, spans))
                 sample = _merge_samples([d.pop("sample") for d in done])
                 whole_runs = list(pool.map(_whole_task, whole, [sample] * len(whole)))
-        else:
-            done = [_chunk_task(sp) for sp in spans]
-            sample = _merge_samples([d.pop("sample") for d in done])
-            whole_runs = [_whole_task(i, sample) for i in whole]
-    finally:
-        _JOB.clear()
+        finally:
+            _FORKED.clear()
+    else:
+        done = [_chunk_task(sp, job) for sp in spans]
+        sample = _merge_samples([d.pop("sample") for d in done])
+        whole_runs = [_whole_task(i, sample, job) for i in whole]
     runs = {}
     for i, a in enumerate(arms):
         if a.clinic:
@@ -683,48 +701,107 @@ def simulate(
     return result
 
 
-_JOB: dict[str, Any] = {}
 _CHUNK = 4096  # default most patients per chunk
 
 
-def _arm_run(i: int, sample: CohortSample, lo: int, hi: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Job:
+    """Everything a chunk task needs: the study and the solver settings.
+
+    ``pain`` holds one ``(n_patients, n_days)`` array per arm that tasks fill in place
+    (shared memory for forked workers); ``None`` when tasks run elsewhere (Dask) and
+    return their rows instead.
+    """
+
+    model: Model
+    cohort: Cohort
+    arms: tuple[Arm, ...]
+    horizon: float
+    epoch: float
+    outcomes: Outcomes
+    seed: int
+    rtol: float
+    atol: float
+    backend: str
+    pain: list[NDArray[np.float64]] | None = field(default=None, repr=False)
+
+
+_FORKED: list[Job] = []  # the job of a forked pool: its workers inherit it, unpickled
+
+
+def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> dict[str, Any]:
     """Arm ``i`` on patients ``lo..hi-1`` (``sample`` holds patients from ``lo``), with
     the per-patient outcomes of that chunk."""
-    j = _JOB
-    run = _ArmRun(model=j["model"], arm=j["arms"][i], sample=sample,
-                  lanes=np.arange(lo, hi), first=lo, horizon=j["horizon"],
-                  epoch_days=j["epoch"], outcomes=j["outcomes"], seed=j["seed"],
-                  rtol=j["rtol"], atol=j["atol"], backend=j["backend"],
-                  pain_out=j["pain"][i][lo:hi]).run()
+    out = None if job.pain is None else job.pain[i][lo:hi]
+    run = _ArmRun(model=job.model, arm=job.arms[i], sample=sample,
+                  lanes=np.arange(lo, hi), first=lo, horizon=job.horizon,
+                  epoch_days=job.epoch, outcomes=job.outcomes, seed=job.seed,
+                  rtol=job.rtol, atol=job.atol, backend=job.backend, pain_out=out).run()
     tic = time.perf_counter()
-    run["outcomes"] = patient_outcomes(run, j["outcomes"], j["horizon"])
+    run["outcomes"] = patient_outcomes(run, job.outcomes, job.horizon)
     run["timings"]["outcomes_s"] = time.perf_counter() - tic
-    # pain is already in place in j["pain"]; crossings and session lists are summed up
-    # in the outcomes: none of them goes back through a pipe
-    del run["pain"], run["crossings"]
+    # crossings and session lists are summed up in the outcomes: none of them goes back
+    # through a pipe; pain does only when it is not already in place
+    pain = run.pop("pain")
+    if job.pain is None:
+        run["pain_rows"] = pain
+    del run["crossings"]
     run["sessions"] = (None, None, run["sessions"][2])  # waits, for the summary
     return run
 
 
-def _chunk_task(span: tuple[int, int]) -> dict[str, Any]:
+def _chunk_task(span: tuple[int, int], job: Job | None = None) -> dict[str, Any]:
     """Draw patients ``lo..hi-1`` and run every arm without a clinic on them;
-    module-level so worker processes can call it."""
+    module-level so worker processes can call it (a forked worker reads its job from
+    ``_FORKED``)."""
+    job = job or _FORKED[0]
     lo, hi = span
-    j = _JOB
     tic = time.perf_counter()
-    sample = j["cohort"].sample(j["horizon"], rtol=j["rtol"], atol=j["atol"], first=lo,
-                                stop=hi, backend=j["backend"])
+    sample = job.cohort.sample(job.horizon, rtol=job.rtol, atol=job.atol, first=lo, stop=hi,
+                               backend=job.backend)
     cohort_s = time.perf_counter() - tic
-    runs = {i: _arm_run(i, sample, lo, hi) for i, a in enumerate(j["arms"]) if not a.clinic}
-    if not any(a.clinic for a in j["arms"]):  # only the phenotypes are needed from here on
+    runs = {i: _arm_run(job, i, sample, lo, hi) for i, a in enumerate(job.arms)
+            if not a.clinic}
+    if not any(a.clinic for a in job.arms):  # only the phenotypes are needed from here on
         sample = CohortSample(phenotype=sample.phenotype, params=sample.params[:, :0],
                               y0=sample.y0[:, :0], flares=[])
-    return {"sample": sample, "runs": runs, "cohort_s": cohort_s}
+    return {"sample": sample, "runs": runs, "cohort_s": cohort_s, "span": span}
 
 
-def _whole_task(i: int, sample: CohortSample) -> dict[str, Any]:
+def _whole_task(i: int, sample: CohortSample, job: Job | None = None) -> dict[str, Any]:
     """Arm ``i`` (with a clinic: its queue couples the patients) on the whole cohort."""
-    return _arm_run(i, sample, 0, _JOB["cohort"].n)
+    job = job or _FORKED[0]
+    return _arm_run(job, i, sample, 0, job.cohort.n)
+
+
+def _run_on_dask(client: Any, job: Job, spans: list[tuple[int, int]], whole: list[int],
+                 pain: list[NDArray[np.float64]]) -> tuple[list, CohortSample, list]:
+    """The chunks as Dask tasks, gathered one by one as they finish (bounded memory)."""
+    from distributed import as_completed
+
+    def keep(run: dict[str, Any], i: int, lo: int) -> None:
+        rows = run.pop("pain_rows")
+        pain[i][lo:lo + rows.shape[0]] = rows
+
+    job_f = client.scatter(job, broadcast=True, hash=False)
+    futures = {client.submit(_chunk_task, sp, job_f, pure=False): k
+               for k, sp in enumerate(spans)}
+    done: list[dict[str, Any]] = [{} for _ in spans]
+    for fut in as_completed(futures):
+        d = fut.result()
+        for i, run in d["runs"].items():
+            keep(run, i, d["span"][0])
+        done[futures[fut]] = d
+        fut.release()
+    sample = _merge_samples([d.pop("sample") for d in done])
+    whole_runs = []
+    if whole:
+        sample_f = client.scatter(sample, hash=False)
+        for i in whole:  # few: a clinic couples its whole cohort
+            run = client.submit(_whole_task, i, sample_f, job_f, pure=False).result()
+            keep(run, i, 0)
+            whole_runs.append(run)
+    return done, sample, whole_runs
 
 
 def _shared_array(shape: tuple[int, ...]) -> NDArray[np.float64]:

@@ -1,0 +1,116 @@
+"""Dask scale-out: the same numbers as a serial run, chunk by chunk, even when a worker
+is lost mid-run."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import painsim as ps
+from painsim.errors import ParameterError
+
+distributed = pytest.importorskip("distributed")
+
+
+def _study():
+    weekly = ps.Fixed(start_day=3, every_days=7, sessions=4)
+    arms = [ps.Arm(name="dn", protocol=ps.Protocol(intervention=ps.dry_needling(),
+                                                   schedule=weekly)),
+            ps.Arm(name="acu", protocol=ps.Protocol(intervention=ps.acupuncture(),
+                                                    schedule=weekly, p_miss=0.2)),
+            ps.Arm(name="as needed", protocol=ps.Protocol(
+                intervention=ps.dry_needling(), schedule=ps.AsNeeded(threshold=4.0)))]
+    return arms, ps.Cohort(n=30, seed=11)
+
+
+def _same(a, b):
+    assert a.arms == b.arms
+    for arm in a.arms:
+        np.testing.assert_array_equal(a.pain[arm], b.pain[arm])  # bit for bit
+        np.testing.assert_array_equal(a.status[arm], b.status[arm])
+    assert a.patients.equals(b.patients)
+    assert a.summary.equals(b.summary)
+    assert a.events.equals(b.events)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with ps.dask_client("local", workers=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def serial():
+    arms, cohort = _study()
+    return ps.simulate(arms, cohort, horizon_days=60)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 4, 13])
+def test_dask_run_is_bit_identical_to_serial_for_any_chunking(client, serial, chunk_size):
+    arms, cohort = _study()
+    res = ps.simulate(arms, cohort, horizon_days=60, executor=client, chunk_size=chunk_size)
+    _same(serial, res)
+
+
+def test_a_clinic_arm_runs_whole_on_dask_and_matches(client):
+    arms = [ps.Arm(name="clinic", protocol=ps.Protocol(
+        intervention=ps.dry_needling(), schedule=ps.Fixed(sessions=3)),
+        clinic=ps.Clinic(slots_per_day=2))]
+    cohort = ps.Cohort(n=6, seed=2)
+    _same(ps.simulate(arms, cohort, horizon_days=30),
+          ps.simulate(arms, cohort, horizon_days=30, executor=client))
+
+
+def test_a_worker_killed_mid_run_has_its_chunk_rerun_and_the_result_is_unchanged(serial):
+    arms, cohort = _study()
+    with ps.dask_client("local", workers=2) as c:
+        pids = c.run(os.getpid)  # worker address -> its process id
+        killed = []
+
+        def kill_a_busy_worker():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not killed:
+                busy = [w for w, tasks in c.processing().items() if tasks]
+                if busy:
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                time.sleep(0.01)
+
+        t = threading.Thread(target=kill_a_busy_worker)
+        t.start()
+        res = ps.simulate(arms, cohort, horizon_days=60, executor=c, chunk_size=3)
+        t.join()
+    assert killed, "no worker was busy to be killed"
+    _same(serial, res)
+
+
+def test_unreachable_scheduler_and_bad_workers_are_clear_errors():
+    with pytest.raises(ParameterError, match="scheduler"), \
+            ps.dask_client("tcp://127.0.0.1:9", timeout_s=2):
+        pass
+    with pytest.raises(ParameterError, match="workers"), ps.dask_client("local", workers=0):
+        pass
+    with pytest.raises(ParameterError, match="workers"), \
+            ps.dask_client("local", workers=(os.cpu_count() or 1) + 1):
+        pass
+    with pytest.raises(ParameterError, match="executor"):
+        arms, cohort = _study()
+        ps.simulate(arms, cohort, horizon_days=10, executor="local")
+
+
+def test_without_dask_the_message_says_how_to_install_it():
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "import painsim\n"
+            "try:\n"
+            "    with painsim.dask_client('local'):\n"
+            "        pass\n"
+            "except painsim.ParameterError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert 'pip install "painsim[dask]"' in out.stdout
