@@ -622,6 +622,7 @@ def simulate(
     compile_s = 0.0
     if backend == "numba":
         _require(cohort.model.name, cohort.model.lane_form)
+        _checked(cohort.model)
         compile_s = warm_up(cohort.model)  # before forking: workers inherit the loop
     if chunk_size is not None and any(a.clinic for a in arms):
         raise ParameterError("chunk_size", chunk_size, "None when an arm has a clinic",
@@ -702,6 +703,20 @@ def simulate(
 
 
 _CHUNK = 4096  # default most patients per chunk
+_CHECKED: set[Any] = set()  # lane forms already checked against their model in this process
+
+
+def _checked(model: Model) -> None:
+    """Run :meth:`Model.check` once per lane form before the compiled path trusts it."""
+    key = (model.name, model.lane_form)
+    if key in _CHECKED:
+        return
+    try:
+        model.check()
+    except ValueError as exc:
+        raise ParameterError("backend", "numba", "numpy, or a lane_form that matches the "
+                             "model", why=f"fails its check: {exc}") from None
+    _CHECKED.add(key)
 
 
 @dataclass(frozen=True)

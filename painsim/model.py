@@ -8,6 +8,9 @@ same way.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -224,15 +227,20 @@ class ModelSolution:
     params : ParameterSet
         Its parameter values.
     solution : Solution
-        The raw solver result (``y`` has shape ``(n_states, n_lanes, n_eval)``).
+        The raw solver result (``y`` has shape ``(n_states, n_lanes, n_eval)``; with
+        ``save=`` it holds the saved quantities instead, shape ``(n_saved, n_lanes,
+        n_eval)``).
     pain : ndarray, shape (n_lanes, n_eval)
         Pain on 0–10 at the output times.
+    saved : bool
+        Whether ``solution.y`` holds quantities chosen with ``save=`` rather than states.
     """
 
     model: Model
     params: ParameterSet
     solution: Solution
     pain: NDArray[np.float64]
+    saved: bool = False
 
     @property
     def t(self) -> NDArray[np.float64]:
@@ -241,7 +249,18 @@ class ModelSolution:
 
     def state(self, name: str) -> NDArray[np.float64]:
         """Trajectory of one named state, shape ``(n_lanes, n_eval)``."""
+        if self.saved:
+            raise ValueError(f"state {name!r} was not kept: this solution saved only the "
+                             "quantities chosen with save=; solve without save= to keep "
+                             "every state")
         return self.solution.y[self.model.index(name)]
+
+
+@functools.lru_cache(maxsize=64)
+def _ids(model_name: str, names: tuple[str, ...]) -> Any:
+    cls = collections.namedtuple(f"{model_name.replace('-', '_')}_ids", names,
+                                 rename=True)  # type: ignore[misc]
+    return cls(*range(len(names)))
 
 
 def _namespace(names: tuple[str, ...], P: NDArray[np.float64]) -> SimpleNamespace:
@@ -381,6 +400,73 @@ class Model:
             out += ["", "References", "----------"] + [f"  - {r}" for r in self.references]
         return "\n".join(out)
 
+    @property
+    def ids(self) -> Any:
+        """Parameter positions by name, for a lane form: ``p[m.ids.theta0]``.
+
+        A named tuple of ints (model order). Close over it in the functions of a
+        :class:`~painsim.compiled.LaneForm` so the compiled code names parameters
+        instead of numbering them; Numba freezes it as constants.
+
+        Examples
+        --------
+        >>> import painsim
+        >>> painsim.PAIN_LOOP.ids.tau_D
+        0
+        """
+        return _ids(self.name, self.parameter_names)
+
+    def check(self, n: int = 64, *, seed: int = 0) -> None:
+        """Check that the lane form computes the same functions as ``rhs`` and ``pain``.
+
+        Draws ``n`` states (uniform within each state's bounds; up to ``initial + 10``
+        where unbounded above) and parameter sets (uniform over each parameter's
+        plausible range), and compares the lane form, called as plain Python, with the
+        vectorised ``rhs`` and ``pain``. They must agree to rounding: 64 ulps of the
+        largest magnitude of each state's derivative (or of pain) over the draws.
+        :func:`painsim.simulate` runs this before it trusts a lane form with
+        ``backend="numba"``.
+
+        Raises
+        ------
+        ValueError
+            Naming the first state (or pain) that disagrees, the draw and both values;
+            or when the model has no lane form.
+        """
+        if self.lane_form is None:
+            raise ValueError(f"model {self.name!r} has no lane_form to check")
+        rng = np.random.default_rng(seed)
+        y = np.stack([rng.uniform(s.lower, s.upper if math.isfinite(s.upper)
+                                  else max(s.initial, s.lower) + 10.0, n)
+                      for s in self.states])
+        P = np.stack([rng.uniform(*p.plausible, n) for p in self.parameters])
+        t = rng.uniform(0.0, 365.0, n)
+        want = self.lane_rhs(t, y, P)
+        pain_want = self.pain_of(y, P)
+        got = np.empty_like(want)
+        pain_got = np.empty(n)
+        for i in range(n):
+            dy = np.zeros(len(self.states))
+            self.lane_form.rhs(float(t[i]), y[:, i].copy(), P[:, i].copy(), dy)
+            got[:, i] = dy
+            pain_got[i] = self.lane_form.pain(y[:, i].copy(), P[:, i].copy())
+        eps = np.finfo(float).eps
+        for k, name in enumerate(self.state_names):
+            tol = 64 * eps * max(np.abs(want[k]).max(), np.finfo(float).tiny)
+            bad = np.flatnonzero(~(np.abs(got[k] - want[k]) <= tol))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"model {self.name!r}: lane_form.rhs disagrees with rhs for d{name}/dt "
+                    f"at draw {i} (t={t[i]:.6g}): {got[k, i]!r} vs {want[k, i]!r}; "
+                    "the two must compute the same function")
+        tol = 64 * eps * max(np.abs(pain_want).max(), np.finfo(float).tiny)
+        bad = np.flatnonzero(~(np.abs(pain_got - pain_want) <= tol))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"model {self.name!r}: lane_form.pain disagrees with pain at "
+                             f"draw {i}: {pain_got[i]!r} vs {pain_want[i]!r}")
+
     def lane_rhs(self, t: NDArray, y: NDArray, P: NDArray) -> NDArray[np.float64]:
         """The right-hand side on a packed parameter array ``P`` (n_parameters, m)."""
         return np.asarray(self.rhs(t, y, _namespace(self.parameter_names, P)), dtype=float)
@@ -422,6 +508,8 @@ class Model:
         t_eval, stops, on_stop, **solver_options
             Passed to :func:`painsim.integrate`. ``on_stop`` receives the lanes' states
             and lane indices; :meth:`ParameterSet.as_array` gives their parameters.
+            ``save(t, y, P) -> q`` (with ``P`` the lanes' parameter rows) keeps only
+            ``q`` at the output times (memory); pain is kept beside it.
 
         Returns
         -------
@@ -444,7 +532,22 @@ class Model:
             raise ValueError(f"y0 has {y0.shape[0]} rows; model {self.name!r} has "
                              f"{len(self.states)} states ({', '.join(self.state_names)})")
         P = params.as_array(n)
+        save = solver_options.pop("save", None)
+        if save is None:
+            sol = integrate(self.lane_rhs, t_span, y0, args=(P,), t_eval=t_eval,
+                            stops=stops, on_stop=on_stop, **solver_options)
+            return ModelSolution(model=self, params=params, solution=sol,
+                                 pain=self.pain_of(sol.y, P))
+        if not callable(save):
+            raise ParameterError("save", save, "a callable save(t, y, P) -> (n_saved, m)")
+
+        def with_pain(t: NDArray, y: NDArray, P_: NDArray) -> NDArray[np.float64]:
+            # pain is computed from the states before they are dropped
+            q = np.asarray(save(t, y, P_), dtype=float)
+            return np.concatenate([self.pain_of(y, P_)[None], q.reshape(-1, y.shape[1])])
+
         sol = integrate(self.lane_rhs, t_span, y0, args=(P,), t_eval=t_eval, stops=stops,
-                        on_stop=on_stop, **solver_options)
-        return ModelSolution(model=self, params=params, solution=sol,
-                             pain=self.pain_of(sol.y, P))
+                        on_stop=on_stop, save=with_pain, **solver_options)
+        kept = dataclasses.replace(sol, y=sol.y[1:])
+        return ModelSolution(model=self, params=params, solution=kept, pain=sol.y[0],
+                             saved=True)
