@@ -31,6 +31,31 @@ report days
 satisfaction
     Short-term reduction >= ``satisfaction_points`` (default 1.5 points): a simple,
     explicit stand-in for "satisfied with treatment".
+
+Definitions used by cohort studies and trials (off unless set; see
+``scenarios/evidence/``). They are read on the daily (morning) pain readings, so their
+resolution is one day:
+
+recovery
+    ``recovery_days`` consecutive daily readings with pain strictly below
+    ``recovery_level`` (0–10), within follow-up. *Recovery day* is the last day of the
+    first such run (the day recovery is established); *recovered by day d* means that
+    day is <= d.
+recurrence
+    After recovery is established, daily readings with pain >= ``recurrence_level``
+    spanning at least ``recurrence_min_days`` (``1`` = two consecutive readings, 24 h
+    apart; ``0`` = one reading). *Time to recurrence* runs from the recovery day to the
+    first reading of that stretch; the cumulative incidence at each of
+    ``recurrence_days`` is 1 − Kaplan–Meier, censoring at dropout or the end of
+    follow-up.
+responder at a day
+    At each of ``responder_days``: reduction from baseline >= ``responder_fraction``
+    of baseline, and separately >= ``responder_points``.
+adverse events over a course
+    At each of ``adverse_event_days``: whether a patient has had >= 1 logged adverse
+    event by that day (a per-course share); and per patient the number of sessions
+    with >= 1 adverse event (a per-session rate). Mean pain at given days is
+    ``report_days``.
 """
 
 from __future__ import annotations
@@ -44,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import ParameterError, check_number
+from .errors import ParameterError, check_number, check_type
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -57,7 +82,35 @@ __all__ = ["Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcomes:
-    """Outcome definitions (see the module documentation); units in the names."""
+    """Outcome definitions (see the module documentation); units in the names.
+
+    The study definitions below are off by default (``None`` or empty); pain is 0–10
+    and time in days.
+
+    Attributes
+    ----------
+    recovery_level : float or None
+        Recovery: daily pain strictly below this level (0–10), e.g. ``0.5`` for "0/10"
+        on an integer scale, ``1.5`` for "0–1/10".
+    recovery_days : int
+        Consecutive daily readings below ``recovery_level`` that make a recovery (1–3650).
+    recovered_by_days : tuple of float
+        Days (>= 0) at which to report the share recovered (``recovery_level`` needed).
+    recurrence_level : float or None
+        Recurrence after recovery: daily pain at or above this level (0–10, >=
+        ``recovery_level``; ``recovery_level`` needed).
+    recurrence_min_days : float
+        Least span of the readings at or above the level, days (0–365; 1 = 24 h).
+    recurrence_days : tuple of float
+        Days after recovery (> 0) at which to report the cumulative incidence of
+        recurrence (Kaplan–Meier; ``recurrence_level`` needed).
+    responder_days : tuple of float
+        Whole days (>= 0) at which to report responders (``responder_fraction``,
+        ``responder_points``).
+    adverse_event_days : tuple of float
+        Days (>= 0) at which to report the share of patients with >= 1 adverse event;
+        non-empty also reports sessions with >= 1 adverse event.
+    """
 
     short_term_day: float | None = None
     responder_fraction: float = 0.3
@@ -71,17 +124,30 @@ class Outcomes:
     report_days: tuple[float, ...] = ()
     bootstrap: int = 1000
     confidence: float = 0.95
+    recovery_level: float | None = None
+    recovery_days: int = 7
+    recovered_by_days: tuple[float, ...] = ()
+    recurrence_level: float | None = None
+    recurrence_min_days: float = 1.0
+    recurrence_days: tuple[float, ...] = ()
+    responder_days: tuple[float, ...] = ()
+    adverse_event_days: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.short_term_day is not None and not (
-                isinstance(self.short_term_day, int | float)
-                and float(self.short_term_day).is_integer() and 0 <= self.short_term_day):
-            raise ParameterError("Outcomes.short_term_day", self.short_term_day,
-                                 "a whole day >= 0 (the save grid is daily)")
+        whole = "a whole day in [0, 36500] (the save grid is daily)"
+        if self.short_term_day is not None:
+            check_number("Outcomes.short_term_day", self.short_term_day, 0, 36500, " day")
+            if not float(self.short_term_day).is_integer():
+                raise ParameterError("Outcomes.short_term_day", self.short_term_day, whole,
+                                     why="is not a whole day")
+        check_type("Outcomes.report_days", self.report_days, tuple | list,
+                   "a tuple of whole days")
         for d in self.report_days:
-            if not (isinstance(d, int | float) and float(d).is_integer() and d >= 0):
-                raise ParameterError("Outcomes.report_days", d,
-                                     "whole days >= 0 (the save grid is daily)")
+            check_number("Outcomes.report_days", d, 0, 36500, " day")
+            if not float(d).is_integer():
+                raise ParameterError("Outcomes.report_days", d, whole,
+                                     why="is not a whole day")
+        check_number("Outcomes.bootstrap", self.bootstrap, 0, 100000, integer=True)
         for name, lo, hi in (("responder_fraction", 0, 1),
                              ("responder_points", 0, 10), ("relief_fraction", 0.01, 1),
                              ("relief_min_days", 0, 3650), ("relapse_fraction", 0, 1),
@@ -94,6 +160,46 @@ class Outcomes:
             raise ParameterError("Outcomes.relapse_fraction", self.relapse_fraction,
                                  f"< relief_fraction ({self.relief_fraction:g})",
                                  why="must put the relapse level above the relief level")
+        self._check_study_definitions()
+
+    def _check_study_definitions(self) -> None:
+        """Validate the recovery, recurrence, responder-day and adverse-event options."""
+        def days(name: str, lo_open: bool = False, whole: bool = False) -> None:
+            check_type(f"Outcomes.{name}", getattr(self, name), tuple | list,
+                       "a tuple of days")
+            for d in getattr(self, name):
+                ok = (isinstance(d, int | float) and not isinstance(d, bool)
+                      and (isinstance(d, int) or math.isfinite(d))
+                      and (d > 0 if lo_open else d >= 0)
+                      and (not whole or float(d).is_integer()))
+                if not ok:
+                    raise ParameterError(f"Outcomes.{name}", d, ("whole days >= 0 (the "
+                                         "save grid is daily)" if whole else
+                                         "days > 0" if lo_open else "days >= 0"))
+
+        for name in ("recovery_level", "recurrence_level"):
+            if getattr(self, name) is not None:
+                check_number(f"Outcomes.{name}", getattr(self, name), 0, 10, " (pain 0-10)")
+        check_number("Outcomes.recovery_days", self.recovery_days, 1, 3650, " readings",
+                     integer=True)
+        check_number("Outcomes.recurrence_min_days", self.recurrence_min_days, 0, 365,
+                     " days")
+        days("recovered_by_days")
+        days("recurrence_days", lo_open=True)
+        days("responder_days", whole=True)
+        days("adverse_event_days")
+        if self.recovery_level is None and (self.recovered_by_days
+                                            or self.recurrence_level is not None):
+            raise ParameterError("Outcomes.recovery_level", None, "a pain level in [0, 10]",
+                                 why="is needed by recovered_by_days and recurrence_level")
+        if self.recurrence_level is None and self.recurrence_days:
+            raise ParameterError("Outcomes.recurrence_level", None, "a pain level in [0, 10]",
+                                 why="is needed by recurrence_days")
+        if (self.recurrence_level is not None and self.recovery_level is not None
+                and self.recurrence_level < self.recovery_level):
+            raise ParameterError("Outcomes.recurrence_level", self.recurrence_level,
+                                 f">= recovery_level ({self.recovery_level:g})",
+                                 why="would count a recovered day as a recurrence")
 
 
 def kaplan_meier(time: ArrayLike, event: ArrayLike) -> tuple[NDArray, NDArray]:
@@ -223,6 +329,114 @@ def _short_term_day(o: Outcomes, horizon: float) -> float:
     return o.short_term_day if o.short_term_day is not None else min(42.0, math.floor(horizon))
 
 
+def first_run(flag: NDArray[np.bool_], k: int, start: NDArray, stop: NDArray) -> NDArray:
+    """Per row, the first column that begins ``k`` consecutive True readings.
+
+    Parameters
+    ----------
+    flag : ndarray of bool, shape (n, m)
+        One row of daily readings per patient.
+    k : int
+        Length of the run (readings, >= 1).
+    start, stop : ndarray of int, shape (n,)
+        The run must begin at a column >= ``start`` and end at a column <= ``stop``.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Column of the run's first reading, -1 where there is none.
+
+    Examples
+    --------
+    >>> f = np.array([[0, 1, 1, 0, 1, 1, 1], [1, 1, 0, 0, 0, 0, 0]], dtype=bool)
+    >>> first_run(f, 2, np.array([0, 0]), np.array([6, 6])).tolist()
+    [1, 0]
+    >>> first_run(f, 3, np.array([0, 0]), np.array([6, 6])).tolist()
+    [4, -1]
+    """
+    n, m = flag.shape
+    if k > m:
+        return np.full(n, -1, dtype=np.int64)
+    c = np.zeros((n, m + 1), dtype=np.int32)
+    np.cumsum(flag, axis=1, out=c[:, 1:])
+    j = np.arange(m - k + 1)
+    ok = ((c[:, k:] - c[:, :-k]) == k) & (j >= np.asarray(start)[:, None]) & (
+        j + k - 1 <= np.asarray(stop)[:, None])
+    return np.where(ok.any(axis=1), np.argmax(ok, axis=1), -1).astype(np.int64)
+
+
+def _study_outcomes(run: dict[str, Any], o: Outcomes, end: NDArray) -> dict[str, NDArray]:
+    """Per-patient recovery, recurrence, responder-day and adverse-event columns (the
+    study definitions of the module documentation); empty when none is set."""
+    days, pain, base = run["days"], run["pain"], run["baseline"]
+    n = base.size
+    out: dict[str, NDArray] = {}
+    last = np.searchsorted(days, end, side="right") - 1  # last reading in follow-up
+    if o.recovery_level is not None:
+        k = o.recovery_days
+        with np.errstate(invalid="ignore"):
+            j = first_run(pain < o.recovery_level, k, np.zeros(n, np.int64), last)
+        ok = j >= 0
+        rec = np.where(ok, j + k - 1, 0)
+        out["recovery_start_day"] = np.where(ok, days[np.maximum(j, 0)], np.nan)
+        out["recovery_day"] = np.where(ok, days[rec], np.nan)
+        out["recovered"] = ok
+        for d in o.recovered_by_days:
+            out[f"recovered_by_day_{d:g}"] = ok & (out["recovery_day"] <= d)
+        if o.recurrence_level is not None:
+            r = math.ceil(o.recurrence_min_days - 1e-9) + 1  # readings spanning the time
+            with np.errstate(invalid="ignore"):
+                i = first_run(pain >= o.recurrence_level, r, np.where(ok, rec + 1, days.size),
+                              last)
+            hit = ok & (i >= 0)
+            out["recurrence"] = hit
+            out["recurrence_day"] = np.where(hit, days[np.maximum(i, 0)], np.nan)
+            follow = np.where(hit, out["recurrence_day"], days[np.maximum(last, 0)])
+            out["days_recovery_to_recurrence_or_censor"] = np.where(
+                ok, follow - out["recovery_day"], np.nan)
+    for d in o.responder_days:
+        j = int(np.searchsorted(days, d))
+        change = (pain[:, j] if j < days.size and days[j] == d else np.full(n, np.nan)) - base
+        out[f"responder_pct_day_{d:g}"] = change <= -o.responder_fraction * base
+        out[f"responder_points_day_{d:g}"] = change <= -o.responder_points
+    if o.adverse_event_days:
+        lg = run["log"]
+        code = lg["kinds"].index("adverse event") if "adverse event" in lg["kinds"] else -1
+        sel = lg["kind"] == code
+        lane, t = lg["lane"][sel], lg["t"][sel]
+        for d in o.adverse_event_days:
+            out[f"adverse_event_by_day_{d:g}"] = np.bincount(lane[t <= d], minlength=n) > 0
+        out["adverse_events"] = np.bincount(lane, minlength=n).astype(float)
+        pairs = np.unique(np.stack([lane.astype(float), t]), axis=1) if lane.size else \
+            np.zeros((2, 0))
+        out["sessions_with_adverse_event"] = np.bincount(
+            pairs[0].astype(np.int64), minlength=n).astype(float)
+    return out
+
+
+def _study_summary(v: dict[str, NDArray], o: Outcomes) -> dict[str, float]:
+    """Per-arm means and rates of the study definitions (see :func:`_study_outcomes`)."""
+    out: dict[str, float] = {}
+    for d in o.recovered_by_days:
+        out[f"recovered_by_day_{d:g}"] = float(np.mean(v[f"recovered_by_day_{d:g}"]))
+    if o.recurrence_level is not None:
+        ok = v["recovered"]
+        t, e = v["days_recovery_to_recurrence_or_censor"][ok], v["recurrence"][ok]
+        for d in o.recurrence_days:
+            out[f"recurrence_by_{d:g}d_km"] = 1.0 - _km_at(t, e, d)
+    for d in o.responder_days:
+        out[f"responders_pct_day_{d:g}"] = float(np.mean(v[f"responder_pct_day_{d:g}"]))
+        out[f"responders_points_day_{d:g}"] = float(np.mean(
+            v[f"responder_points_day_{d:g}"]))
+    for d in o.adverse_event_days:
+        out[f"adverse_event_by_day_{d:g}"] = float(np.mean(v[f"adverse_event_by_day_{d:g}"]))
+    if o.adverse_event_days:
+        s = float(np.sum(v["sessions"]))
+        out["sessions_with_adverse_event"] = (float(np.sum(v["sessions_with_adverse_event"]))
+                                              / s if s else 0.0)
+    return out
+
+
 def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[str, NDArray]:
     """Per-patient outcome values of one arm's run (see the module's definitions)."""
     days, pain, base = run["days"], run["pain"], run["baseline"]
@@ -275,6 +489,7 @@ def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[s
         "sessions": np.bincount(s_lane, minlength=n).astype(float),
         "end_of_follow_up_day": end,
         **extra,
+        **_study_outcomes(run, o, end),
     }
 
 
@@ -420,6 +635,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             "diff_responders_vs_ref": np.nanmean(d_resp),
             "diff_responders_ci_low": r_ci[0], "diff_responders_ci_high": r_ci[1],
             "solver_failures": int(np.count_nonzero(run["status"] != 0)),
+            **_study_summary(v, o),
         })
     return SimulationResult(
         arms=names, days=runs[names[0]]["days"], pain={a: runs[a]["pain"] for a in names},

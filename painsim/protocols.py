@@ -24,10 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ParameterError, check_number
+from .errors import ParameterError, check_number, check_text, check_type
 from .interventions import Intervention
 
 __all__ = ["Arm", "AsNeeded", "Clinic", "Fixed", "Protocol", "Tapering"]
+
+#: Latest day anything may happen (days): the longest horizon :func:`painsim.simulate`
+#: runs. The scenario schema takes its ranges from these two constants.
+MAX_DAY = 36500.0
+#: Longest interval between two visits, and longest run-in (days): 10 years.
+MAX_INTERVAL_DAYS = 3652.5
 
 
 def _num(owner: str, name: str, v: float, lo: float, hi: float, unit: str = "") -> None:
@@ -35,8 +41,7 @@ def _num(owner: str, name: str, v: float, lo: float, hi: float, unit: str = "") 
 
 
 def _int(owner: str, name: str, v: int, lo: int, hi: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ParameterError(f"{owner}.{name}", v, f"an integer in [{lo}, {hi}]")
+    check_number(f"{owner}.{name}", v, lo, hi, integer=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,8 +54,8 @@ class Fixed:
     reads_state = False
 
     def __post_init__(self) -> None:
-        _num("Fixed", "start_day", self.start_day, 0, 36500, " day")
-        _num("Fixed", "every_days", self.every_days, 1 / 24, 3650, " day")
+        _num("Fixed", "start_day", self.start_day, 0, MAX_DAY, " day")
+        _num("Fixed", "every_days", self.every_days, 1 / 24, MAX_INTERVAL_DAYS, " day")
         _int("Fixed", "sessions", self.sessions, 0, 10000)
 
     @property
@@ -77,11 +82,12 @@ class Tapering:
     reads_state = True
 
     def __post_init__(self) -> None:
-        _num("Tapering", "start_day", self.start_day, 0, 36500, " day")
-        _num("Tapering", "every_days", self.every_days, 1 / 24, 3650, " day")
-        _num("Tapering", "growth", self.growth, 1, 10)
-        _num("Tapering", "max_every_days", self.max_every_days, self.every_days, 3650,
+        _num("Tapering", "start_day", self.start_day, 0, MAX_DAY, " day")
+        _num("Tapering", "every_days", self.every_days, 1 / 24, MAX_INTERVAL_DAYS,
              " day")
+        _num("Tapering", "growth", self.growth, 1, 10)
+        _num("Tapering", "max_every_days", self.max_every_days, self.every_days,
+             MAX_INTERVAL_DAYS, " day")
         _num("Tapering", "improvement", self.improvement, 0, 1)
         _int("Tapering", "sessions", self.sessions, 0, 10000)
 
@@ -110,8 +116,8 @@ class AsNeeded:
         _num("AsNeeded", "threshold", self.threshold, 0, 10, " pain")
         _int("AsNeeded", "consecutive_days", self.consecutive_days, 1, 365)
         _int("AsNeeded", "max_sessions", self.max_sessions, 0, 10000)
-        _num("AsNeeded", "min_gap_days", self.min_gap_days, 0, 3650, " day")
-        _num("AsNeeded", "start_day", self.start_day, 0, 36500, " day")
+        _num("AsNeeded", "min_gap_days", self.min_gap_days, 0, MAX_INTERVAL_DAYS, " day")
+        _num("AsNeeded", "start_day", self.start_day, 0, MAX_DAY, " day")
 
     @property
     def planned_end_day(self) -> float:
@@ -220,5 +226,8 @@ class Arm:
     clinic: Clinic | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ParameterError("Arm.name", self.name, "a non-empty name")
+        check_text("Arm.name", self.name, "a non-empty name")
+        check_type("Arm.protocol", self.protocol, Protocol, "a Protocol, or None (natural "
+                   "course)", optional=True)
+        check_type("Arm.clinic", self.clinic, Clinic, "a Clinic, or None (unlimited)",
+                   optional=True)

@@ -1,10 +1,19 @@
-"""Results folders: written completely into a temporary folder, then renamed into place."""
+"""Results folders: written completely into a temporary folder, then renamed into place.
+
+The temporary folder sits beside the results folder and is named
+``.NAME.painsim-PID-XXXXXXXX`` (``NAME`` the results folder, ``PID`` the writing
+process). An interrupted run removes it; one killed outright (``SIGKILL``, a power cut)
+cannot, so the next run to the same folder removes those whose process is gone
+(:func:`remove_stale_temporaries`).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -19,7 +28,8 @@ from .errors import PainsimError
 from .outcomes import SimulationResult
 from .scenario import Scenario
 
-__all__ = ["estimate_memory_bytes", "read_results", "write_results"]
+__all__ = ["check_out", "estimate_memory_bytes", "read_results", "remove_stale_temporaries",
+           "write_results"]
 
 DISCLAIMER = "A model for research and teaching, not medical advice."
 
@@ -44,6 +54,89 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _temp_prefix(out: Path, kind: str = "") -> str:
+    """``.NAME.painsim-PID-`` (``kind``: ``probe-`` for the writability test)."""
+    return f".{out.name}.painsim-{kind}{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:  # pragma: no cover - a pid out of range
+        return False
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Remove temporary folders of ``out`` left by painsim runs that were killed.
+
+    Only folders named as :func:`write_results` names them, whose writing process no
+    longer runs, are removed.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    out = Path(out)
+    pattern = re.compile(rf"{re.escape(f'.{out.name}.painsim-')}(?:probe-)?(\d+)-"
+                         r"[A-Za-z0-9_]{8}")
+    removed = []
+    try:
+        entries = list(out.parent.iterdir()) if out.parent.is_dir() else []
+    except OSError:
+        return []
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if m and entry.is_dir() and not entry.is_symlink() and not _alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            if not entry.exists():
+                removed.append(entry)
+    return sorted(removed)
+
+
+def _check_replaceable(out: Path, force: bool) -> None:
+    """An existing ``out`` is replaced only with ``force``, and only if it is a painsim
+    results folder (or empty): ``--out . --force`` must not delete a project."""
+    if out.exists() and not out.is_dir():
+        raise PainsimError(f"{out}: exists and is not a folder; choose another --out")
+    if out.exists() and not force:
+        raise PainsimError(f"{out}: already exists; use --force to replace it")
+    if out.exists() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise PainsimError(f"{out}: is not a painsim results folder (no manifest.json); "
+                           "--force replaces only those; choose another --out")
+
+
+def check_out(out: Path, *, force: bool = False) -> None:
+    """Raise :class:`PainsimError` unless the results folder ``out`` can be written.
+
+    Run before simulating, so that a folder that cannot be created (its parent is a
+    file, a read-only folder, a full or read-only disk) fails in a second, not after the
+    simulation. Nothing is left behind.
+    """
+    out = Path(out)
+    _check_replaceable(out, force)
+    parent = out.absolute().parent
+    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise PainsimError(f"{out}: cannot create it: {parent} is not a folder; choose "
+                           "another --out")
+    try:  # the only sure test: make (and remove) a folder where the results will go
+        probe = Path(tempfile.mkdtemp(prefix=_temp_prefix(out, "probe-"), dir=parent))
+        probe.rmdir()
+    except OSError as exc:
+        why = {errno.EACCES: "no permission to write in", errno.EPERM:
+               "no permission to write in", errno.EROFS: "read-only file system at",
+               errno.ENOSPC: "no space left in"}.get(exc.errno or 0, "cannot write in")
+        raise PainsimError(f"{out}: cannot create it: {why} {parent}; choose another "
+                           "--out") from None
+
+
 def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bool = False,
                   command: str = "", wall_seconds: float = 0.0) -> list[str]:
     """Write ``out`` with summary, patients, events, trajectories, manifest and plots.
@@ -52,12 +145,9 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
     folder beside it and renamed. An existing ``out`` is replaced only with ``force``.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise PainsimError(f"{out}: exists and is not a folder; choose another --out")
-    if out.exists() and not force:
-        raise PainsimError(f"{out}: already exists; use --force to replace it")
+    _check_replaceable(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a results folder is an ordinary one

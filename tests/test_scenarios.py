@@ -169,7 +169,7 @@ def test_check_lists_every_problem_with_paths_and_allowed_values(tmp_path):
         ("cohort.patients", "out of range; allowed: int in [1, 10000000]"),
         ("cohort.mix.chronic_sensitised", "did you mean 'chronic_sensitized'"),
         ("cohort.mix", "sum to 1.1"),
-        ("model.parameters.theta0", "allowed: [0.1, 10] pain"),
+        ("model.parameters.theta0", "allowed: float in [0.1, 10] pain"),
         ("model.parameters.tau_s", "did you mean 'tau_S'"),
         ("arms[0].treatment[0].kind", "did you mean 'dry_needling'"),
         ("arms[0].schedule.every", "has no unit"),
