@@ -12,6 +12,7 @@ from .cluster import dask_client
 from .cohort import PHENOTYPE_PRESETS, Cohort, Flares, LogNormal, Phenotype, Uniform
 from .engine import simulate
 from .errors import PainsimError, ParameterError, ScenarioError, SolverError
+from .inputs import EventTable, read_table
 from .interventions import (
     Effect,
     Intervention,
@@ -26,7 +27,7 @@ from .interventions import (
 from .model import Model, ModelSolution, Parameter, ParameterSet, State
 from .outcomes import Outcomes, SimulationResult, kaplan_meier
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
-from .protocols import Arm, AsNeeded, Clinic, Fixed, Protocol, Tapering
+from .protocols import Arm, AsNeeded, Clinic, Fixed, Given, Protocol, Tapering
 from .solver import Solution, integrate
 
 __version__ = "0.1.0"
@@ -40,8 +41,10 @@ __all__ = [
     "Clinic",
     "Cohort",
     "Effect",
+    "EventTable",
     "Fixed",
     "Flares",
+    "Given",
     "Intervention",
     "LogNormal",
     "Model",
@@ -72,6 +75,7 @@ __all__ = [
     "local_kick",
     "no_treatment",
     "phenotype",
+    "read_table",
     "sham",
     "simulate",
     "systemic_kick",

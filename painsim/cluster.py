@@ -29,10 +29,10 @@ def dask_client(scheduler: str = "local", *, workers: int = 2,
     Parameters
     ----------
     scheduler : str
-        ``"local"``: start a ``distributed.LocalCluster`` of ``workers`` processes with one
-        thread each, on the loopback interface only, and stop it on exit. Otherwise the address of a
-        running scheduler, e.g. ``"tcp://10.0.0.5:8786"``; its workers need painsim (and
-        the same version) installed.
+        ``"local"``: start a ``distributed.LocalCluster`` of ``workers`` processes with
+        one thread each, on the loopback interface only, and stop it on exit. Otherwise
+        the address of a running scheduler, e.g. ``"tcp://scheduler.example:8786"``; its
+        workers need painsim (and the same version) installed.
     workers : int
         Worker processes of a local cluster, 1 to the number of cores.
     timeout_s : float

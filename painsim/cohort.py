@@ -18,11 +18,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ParameterError, check_number, did_you_mean
+from .errors import ParameterError, check_number, check_text, check_type, did_you_mean
 from .model import Model
 from .painloop import PAIN_LOOP
+from .protocols import MAX_INTERVAL_DAYS
 
 __all__ = [
+    "MAX_PATIENTS",
     "PHENOTYPE_PRESETS",
     "STREAMS",
     "Cohort",
@@ -126,8 +128,11 @@ class Uniform:
     high: float
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high):
-            raise ParameterError("Uniform", (self.low, self.high), "finite low <= high")
+        check_number("Uniform.low", self.low, -math.inf, math.inf)
+        check_number("Uniform.high", self.high, -math.inf, math.inf)
+        if self.high < self.low:
+            raise ParameterError("Uniform.high", self.high, f"a number >= low ({self.low:g})",
+                                 why="is below low")
 
     def draw(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.low, self.high))
@@ -141,8 +146,10 @@ class LogNormal:
     cv: float
 
     def __post_init__(self) -> None:
-        if not (self.median > 0 and self.cv >= 0 and math.isfinite(self.median * self.cv)):
-            raise ParameterError("LogNormal", (self.median, self.cv), "median > 0, cv >= 0")
+        check_number("LogNormal.median", self.median, 0, 1e300)
+        if self.median == 0:
+            raise ParameterError("LogNormal.median", self.median, "a number > 0")
+        check_number("LogNormal.cv", self.cv, 0, 1000)
 
     def draw(self, rng: np.random.Generator) -> float:
         sigma = math.sqrt(math.log1p(self.cv**2))
@@ -150,6 +157,12 @@ class LogNormal:
 
 
 Dist = float | Uniform | LogNormal
+
+
+def _check_dist(name: str, d: Any) -> None:
+    """Raise :class:`ParameterError` unless ``d`` is a finite number, Uniform or LogNormal."""
+    if not isinstance(d, Uniform | LogNormal):
+        check_number(name, d, -math.inf, math.inf, " (or a Uniform or LogNormal)")
 
 
 def _draw(d: Dist, rng: np.random.Generator) -> float:
@@ -198,7 +211,9 @@ class Flares:
 
     Inter-event times are Weibull with shape ``weibull_shape`` (1: Poisson; < 1: the
     hazard falls with time since the last flare, so flares cluster) and a scale giving
-    the stated mean rate.
+    the stated mean rate. Sizes are log-normal with median ``*_size`` and coefficient
+    of variation ``size_cv`` (0: every flare the same size), so most flares are small
+    and a few are large.
 
     Parameters
     ----------
@@ -212,6 +227,8 @@ class Flares:
         Arousal A added by a stress episode.
     weibull_shape : float
         Shape of the inter-event distribution (0.2–5).
+    size_cv : float
+        Coefficient of variation of flare sizes (0–10; 0: fixed sizes).
     strain_target, stress_target : str
         States that strains and stress episodes raise (for user models).
     """
@@ -221,20 +238,24 @@ class Flares:
     stress_per_day: float = 0.0
     stress_size: float = 0.5
     weibull_shape: float = 1.0
+    size_cv: float = 0.0
     strain_target: str = "D"
     stress_target: str = "A"
 
     def __post_init__(self) -> None:
         for name, lo, hi in (("strain_per_day", 0, 1), ("stress_per_day", 0, 1),
                              ("strain_size", 0, 10), ("stress_size", 0, 10),
-                             ("weibull_shape", 0.2, 5)):
+                             ("weibull_shape", 0.2, 5), ("size_cv", 0, 10)):
             check_number(f"Flares.{name}", getattr(self, name), lo, hi)
+        check_text("Flares.strain_target", self.strain_target, "a state name, e.g. 'D'")
+        check_text("Flares.stress_target", self.stress_target, "a state name, e.g. 'A'")
 
     def draw(self, rng: np.random.Generator,
              horizon: float) -> list[tuple[float, str, str, float]]:
         """Flares in [0, horizon): time (days), kind, target state and size, by time."""
         out = []
         k = self.weibull_shape
+        sigma = math.sqrt(math.log1p(self.size_cv**2))
         for kind, target, rate, size in (
                 ("strain", self.strain_target, self.strain_per_day, self.strain_size),
                 ("stress", self.stress_target, self.stress_per_day, self.stress_size)):
@@ -246,7 +267,8 @@ class Flares:
                 t += scale * rng.weibull(k)
                 if t >= horizon:
                     break
-                out.append((t, kind, target, size))
+                out.append((t, kind, target, size if sigma == 0 else
+                            size * math.exp(sigma * rng.standard_normal())))
         return sorted(out)
 
 
@@ -283,27 +305,54 @@ class Phenotype:
     claims: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_text("Phenotype.name", self.name, "a non-empty name")
+        check_type(f"{self.name}.description", self.description, str, "a string")
+        check_type(f"{self.name}.params", self.params, Mapping,
+                   "a mapping of parameter name to a number, Uniform or LogNormal")
+        for k, d in self.params.items():
+            check_text(f"{self.name}.params", k, "parameter names")
+            _check_dist(f"{self.name}.params[{k!r}]", d)
         if self.start not in ("pain_free", "sensitized"):
             raise ParameterError(f"{self.name}.start", self.start, "pain_free, sensitized")
+        _check_dist(f"{self.name}.injury", self.injury)
+        check_type(f"{self.name}.flares", self.flares, Flares, "a Flares")
+        check_type(f"{self.name}.claims", self.claims, tuple, "a tuple of claim ids")
 
 
 #: Editable presets (000-2, 003-3, 003-5). Change them with ``dataclasses.replace``.
 PHENOTYPE_PRESETS: dict[str, Phenotype] = {
     "acute_strain": Phenotype(
-        name="acute_strain", description="a recent strain in a resilient patient: "
-        "high sensitization threshold, injury at day 0", claims=("003-5",),
-        params={"theta0": Uniform(5.5, 7.0)}, injury=Uniform(1.5, 2.5),
-        flares=Flares(strain_per_day=1 / 180)),
+        name="acute_strain", description="a recent strain: an injury at day 0 whose drive "
+        "heals at a rate that varies between patients, a threshold that is usually "
+        "high (a few patients can chronify), a standing drive in some",
+        claims=("003-5",),
+        params={"theta0": Uniform(3.80, 8.64), "tau_D": LogNormal(5.63, 2.21),
+                "d0": Uniform(0.0, 0.0686)},
+        injury=Uniform(0.62, 1.67),
+        flares=Flares(strain_per_day=0.00228, strain_size=0.5, size_cv=1.5,
+                      weibull_shape=0.7)),
     "recurrent": Phenotype(
-        name="recurrent", description="recurrent episodes: threshold near the bistable "
-        "range, frequent strains", claims=("000-2",),
-        params={"theta0": Uniform(4.3, 5.3)}, injury=Uniform(1.5, 2.5),
-        flares=Flares(strain_per_day=1 / 45, weibull_shape=0.7)),
+        name="recurrent", description="recurrent episodes: threshold above the bistable "
+        "range, frequent strains of varying size", claims=("000-2",),
+        params={"theta0": Uniform(3.5, 5.5), "tau_D": LogNormal(10.0, 0.5)},
+        injury=Uniform(0.5, 1.2),
+        flares=Flares(strain_per_day=0.01163, strain_size=0.384, size_cv=1.5,
+                      weibull_shape=0.587)),
+    "persistent": Phenotype(
+        name="persistent", description="persistent pain (weeks to a year): enrolled at a "
+        "pain peak; some settled in the sensitized state, the others in a long episode "
+        "whose drive heals slowly", claims=("000-2",),
+        params={"theta0": Uniform(2.52, 5.61), "tau_D": LogNormal(6.59, 1.21)},
+        start="sensitized", injury=Uniform(0.27, 0.89),
+        flares=Flares(strain_per_day=1 / 180, strain_size=0.5, size_cv=1.5,
+                      weibull_shape=0.7)),
     "chronic_sensitized": Phenotype(
         name="chronic_sensitized", description="chronic pain with central sensitization: "
-        "low threshold, settled in the high-pain state", claims=("000-2", "003-3"),
-        params={"theta0": Uniform(2.5, 3.8), "tau_S": Uniform(21.0, 45.0)},
-        start="sensitized", flares=Flares(strain_per_day=1 / 90)),
+        "low threshold, settled in the high-pain state, enrolled at a pain peak",
+        claims=("000-2", "003-3"),
+        params={"theta0": Uniform(2.2, 3.4), "tau_S": Uniform(21.0, 45.0)},
+        start="sensitized", injury=Uniform(0.0, 0.3),
+        flares=Flares(strain_per_day=1 / 90, strain_size=0.5, size_cv=1.5)),
     "stress_driven": Phenotype(
         name="stress_driven", description="stress-responsive pain: high baseline "
         "arousal, arousal-driven inflammation, frequent stress episodes",
@@ -320,7 +369,23 @@ def with_parameters(phenotypes: Mapping[str, Phenotype],
             for k, ph in phenotypes.items()}
 
 
+#: Most patients in one cohort.
+MAX_PATIENTS = 10**7
+
 _SENSITIZED = {"S": 0.9, "T": 0.45, "I": 0.45, "A": 0.95}
+
+
+def _check_state_column(model: Model, k: str, v: Any, n: int) -> None:
+    """A per-patient initial state: n finite numbers within the state's bounds."""
+    s = model.states[model.state_index[k]]
+    arr = np.asarray(v)
+    if arr.shape != (n,) or arr.dtype.kind not in "iuf":
+        raise ParameterError(f"Cohort.table[{k!r}]", v, f"one number per patient, shape "
+                             f"({n},)", why=f"has shape {arr.shape} and dtype {arr.dtype}")
+    bad = np.flatnonzero(~(np.isfinite(arr) & (arr >= s.lower) & (arr <= s.upper)))
+    if bad.size:
+        raise ParameterError(f"Cohort.table row {int(bad[0])}, column {k!r}",
+                             arr[bad[0]].item(), f"[{s.lower:g}, {s.upper:g}] {s.unit}")
 
 
 @dataclass(frozen=True)
@@ -351,17 +416,29 @@ class Cohort:
     Parameters
     ----------
     n : int
-        Number of patients (>= 1).
+        Number of patients (1 to :data:`MAX_PATIENTS`).
     seed : int
         Scenario seed (>= 0).
     mix : mapping of str to float
         Phenotype name → fraction; fractions must sum to 1.
     phenotypes : mapping of str to Phenotype
         Available phenotypes (default :data:`PHENOTYPE_PRESETS`).
-    table : mapping of str to array, optional
-        Per-patient parameter values (length ``n`` each), overriding the phenotype draws.
+    table : mapping of str to array, DataFrame, or CSV/Parquet path, optional
+        Per-patient columns (length ``n`` each, row ``i`` = patient ``i``): a column named
+        after a model parameter overrides that parameter's draws; one named after a model
+        state sets that state at the start of the run-in (use ``run_in_days=0`` for the
+        state at day 0), replacing the phenotype's start. A ``patient`` column, if
+        present, must be ``0..n-1`` in order. Bad entries name their row and column.
+    events : EventTable, DataFrame, mapping or CSV/Parquet path, optional
+        Events per patient (``patient``, ``day``, ``kind``, ``size``) that happen in
+        every arm at their exact times: ``flare``/``stress`` on the phenotype's flare
+        targets, or a state's name for a custom change (:class:`painsim.EventTable`).
+    random_flares : bool
+        Draw each phenotype's random flares (default). ``False`` keeps only ``events``:
+        a researcher's cohort with its own flare times.
     run_in_days : float
-        Untreated run-in before day 0 that settles each patient (days).
+        Untreated run-in before day 0 that settles each patient (days, 0 to 3652.5:
+        ten years).
     model : Model
         The model whose parameters are drawn.
 
@@ -377,30 +454,38 @@ class Cohort:
     seed: int = 0
     mix: Mapping[str, float] = field(default_factory=lambda: {"chronic_sensitized": 1.0})
     phenotypes: Mapping[str, Phenotype] = field(default_factory=lambda: PHENOTYPE_PRESETS)
-    table: Mapping[str, Any] | None = None
+    table: Any = None
     run_in_days: float = 120.0
     model: Model = PAIN_LOOP
+    events: Any = None
+    random_flares: bool = True
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.n, int | np.integer) and self.n >= 1):
-            raise ParameterError("Cohort.n", self.n, "an integer >= 1")
-        if not (isinstance(self.seed, int | np.integer) and self.seed >= 0):
-            raise ParameterError("Cohort.seed", self.seed, "an integer >= 0")
+        check_number("Cohort.n", self.n, 1, MAX_PATIENTS, integer=True)
+        check_number("Cohort.seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_type("Cohort.model", self.model, Model, "a painsim Model")
+        check_type("Cohort.phenotypes", self.phenotypes, Mapping,
+                   "a mapping of name to Phenotype")
+        for name, ph in self.phenotypes.items():
+            check_type(f"Cohort.phenotypes[{name!r}]", ph, Phenotype, "a Phenotype")
+        check_type("Cohort.mix", self.mix, Mapping, "a mapping of phenotype name to fraction")
         if not self.mix:
             raise ParameterError("Cohort.mix", {}, "at least one phenotype")
         for name, frac in self.mix.items():
-            if name not in self.phenotypes:
-                raise ParameterError("Cohort.mix", name, ", ".join(self.phenotypes),
+            if not isinstance(name, str) or name not in self.phenotypes:
+                raise ParameterError("Cohort.mix", name, "a key of phenotypes: "
+                                     + ", ".join(self.phenotypes),
                                      why="is not a known phenotype"
-                                     + did_you_mean(name, tuple(self.phenotypes)))
-            if not (math.isfinite(frac) and 0 <= frac <= 1):
-                raise ParameterError(f"Cohort.mix[{name!r}]", frac, "[0, 1]")
+                                     + (did_you_mean(name, tuple(self.phenotypes))
+                                        if isinstance(name, str) else ""))
+            check_number(f"Cohort.mix[{name!r}]", frac, 0, 1)
         total = sum(self.mix.values())
         if abs(total - 1.0) > 1e-9:
             raise ParameterError("Cohort.mix", dict(self.mix), "fractions summing to 1",
                                  why=f"sums to {total:g}")
-        if not (math.isfinite(self.run_in_days) and 0 <= self.run_in_days <= 3650):
-            raise ParameterError("Cohort.run_in_days", self.run_in_days, "[0, 3650] day")
+        check_number("Cohort.run_in_days", self.run_in_days, 0, MAX_INTERVAL_DAYS, " day")
+        check_type("Cohort.table", self.table, Mapping,
+                   "a mapping of parameter name to one value per patient", optional=True)
         for ph in self.phenotypes.values():
             fl = ph.flares
             for target, rate in ((fl.strain_target, fl.strain_per_day),
@@ -416,15 +501,49 @@ class Cohort:
                                          ", ".join(self.model.parameter_names),
                                          why="is not a model parameter"
                                          + did_you_mean(k, self.model.parameter_names))
+        check_type("Cohort.random_flares", self.random_flares, bool, "True or False")
+        if self.events is not None:
+            from .inputs import EventTable
+
+            ev = self.events if isinstance(self.events, EventTable) else \
+                EventTable.read(self.events)
+            ev.check(self.n, self.model.state_names)
+            object.__setattr__(self, "events", ev)
+        if self.table is not None and not isinstance(self.table, Mapping):
+            from .inputs import read_table
+
+            object.__setattr__(self, "table", read_table(self.table, what="Cohort.table"))
+        if self.table is not None and "patient" in self.table:
+            ids = np.asarray(self.table["patient"])
+            if ids.shape != (self.n,) or not np.array_equal(ids, np.arange(self.n)):
+                raise ParameterError("Cohort.table['patient']", ids,
+                                     f"the patients 0..{self.n - 1} in order, one row each")
+            object.__setattr__(self, "table", {k: v for k, v in self.table.items()
+                                               if k != "patient"})
         if self.table is not None:
+            names = self.model.parameter_names + self.model.state_names
             for k, v in self.table.items():
-                if k not in self.model.parameter_index:
-                    raise ParameterError("Cohort.table", k, ", ".join(
-                        self.model.parameter_names), why="is not a model parameter"
-                        + did_you_mean(k, self.model.parameter_names))
-                if np.shape(v) != (self.n,):
-                    raise ParameterError(f"Cohort.table[{k!r}]", f"shape {np.shape(v)}",
-                                         f"one value per patient, shape ({self.n},)")
+                if not isinstance(k, str) or k not in names:
+                    raise ParameterError("Cohort.table", k, ", ".join(names),
+                                         why="is not a model parameter or state"
+                                         + (did_you_mean(k, names)
+                                            if isinstance(k, str) else ""))
+                if k in self.model.state_index:
+                    _check_state_column(self.model, k, v, self.n)
+                    continue
+                try:
+                    arr = np.asarray(v)
+                except (TypeError, ValueError):
+                    arr = np.asarray(None)
+                if arr.shape != (self.n,) or arr.dtype.kind not in "iuf":
+                    raise ParameterError(f"Cohort.table[{k!r}]", v,
+                                         f"one number per patient, shape ({self.n},)",
+                                         why=f"has shape {arr.shape} and dtype {arr.dtype}")
+                try:
+                    self.model.parameters[self.model.parameter_index[k]].validate(arr)
+                except ParameterError as exc:
+                    raise ParameterError(f"Cohort.table[{k!r}]", exc.value, exc.allowed,
+                                         why=exc.why) from None
 
     def sample(self, horizon_days: float, *, rtol: float = 1e-6, atol: float = 1e-8,
                first: int = 0, stop: int | None = None,
@@ -449,6 +568,7 @@ class Cohort:
         injury = np.zeros(n)
         sensitized = np.zeros(n, dtype=bool)
         flares = []
+        specs: list[Flares] = []  # each patient's flare process (targets of its events)
         own = _Streams(self.seed, np.arange(first, stop), "cohort")
         fl = _Streams(self.seed, np.arange(first, stop), "flares")
         plans = {k: _DrawPlan(ph) for k, ph in self.phenotypes.items() if k in self.mix}
@@ -464,6 +584,7 @@ class Cohort:
             vals.append(plans[ph.name].draw(rng))
             sensitized[i] = ph.start == "sensitized"
             flares.append(ph.flares.draw(fl[i], horizon_days))
+            specs.append(ph.flares)
         for name, (rows, vals) in drawn.items():
             if rows:
                 V = np.array(vals)
@@ -474,13 +595,28 @@ class Cohort:
             np.clip(values[p.name], *p.bounds, out=values[p.name])
         if self.table is not None:
             for k, v in self.table.items():
-                values[k] = np.asarray(v, dtype=float)[first:stop]
+                if k in model.parameter_index:
+                    values[k] = np.asarray(v, dtype=float)[first:stop]
+        if not self.random_flares:
+            flares = [[] for _ in range(n)]
+        if self.events is not None:
+            for i, evs in self.events.by_patient(first, stop).items():
+                fl_i = specs[i]
+                for day, kind, size in evs:
+                    target = (fl_i.strain_target if kind == "flare" else
+                              fl_i.stress_target if kind == "stress" else kind)
+                    flares[i].append((day, f"event: {kind}", target, size))
+                flares[i].sort(key=lambda e: e[0])  # stable: table order within a time
         params = model.params(**values)  # validates the table's values
         P = params.as_array(n)
         y0 = model.initial_state(n)
         for k, v in _SENSITIZED.items():
             if k in model.state_index:
                 y0[model.index(k), sensitized] = v
+        if self.table is not None:
+            for k, v in self.table.items():
+                if k in model.state_index:
+                    y0[model.index(k)] = np.asarray(v, dtype=float)[first:stop]
         if self.run_in_days > 0 and backend == "numba":
             from .compiled import integrate_pain
 

@@ -41,13 +41,13 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from .cohort import Cohort, CohortSample, _Streams, patient_rng
+from .cohort import MAX_PATIENTS, Cohort, CohortSample, _Streams, patient_rng
 from .compiled import _require, integrate_pain, warm_up
-from .errors import ParameterError
+from .errors import ParameterError, check_number, check_type
 from .interventions import Intervention
 from .model import Model
 from .outcomes import Outcomes, SimulationResult, build_result, patient_outcomes
-from .protocols import Arm, AsNeeded, Fixed, Tapering
+from .protocols import MAX_DAY, Arm, AsNeeded, Fixed, Given, Tapering
 from .solver import integrate
 
 __all__ = ["simulate"]
@@ -176,7 +176,7 @@ class _ArmRun:
                     fl.append(j)
                     rows.append(index(target))
                     sizes.append(size)
-                    kinds.append(f"flare: {kind}")
+                    kinds.append(kind if kind.startswith("event: ") else f"flare: {kind}")
                     details.append(f"{target} +{size:g}")
         self.log.extend(np.array(fl, dtype=np.int64), np.array(ft, dtype=float), kinds,
                         details)
@@ -279,6 +279,15 @@ class _ArmRun:
                 interval = min(interval * growth, max_every)
             t_plan = max(t_plan, st.last_session - hour) + interval
 
+    def _given(self, env, lane, st, clinic, days: tuple[float, ...]):
+        """Visits on the patient's own given days (exact times, no visit hour)."""
+        for t in days:
+            if t >= self.horizon or st.dropped:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            yield from self._attend(env, lane, st, clinic)
+
     def _as_needed(self, env, lane, st, clinic, sched: AsNeeded):
         count = done = 0
         t = math.ceil(sched.start_day)
@@ -306,6 +315,8 @@ class _ArmRun:
         if isinstance(sched, Fixed):
             yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
                                      sched.every_days)
+        elif isinstance(sched, Given):
+            yield from self._given(env, lane, st, clinic, sched.days.get(g, ()))
         elif isinstance(sched, Tapering):
             yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
                                      sched.every_days, growth=sched.growth,
@@ -560,7 +571,8 @@ def simulate(
     progress : callable, optional
         Called with each arm's name when that arm is done (progress bars).
     workers : int
-        Worker processes (0: one per core). Each (arm, chunk of patients) is a task;
+        Worker processes (0: one per core; at most 4 per core). Each (arm, chunk of
+        patients) is a task;
         results are bit-identical to ``workers=1`` because every patient's numbers
         depend only on its own lane and random streams. Without an explicit
         ``chunk_size`` the cohort is split into ``workers`` chunks. Needs the ``fork``
@@ -601,20 +613,29 @@ def simulate(
     >>> list(res.summary.index)
     ['none', 'DN']
     """
-    if not arms:
-        raise ParameterError("arms", [], "at least one Arm")
+    check_type("arms", arms, Sequence, "a sequence of Arm")
+    if isinstance(arms, str) or not arms:
+        raise ParameterError("arms", arms, "a non-empty sequence of Arm")
+    for i, a in enumerate(arms):
+        check_type(f"arms[{i}]", a, Arm, "an Arm")
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise ParameterError("arms", names, "unique arm names")
-    if not (isinstance(horizon_days, int | float) and math.isfinite(horizon_days)
-            and 1 <= horizon_days <= 36500):
-        raise ParameterError("horizon_days", horizon_days, "[1, 36500] day")
-    if not (math.isfinite(epoch_days) and 1 / 24 <= epoch_days <= horizon_days):
-        raise ParameterError("epoch_days", epoch_days, f"[1/24, {horizon_days:g}] day")
-    if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
-        raise ParameterError("chunk_size", chunk_size, "an integer >= 1")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ParameterError("workers", workers, "an integer >= 0 (0: one per core)")
+    check_type("cohort", cohort, Cohort, "a Cohort")
+    check_type("outcomes", outcomes, Outcomes, "an Outcomes", optional=True)
+    check_number("horizon_days", horizon_days, 1, MAX_DAY, " day")
+    check_number("epoch_days", epoch_days, 1 / 24, horizon_days, " day")
+    if chunk_size is not None:
+        check_number("chunk_size", chunk_size, 1, MAX_PATIENTS, integer=True)
+    # bounded before any process starts: a little oversubscription is allowed (tests of
+    # bit-identity with 2 workers run on one core too), a fork bomb is not
+    cap = 4 * (os.cpu_count() or 1)
+    check_number("workers", workers, 0, cap, f" (0: one per core; at most {cap}, 4 per core)",
+                 integer=True)
+    check_number("rtol", rtol, 100 * np.finfo(float).eps, 0.1)
+    check_number("atol", atol, 0, 1.0)
+    if progress is not None and not callable(progress):
+        raise ParameterError("progress", progress, "a callable progress(arm) or None")
     if backend not in ("numpy", "numba"):
         raise ParameterError("backend", backend, "numpy, numba")
     if executor is not None and not callable(getattr(executor, "submit", None)):

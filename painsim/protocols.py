@@ -22,12 +22,16 @@ Decisions that read pain see it as of the most recent decision boundary (the eng
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from .errors import ParameterError, check_number, check_text, check_type
 from .interventions import Intervention
 
-__all__ = ["Arm", "AsNeeded", "Clinic", "Fixed", "Protocol", "Tapering"]
+__all__ = ["Arm", "AsNeeded", "Clinic", "Fixed", "Given", "Protocol", "Tapering"]
 
 #: Latest day anything may happen (days): the longest horizon :func:`painsim.simulate`
 #: runs. The scenario schema takes its ranges from these two constants.
@@ -124,7 +128,79 @@ class AsNeeded:
         return self.start_day
 
 
-Schedule = Fixed | Tapering | AsNeeded
+@dataclass(frozen=True, eq=False)
+class Given:
+    """Visits on given days, per patient: a researcher's own session times.
+
+    Each patient's planned visits are exactly its days (no visit hour is added); missed
+    visits, dropout and a clinic apply as for any schedule. Patients absent from the
+    table have no visits.
+
+    Parameters
+    ----------
+    days : mapping of int to sequence of float
+        Patient index (0-based) → visit days (days from day 0).
+
+    Examples
+    --------
+    >>> g = Given.read({"patient": [0, 0, 2], "day": [3.0, 10.0, 5.5]})
+    >>> g.days[0], g.sessions
+    ((3.0, 10.0), 3)
+    """
+
+    days: Mapping[int, tuple[float, ...]]
+    reads_state = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.days, Mapping):
+            raise ParameterError("Given.days", self.days,
+                                 "a mapping of patient index to visit days")
+        clean: dict[int, tuple[float, ...]] = {}
+        for p, ds in self.days.items():
+            check_number("Given.days (patient)", p, 0, 2**62, integer=True)
+            vals = tuple(float(d) for d in ds) if isinstance(ds, Sequence | np.ndarray) \
+                else None
+            if vals is None:
+                raise ParameterError(f"Given.days[{p}]", ds, "a sequence of days")
+            for d in vals:
+                check_number(f"Given.days[{p}]", d, 0, MAX_DAY, " day")
+            clean[int(p)] = tuple(sorted(vals))
+        object.__setattr__(self, "days", clean)
+
+    @classmethod
+    def read(cls, source: Any) -> Given:
+        """From a table (CSV/Parquet path, DataFrame or mapping) with columns ``patient``
+        and ``day``, one row per visit; a bad entry names its row and column."""
+        from .inputs import _numbers, read_table
+
+        cols = read_table(source, what="sessions")
+        extra = sorted(set(cols) - {"patient", "day"})
+        if extra:
+            raise ParameterError("sessions columns", extra, "patient, day",
+                                 why="are not session-table columns")
+        patient = _numbers(cols, "patient", "sessions", 0, 2**62, integer=True)
+        day = _numbers(cols, "day", "sessions", 0.0, MAX_DAY)
+        days: dict[int, list[float]] = {}
+        for p, d in zip(patient.tolist(), day.tolist(), strict=True):
+            days.setdefault(p, []).append(d)
+        return cls(days={p: tuple(v) for p, v in days.items()})
+
+    @property
+    def start_day(self) -> float:
+        """The first visit day of any patient (0 without visits)."""
+        return min((d[0] for d in self.days.values() if d), default=0.0)
+
+    @property
+    def sessions(self) -> int:
+        """Visits in the table, all patients together."""
+        return sum(len(d) for d in self.days.values())
+
+    @property
+    def planned_end_day(self) -> float:
+        return max((d[-1] for d in self.days.values() if d), default=0.0)
+
+
+Schedule = Fixed | Tapering | AsNeeded | Given
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,9 +260,9 @@ class Protocol:
         if not items or not all(isinstance(i, Intervention) for i in items):
             raise ParameterError("Protocol.intervention", self.intervention,
                                  "an Intervention or a non-empty tuple of them")
-        if not isinstance(self.schedule, Fixed | Tapering | AsNeeded):
+        if not isinstance(self.schedule, Fixed | Tapering | AsNeeded | Given):
             raise ParameterError("Protocol.schedule", self.schedule,
-                                 "Fixed, Tapering or AsNeeded")
+                                 "Fixed, Tapering, AsNeeded or Given")
         if self.maintenance is not None and not isinstance(self.maintenance, Fixed):
             raise ParameterError("Protocol.maintenance", self.maintenance, "a Fixed schedule")
         _num("Protocol", "p_miss", self.p_miss, 0, 1)

@@ -86,3 +86,66 @@ def test_simulate_refuses_a_lane_form_that_disagrees_and_runs_one_that_agrees():
     b = ps.simulate(arm, _cohort(m), horizon_days=30, backend="numba")
     # same method and steps: rounding only, held in tolerance units (tests/test_compiled.py)
     np.testing.assert_allclose(a.pain["none"], b.pain["none"], rtol=0, atol=AGREE)
+
+
+# --- per-patient inputs: tables of parameters, initial states and events -------------------
+def test_event_table_and_per_patient_table_drive_a_user_model_exactly(tmp_path):
+    m = _relaxation()
+    table = {"patient": [0, 1, 2], "k": [0.2, 0.1, 0.05], "L": [1.0, 2.0, 3.0],
+             "x": [6.0, 0.5, 3.0]}  # parameters and initial states per patient
+    events = tmp_path / "events.csv"
+    events.write_text("patient,day,kind,size\n0,5.5,x,2.0\n2,10.25,x,-1.5\n0,20.0,x,1.0\n")
+    ph = ps.Phenotype(name="own", description="the researcher's own patients")
+    cohort = ps.Cohort(n=3, seed=1, model=m, mix={"own": 1.0}, phenotypes={"own": ph},
+                       table=table, events=events, random_flares=False, run_in_days=0.0)
+    res = ps.simulate([ps.Arm(name="none")], cohort, horizon_days=30, rtol=1e-10,
+                      atol=1e-12)
+    t = res.days
+    want = np.empty((3, t.size))
+    for i, (k, L, x0) in enumerate(zip(table["k"], table["L"], table["x"], strict=True)):
+        want[i] = L + (x0 - L) * np.exp(-k * t)
+    for i, day, size in ((0, 5.5, 2.0), (2, 10.25, -1.5), (0, 20.0, 1.0)):
+        after = t >= day  # right-continuous: a jump decays from its exact time
+        want[i, after] += size * np.exp(-table["k"][i] * (t[after] - day))
+    # decay at k <= 0.2/day takes steps of ~rtol**(1/5)/k >= 0.05 day: under 10^3 steps in
+    # 30 days, each at most one tolerance unit (the decay does not amplify errors)
+    assert np.all(np.abs(res.pain["none"] - want) <= 1e3 * (1e-12 + 1e-10 * np.abs(want)))
+    ev = res.events[res.events.kind.str.startswith("event")]
+    assert ev.kind.tolist() == ["event: x"] * 3 and ev.day.tolist() == [5.5, 20.0, 10.25]
+
+
+def test_given_sessions_happen_on_each_patients_own_days():
+    arm = ps.Arm(name="own days", protocol=ps.Protocol(
+        intervention=ps.dry_needling(), schedule=ps.Given.read(
+            {"patient": [0, 2, 2, 2], "day": [3.0, 20.0, 7.5, 90.0]})))
+    res = ps.simulate([ps.Arm(name="none"), arm], ps.Cohort(n=3, seed=4, random_flares=False),
+                      horizon_days=60)
+    s = res.events[(res.events.arm == "own days") & (res.events.kind == "session")]
+    assert list(zip(s.patient, s.day, strict=True)) == [(0, 3.0), (2, 7.5), (2, 20.0)]
+    # no random flares were drawn: only sessions and what follows from them are logged
+    assert not res.events.kind.str.startswith("flare").any()
+    assert res.patients.loc[res.patients.arm == "own days", "sessions"].tolist() == [1, 0, 2]
+
+
+@pytest.mark.parametrize(("events", "where"), [
+    ({"patient": [0, 7], "day": [1.0, 2.0], "kind": ["flare", "flare"], "size": [1, 1]},
+     "row 1, column 'patient'"),
+    ({"patient": [0], "day": [-1.0], "kind": ["flare"], "size": [1]}, "row 0, column 'day'"),
+    ({"patient": [0], "day": [1.0], "kind": ["Q9"], "size": [1]}, "row 0, column 'kind'"),
+    ({"patient": [0], "day": [1.0], "kind": ["flare"], "size": [np.nan]},
+     "row 0, column 'size'"),
+    ({"patient": [0], "day": [1.0], "kind": ["flare"]}, "events.size"),
+    ({"patient": [0], "day": [1.0], "kind": ["flare"], "size": [1], "dose": [2]}, "columns"),
+])
+def test_a_bad_event_names_its_row_and_column(events, where):
+    with pytest.raises(ParameterError, match=where.replace("(", r"\(").replace(")", r"\)")):
+        ps.Cohort(n=2, events=events)
+
+
+def test_a_bad_per_patient_entry_names_its_row_and_column():
+    with pytest.raises(ParameterError, match=r"row 1, column 'S'"):
+        ps.Cohort(n=2, table={"S": [0.5, 1.5]})  # S is on [0, 1]
+    with pytest.raises(ParameterError, match="parameter or state"):
+        ps.Cohort(n=2, table={"thet0": [4.0, 4.0]})
+    with pytest.raises(ParameterError, match="row 0, column 'day'"):
+        ps.Given.read({"patient": [0], "day": ["soon"]})
