@@ -484,8 +484,10 @@ class Cohort:
             raise ParameterError("Cohort.mix", dict(self.mix), "fractions summing to 1",
                                  why=f"sums to {total:g}")
         check_number("Cohort.run_in_days", self.run_in_days, 0, MAX_INTERVAL_DAYS, " day")
-        check_type("Cohort.table", self.table, Mapping,
-                   "a mapping of parameter name to one value per patient", optional=True)
+        if self.table is not None and not isinstance(self.table, Mapping):
+            from .inputs import read_table  # a DataFrame or a CSV/Parquet path
+
+            object.__setattr__(self, "table", read_table(self.table, what="Cohort.table"))
         for ph in self.phenotypes.values():
             fl = ph.flares
             for target, rate in ((fl.strain_target, fl.strain_per_day),
@@ -509,10 +511,6 @@ class Cohort:
                 EventTable.read(self.events)
             ev.check(self.n, self.model.state_names)
             object.__setattr__(self, "events", ev)
-        if self.table is not None and not isinstance(self.table, Mapping):
-            from .inputs import read_table
-
-            object.__setattr__(self, "table", read_table(self.table, what="Cohort.table"))
         if self.table is not None and "patient" in self.table:
             ids = np.asarray(self.table["patient"])
             if ids.shape != (self.n,) or not np.array_equal(ids, np.arange(self.n)):

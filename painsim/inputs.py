@@ -89,7 +89,9 @@ def _numbers(cols: dict[str, NDArray], name: str, what: str, lo: float, hi: floa
         ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) \
             and lo <= v <= hi and (not integer or float(v).is_integer())
         if not ok:
-            raise ParameterError(f"{what} row {row}, column {name!r}", v, allowed)
+            numeric = isinstance(v, int | float) and not isinstance(v, bool)
+            raise ParameterError(f"{what} row {row}, column {name!r}", v, allowed,
+                                 why="is out of range" if numeric else "is not a number")
         out[row] = v
     return out
 

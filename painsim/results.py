@@ -180,7 +180,8 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
         manifest = {
             "painsim_manifest": 1, "note": DISCLAIMER, "command": command,
             "created_unix": time.time(), "scenario_file": s.path, "scenario_sha256": s.sha256,
-            "scenario_text": s.text, "title": s.title, "seed": s.seed,
+            "scenario_text": s.text, "input_files_sha256": s.inputs, "title": s.title,
+            "seed": s.seed,
             "patients": s.patients, "arms": list(result.arms),
             "horizon_days": s.horizon_days, "decision_resolution_days": s.epoch_days,
             "seeds": {"scenario": s.seed, "patient_streams":

@@ -12,6 +12,7 @@ are converted once, here, to days (a month is 30.4375 days, a year 365.25 days).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import math
 import re
@@ -22,11 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from . import interventions as iv
-from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
-from .errors import ParameterError, ScenarioError, did_you_mean
+from .cohort import MAX_PATIENTS, PHENOTYPE_PRESETS, Cohort, with_parameters
+from .errors import ParameterError, ScenarioError, did_you_mean, short_repr
 from .outcomes import Outcomes
 from .painloop import PAIN_LOOP
-from .protocols import Arm, AsNeeded, Clinic, Fixed, Protocol, Tapering
+from .protocols import (
+    MAX_DAY,
+    MAX_INTERVAL_DAYS,
+    Arm,
+    AsNeeded,
+    Clinic,
+    Fixed,
+    Given,
+    Protocol,
+    Tapering,
+)
 
 __all__ = [
     "SCHEDULES",
@@ -40,6 +51,8 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 1 << 20
+#: Deepest nesting of arrays and tables a scenario may have (a real one needs 4).
+MAX_DEPTH = 16
 UNITS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "h": 1 / 24,
          "hour": 1 / 24, "hours": 1 / 24, "d": 1.0, "day": 1.0, "days": 1.0, "w": 7.0,
          "week": 7.0, "weeks": 7.0, "month": 30.4375, "months": 30.4375,
@@ -84,8 +97,11 @@ class Key:
     unit: str = ""
     choices: tuple[str, ...] = ()
     required: bool = False
+    entries: dict[str, Key] | None = None  # a table with known keys: the keys' schema
+    nonempty: bool = False  # a string that must not be blank
 
     def allowed(self) -> str:
+        """The allowed values as text: choices, or type and range with the unit."""
         if self.choices:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.type in ("int", "float", "duration", "durations"):
@@ -100,31 +116,51 @@ class Key:
         return self.type
 
 
-_P = {p.name: p for p in PAIN_LOOP.parameters}
+#: ``[model] parameters``: one key per model parameter, its range the model's bounds.
+MODEL_PARAMETERS: dict[str, Key] = {
+    p.name: Key("float", p.description, p.default, p.bounds[0], p.bounds[1],
+                "" if p.unit == "1" else p.unit) for p in PAIN_LOOP.parameters}
+#: ``[cohort] mix``: one fraction per phenotype preset.
+COHORT_MIX: dict[str, Key] = {
+    k: Key("float", f"Fraction of {ph.description}.", None, 0, 1)
+    for k, ph in PHENOTYPE_PRESETS.items()}
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {
         "title": Key("str", "Short title of the study.", default=""),
         "description": Key("str", "What the study asks, in plain words.", default=""),
         "seed": Key("int", "Scenario seed: every random draw derives from it.", 0, 0,
                     2**63 - 1),
-        "horizon": Key("duration", "Follow-up from day 0.", "180 days", 1, 36525),
+        "horizon": Key("duration", "Follow-up from day 0.", "180 days", 1, MAX_DAY),
         "decision_resolution": Key("duration", "Epoch of state-based decisions (as-needed "
                                    "visits, tapering, pain-driven dropout).", "1 day",
                                    1 / 24, 365),
     },
     "model": {
         "parameters": Key("table", "Overrides of the default model's parameters for every "
-                          "patient (name = value); see `painsim describe`.", {}),
+                          "patient (name = value; see `model.parameters` below and "
+                          "`painsim describe`).", {}, entries=MODEL_PARAMETERS),
     },
     "cohort": {
-        "patients": Key("int", "Number of virtual patients.", 200, 1, 10**7),
+        "patients": Key("int", "Number of virtual patients.", 200, 1, MAX_PATIENTS),
         "mix": Key("table", "Phenotype = fraction, summing to 1; phenotypes: "
-                   + ", ".join(PHENOTYPE_PRESETS) + ".", {"chronic_sensitized": 1.0}),
+                   + ", ".join(PHENOTYPE_PRESETS) + ".", {"chronic_sensitized": 1.0},
+                   entries=COHORT_MIX),
         "run_in": Key("duration", "Untreated run-in before day 0 that settles each "
-                      "patient.", "120 days", 0, 3652.5),
+                      "patient.", "120 days", 0, MAX_INTERVAL_DAYS),
+        "table": Key("str", "CSV or Parquet file (path relative to this file) of "
+                     "per-patient columns, one row per patient: model parameters, and "
+                     "model states (the state at the start of the run-in); an optional "
+                     "`patient` column 0..n-1.", None, nonempty=True),
+        "events": Key("str", "CSV or Parquet event table (path relative to this file) "
+                      "with columns patient, day, kind (`flare`, `stress` or a state "
+                      "name), size: events at exact times in every arm.", None,
+                      nonempty=True),
+        "random_flares": Key("bool", "Draw the phenotypes' random flares; false keeps "
+                             "only `events`.", True),
     },
     "arms": {
-        "name": Key("str", "Label of the arm (unique).", required=True),
+        "name": Key("str", "Label of the arm (unique, not blank).", required=True,
+                    nonempty=True),
         "treatment": Key("list", "Interventions of a visit: a list of tables with `kind` "
                          "and its parameters (see Treatments). Empty or absent: natural "
                          "course.", []),
@@ -149,9 +185,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "outcomes": {
         "short_term": Key("duration", "Day of the short-term outcome, rounded to a whole "
                           "day (default 6 weeks, or the horizon if shorter).", None, 0,
-                          36525),
+                          MAX_DAY),
         "report_days": Key("durations", "Further days to report pain at, each rounded to a "
-                           "whole day.", [], 0, 36525),
+                           "whole day.", [], 0, MAX_DAY),
         "relief_fraction": Key("float", "Relief: pain at or below (1 - f) x baseline.", 0.3,
                                0.01, 1),
         "relief_min": Key("duration", "Relief must last at least this long.", "1 day", 0,
@@ -161,7 +197,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "relapse_min": Key("duration", "Relapse must last at least this long.", "7 days", 0,
                            3650),
         "relapse_window": Key("duration", "Window of the relapse rate (Kaplan-Meier).",
-                              "90 days", 1, 36525),
+                              "90 days", 1, MAX_DAY),
         "responder_fraction": Key("float", "Responder: reduction >= this fraction of "
                                   "baseline.", 0.3, 0, 1),
         "responder_points": Key("float", "Responder: reduction >= this many points.", 2.0,
@@ -170,6 +206,27 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                    1.5, 0, 10, "pain"),
         "bootstrap": Key("int", "Bootstrap resamples for intervals.", 1000, 0, 100000),
         "confidence": Key("float", "Level of the intervals.", 0.95, 0.5, 0.999),
+        "recovery_level": Key("float", "Recovery: daily pain strictly below this level "
+                              "(absent: not reported).", None, 0, 10, "pain"),
+        "recovery_days": Key("int", "Recovery: this many consecutive daily readings below "
+                             "recovery_level.", 7, 1, 3650),
+        "recovered_by": Key("durations", "Days at which to report the share recovered "
+                            "(needs recovery_level).", [], 0, 36525),
+        "recurrence_level": Key("float", "Recurrence after recovery: daily pain at or "
+                                "above this level (needs recovery_level).", None, 0, 10,
+                                "pain"),
+        "recurrence_min": Key("duration", "Recurrence: the readings at or above the level "
+                              "span at least this long ('1 day' = two readings 24 h "
+                              "apart).", "1 day", 0, 365),
+        "recurrence_at": Key("durations", "Times after recovery at which to report the "
+                             "cumulative incidence of recurrence (Kaplan-Meier).", [],
+                             1 / 24, 36525),
+        "responder_days": Key("durations", "Days at which to report responders "
+                              "(responder_fraction, responder_points), each rounded to a "
+                              "whole day.", [], 0, 36525),
+        "adverse_event_by": Key("durations", "Days at which to report the share of patients "
+                                "with >= 1 adverse event (and sessions with one).", [], 0,
+                                36525),
     },
     "outputs": {
         "trajectories": Key("bool", "Write daily pain per patient (trajectories.csv).",
@@ -179,6 +236,25 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "solver": {
         "rtol": Key("float", "Relative tolerance.", 1e-6, 1e-12, 1e-2),
         "atol": Key("float", "Absolute tolerance.", 1e-8, 1e-14, 1e-2),
+    },
+    "sensitivity": {  # painsim sensitivity FILE (painsim.sensitivity)
+        "parameters": Key("table", "Parameters to vary, each over [low, high]: "
+                          "`model.<parameter>` (a model parameter, set for every patient) or "
+                          "`<treatment>.<parameter>` (e.g. `acupuncture.dose`).", {}),
+        "outcomes": Key("list", "Outcomes (painsim.sensitivity.OUTCOMES), e.g. "
+                        "`change_short_term`, `relapse_km`.", ["change_short_term"]),
+        "arm": Key("str", "Arm whose outcome is analysed (absent: the last arm).", None),
+        "reference": Key("str", "If given, the outcome is the paired difference arm - "
+                         "reference.", None),
+        "method": Key("str", "Design and estimator (SALib).", "sobol",
+                      choices=("sobol", "morris")),
+        "n": Key("int", "Sobol base samples (a power of 2) or Morris trajectories.", 64, 2,
+                 2**16),
+        "second_order": Key("bool", "Sobol: also second-order indices' design "
+                            "(n x (2k + 2) sets instead of n x (k + 2)).", False),
+        "levels": Key("int", "Morris grid levels.", 4, 2, 64),
+        "resamples": Key("int", "Bootstrap resamples of the index intervals.", 200, 10,
+                         100000),
     },
 }
 
@@ -220,14 +296,16 @@ for _factory, _keys in TREATMENTS.values():
 #: Schedule kinds and their keys.
 SCHEDULES: dict[str, dict[str, Key]] = {
     "fixed": {
-        "start": Key("duration", "First visit.", "0 days", 0, 36525),
-        "every": Key("duration", "Interval between visits.", "1 week", 1 / 24, 3652.5),
+        "start": Key("duration", "First visit.", "0 days", 0, MAX_DAY),
+        "every": Key("duration", "Interval between visits.", "1 week", 1 / 24,
+                     MAX_INTERVAL_DAYS),
         "sessions": Key("int", "Number of visits.", 6, 0, 10000)},
     "tapering": {
-        "start": Key("duration", "First visit.", "0 days", 0, 36525),
-        "every": Key("duration", "First interval.", "3.5 days", 1 / 24, 3652.5),
+        "start": Key("duration", "First visit.", "0 days", 0, MAX_DAY),
+        "every": Key("duration", "First interval.", "3.5 days", 1 / 24, MAX_INTERVAL_DAYS),
         "growth": Key("float", "Interval multiplier once pain has fallen.", 2.0, 1, 10),
-        "max_every": Key("duration", "Longest interval.", "4 weeks", 1 / 24, 3652.5),
+        "max_every": Key("duration", "Longest interval.", "4 weeks", 1 / 24,
+                         MAX_INTERVAL_DAYS),
         "improvement": Key("float", "Fall from baseline that lets intervals grow.", 0.3, 0,
                            1),
         "sessions": Key("int", "Number of visits.", 8, 0, 10000)},
@@ -236,9 +314,20 @@ SCHEDULES: dict[str, dict[str, Key]] = {
         "consecutive_days": Key("int", "Bad daily checks in a row before booking.", 3, 1,
                                 365),
         "max_sessions": Key("int", "Most visits.", 10, 0, 10000),
-        "min_gap": Key("duration", "Least time between visits.", "1 week", 0, 3650),
-        "start": Key("duration", "First daily check.", "0 days", 0, 36525)},
+        "min_gap": Key("duration", "Least time between visits.", "1 week", 0,
+                       MAX_INTERVAL_DAYS),
+        "start": Key("duration", "First daily check.", "0 days", 0, MAX_DAY)},
+    "given": {
+        "table": Key("str", "CSV or Parquet file (path relative to this file) with "
+                     "columns patient, day: each patient's own visit days.", None,
+                     required=True, nonempty=True)},
 }
+
+#: The ``kind`` of a treatment, of a schedule, and of maintenance visits.
+TREATMENT_KIND = Key("str", "Kind of treatment.", required=True, choices=tuple(TREATMENTS))
+SCHEDULE_KIND = Key("str", "Kind of schedule.", "fixed", choices=tuple(SCHEDULES))
+MAINTENANCE_KIND = Key("str", "Maintenance visits are a fixed schedule.", "fixed",
+                       choices=("fixed",))
 
 
 class _Problems:
@@ -250,8 +339,8 @@ class _Problems:
 
 
 def _fmt(v: Any) -> str:
-    return repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else \
-        repr(v)
+    """A value as the file wrote it (``true``, ``'2 weeks'``), on one short line."""
+    return str(v).lower() if isinstance(v, bool) else short_repr(v)
 
 
 def _value(key: Key, v: Any, path: str, pr: _Problems) -> Any:
@@ -277,16 +366,21 @@ def _value(key: Key, v: Any, path: str, pr: _Problems) -> Any:
     if t in ("int", "float"):
         ok = isinstance(v, int) if t == "int" else isinstance(v, int | float)
         if isinstance(v, bool) or not ok:
-            pr.add(path, f"{_fmt(v)} is not {'an integer' if t == 'int' else 'a number'}; "
-                         f"allowed: {key.allowed()}")
+            what = "an integer" if t == "int" else "a number"
+            pr.add(path, f"{_fmt(v)} is {'a boolean, ' if isinstance(v, bool) else ''}not "
+                         f"{what}; allowed: {key.allowed()}")
             return None
-        if not math.isfinite(v) or not key.lo <= v <= key.hi:
+        if (isinstance(v, float) and not math.isfinite(v)) or not key.lo <= v <= key.hi:
             pr.add(path, f"{_fmt(v)} is out of range; allowed: {key.allowed()}")
             return None
         return v
     if t == "str":
         if not isinstance(v, str):
-            pr.add(path, f"{_fmt(v)} is not a string")
+            pr.add(path, f"{_fmt(v)} is not a string"
+                   + (f"; allowed: {key.allowed()}" if key.choices else ""))
+            return None
+        if key.nonempty and not v.strip():
+            pr.add(path, f"{_fmt(v)} is empty; allowed: a non-empty string")
             return None
         if key.choices and v not in key.choices:
             pr.add(path, f"{_fmt(v)} is not allowed; allowed: {key.allowed()}"
@@ -302,6 +396,10 @@ def _value(key: Key, v: Any, path: str, pr: _Problems) -> Any:
         if not isinstance(v, dict):
             pr.add(path, f"{_fmt(v)} is not a table")
             return None
+        if key.entries is not None:
+            before = len(pr.items)
+            out = _section(key.entries, v, f"{path}.", pr, fill=False)
+            return None if len(pr.items) > before else out
         return v
     if t == "list":
         if not isinstance(v, list):
@@ -312,19 +410,25 @@ def _value(key: Key, v: Any, path: str, pr: _Problems) -> Any:
 
 
 def _section(keys: dict[str, Key], data: dict[str, Any], prefix: str, pr: _Problems,
-             skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Validate a table: unknown keys, missing required keys, each value; with defaults."""
+             skip: tuple[str, ...] = (), *, fill: bool = True) -> dict[str, Any]:
+    """Validate a table: unknown keys, missing required keys, each value.
+
+    With ``fill`` the result has every key (absent ones at their defaults); without,
+    only the keys the table gives (overrides such as ``[model] parameters``).
+    """
     out: dict[str, Any] = {}
     for k in data:
         if k not in keys and k not in skip:
-            pr.add(f"{prefix}{k}", "unknown key" + did_you_mean(k, tuple(keys))
-                   + "; allowed: " + ", ".join(keys))
+            known = (*keys, *skip)
+            pr.add(f"{prefix}{k}", "unknown key" + did_you_mean(k, known)
+                   + "; allowed: " + ", ".join(known))
     for k, key in keys.items():
         if k in data:
             out[k] = _value(key, data[k], f"{prefix}{k}", pr)
         elif key.required:
             pr.add(f"{prefix}{k}", "is required")
-        else:
+            out[k] = None
+        elif fill:
             default = key.default
             if key.type == "duration" and isinstance(default, str):
                 default = parse_duration(default)
@@ -354,6 +458,9 @@ class Scenario:
     outputs : dict
     data : dict
         The normalized scenario (durations in days), for manifests and descriptions.
+    inputs : dict of str to str
+        Files the scenario reads (per-patient tables, event tables), as written in it,
+        with the SHA-256 of their bytes: a manifest then pins them as well.
     """
 
     path: str
@@ -372,19 +479,31 @@ class Scenario:
     atol: float
     outputs: dict[str, Any]
     data: dict[str, Any] = field(repr=False)
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 def _read(path: Path) -> str:
+    """The file's text, or a one-line :class:`ScenarioError` saying why not."""
+    import stat
+
     name = str(path)
-    if not path.exists():
-        raise ScenarioError(f"{name}: file not found", file=name)
-    if not path.is_file():
-        raise ScenarioError(f"{name}: not a file", file=name)
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError(f"{name}: file is too large ({size:,} bytes; a scenario is at "
-                            f"most {MAX_FILE_BYTES:,} bytes)", file=name)
-    raw = path.read_bytes()
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ScenarioError(f"{name}: not a file", file=name)
+        size = st.st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{name}: file is too large ({size:,} bytes; a scenario is "
+                                f"at most {MAX_FILE_BYTES:,} bytes)", file=name)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        why = ("a symbolic link to a missing file" if path.is_symlink() else
+               "file not found")
+        raise ScenarioError(f"{name}: {why}", file=name) from None
+    except OSError as exc:
+        why = ("symbolic link loop (the link points, through links, back to itself)"
+               if exc.errno == errno.ELOOP else f"cannot read it: {exc.strerror or exc}")
+        raise ScenarioError(f"{name}: {why}", file=name) from None
     if not raw.strip():
         raise ScenarioError(f"{name}: file is empty; a scenario needs at least [[arms]]",
                             file=name)
@@ -397,8 +516,20 @@ def _read(path: Path) -> str:
         raise ScenarioError(f"{name}: not UTF-8 text (byte {exc.start})", file=name) from None
 
 
+def _depth(value: Any) -> int:
+    """Deepest nesting of lists and dicts in ``value`` (without recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d + 1)
+            if d + 1 <= MAX_DEPTH:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def load_scenario(path: str | Path, *, patients: int | None = None,
-                  seed: int | None = None) -> Scenario:
+                  seed: int | None = None, ignore: tuple[str, ...] = ()) -> Scenario:
     """Read, validate and build a scenario file.
 
     Parameters
@@ -408,6 +539,9 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     patients, seed : int, optional
         Overrides of ``cohort.patients`` and ``seed`` (the CLI's ``--patients``,
         ``--seed``).
+    ignore : tuple of str
+        Top-level tables that are not scenario keys and are skipped (a file that embeds
+        a scenario, e.g. an evidence file's ``evidence`` and ``targets``).
 
     Raises
     ------
@@ -417,10 +551,19 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     p = Path(path)
     name = str(path)
     text = _read(p)
+    too_deep = ScenarioError(f"{name}: arrays or tables nested more than {MAX_DEPTH} deep; "
+                             "a scenario needs 5 at most", file=name)
     try:
         data = tomllib.loads(text)
+        for k in ignore:
+            data.pop(k, None)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{name}: invalid TOML: {exc}", file=name) from None
+        msg = " ".join(str(exc).split())
+        raise ScenarioError(f"{name}: invalid TOML: {msg}", file=name) from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise too_deep from None
+    if _depth(data) > MAX_DEPTH:
+        raise too_deep
     if patients is not None:
         data.setdefault("cohort", {})
         if isinstance(data["cohort"], dict):
@@ -439,29 +582,17 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
             pr.add(s, f"{_fmt(raw)} is not a table")
             raw = {}
         tables[s] = _section(SCHEMA[s], raw, f"{s}.", pr)
-    # model parameters
-    params = tables["model"]["parameters"] or {}
-    for k, v in params.items():
-        if k not in _P:
-            pr.add(f"model.parameters.{k}", "unknown parameter" + did_you_mean(k, tuple(_P))
-                   + "; see `painsim describe` for the list")
-        else:
-            try:
-                _P[k].validate(v)
-            except ParameterError as exc:
-                pr.add(f"model.parameters.{k}", f"{_fmt(v)} {exc.why}; allowed: "
-                       f"{exc.allowed}")
-    # cohort mix
+    # model parameters and cohort mix: checked key by key as tables with known entries
+    cohort_raw = data.get("cohort")
+    raw_mix = cohort_raw.get("mix") if isinstance(cohort_raw, dict) else None
+    if raw_mix == {}:
+        pr.add("cohort.mix", "is empty; give at least one phenotype = fraction")
+    elif isinstance(raw_mix, dict) and all(  # fractions (others are reported one by one)
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in raw_mix.values()) and abs(sum(raw_mix.values()) - 1) > 1e-9:
+        pr.add("cohort.mix", f"fractions sum to {sum(raw_mix.values()):g}; they must sum "
+               "to 1")
     mix = tables["cohort"]["mix"] or {}
-    for k, v in mix.items():
-        if k not in PHENOTYPE_PRESETS:
-            pr.add(f"cohort.mix.{k}", "unknown phenotype" + did_you_mean(
-                k, tuple(PHENOTYPE_PRESETS)) + "; allowed: " + ", ".join(PHENOTYPE_PRESETS))
-        elif isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-            pr.add(f"cohort.mix.{k}", f"{_fmt(v)} is not a fraction in [0, 1]")
-    if mix and all(isinstance(v, int | float) for v in mix.values()) and \
-            abs(sum(mix.values()) - 1) > 1e-9:
-        pr.add("cohort.mix", f"fractions sum to {sum(mix.values()):g}; they must sum to 1")
     # arms
     arms_raw = data.get("arms")
     if arms_raw is None or arms_raw == []:
@@ -477,14 +608,16 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     horizon = top["horizon"]
     if horizon is not None:
         for i, a in enumerate(arms_norm):
-            sch = a.get("schedule") or {}
-            if sch.get("start") is not None and sch["start"] > horizon:
-                pr.add(f"arms[{i}].schedule.start", f"{sch['start']:g} days is after the "
-                       f"horizon ({horizon:g} days)")
+            for key in ("schedule", "maintenance"):
+                sch = a.get(key) or {}
+                if sch.get("start") is not None and sch["start"] > horizon:
+                    pr.add(f"arms[{i}].{key}.start", f"{sch['start']:g} days is after the "
+                           f"horizon ({horizon:g} days)")
         st = tables["outcomes"]["short_term"]
         if st is not None and st > horizon:
             pr.add("outcomes.short_term", f"{st:g} days is after the horizon "
                    f"({horizon:g} days)")
+    _check_sensitivity(tables["sensitivity"], names, pr)
     o = tables["outcomes"]
     if o["short_term"] is not None:  # the save grid is daily
         o["short_term"] = float(round(o["short_term"]))
@@ -494,6 +627,11 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
         for i, d in enumerate(o["report_days"]):
             if d > horizon:
                 pr.add(f"outcomes.report_days[{i}]", f"{d:g} days is after the horizon "
+                       f"({horizon:g} days)")
+    for k in ("responder_days", "recovered_by", "adverse_event_by"):
+        for i, d in enumerate(o[k] or [] if horizon is not None else []):
+            if d is not None and round(d) > horizon:
+                pr.add(f"outcomes.{k}[{i}]", f"{d:g} days is after the horizon "
                        f"({horizon:g} days)")
     if o["relapse_fraction"] is not None and o["relief_fraction"] is not None and \
             o["relapse_fraction"] >= o["relief_fraction"]:
@@ -508,6 +646,56 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     return _build(name, text, top, tables, arms_norm, mix)
 
 
+def _check_sensitivity(sec: dict[str, Any], arm_names: list[str], pr: _Problems) -> None:
+    """``[sensitivity]``: names, ranges within the allowed ones, outcomes and arms; the
+    ``parameters`` table is normalized to ``{"model.x": (lo, hi), ...}``."""
+    from .sensitivity import OUTCOMES
+
+    raw = sec.get("parameters") or {}
+    flat: dict[str, Any] = {}
+    for k, v in raw.items():  # `model.theta0 = [..]` in TOML is a nested table
+        if isinstance(v, dict):
+            flat.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            flat[k if "." in k or k not in MODEL_PARAMETERS else f"model.{k}"] = v
+    out = {}
+    for name, v in flat.items():
+        path = f"sensitivity.parameters.{name}"
+        kind, _, par = name.partition(".")
+        keys = MODEL_PARAMETERS if kind == "model" else (
+            TREATMENTS[kind][1] if kind in TREATMENTS else None)
+        if keys is None or par not in keys:
+            known = [f"model.{p}" for p in MODEL_PARAMETERS] + [
+                f"{t}.{p}" for t, (_, ks) in TREATMENTS.items() for p in ks]
+            pr.add(path, "unknown parameter" + did_you_mean(name, tuple(known)) + "; use "
+                   "model.<parameter> or <treatment>.<parameter> (treatments: "
+                   + ", ".join(TREATMENTS) + ")")
+            continue
+        key = keys[par]
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in v)):
+            pr.add(path, f"{_fmt(v)} is not a range [low, high] of two numbers")
+            continue
+        lo, hi = float(v[0]), float(v[1])
+        if not (key.lo <= lo < hi <= key.hi):
+            pr.add(path, f"{_fmt(v)} needs low < high within the allowed range; allowed: "
+                   f"{key.allowed()}")
+            continue
+        out[name] = (lo, hi)
+    sec["parameters"] = out
+    for i, o in enumerate(sec.get("outcomes") or []):
+        if not isinstance(o, str) or o not in OUTCOMES:
+            pr.add(f"sensitivity.outcomes[{i}]", f"{_fmt(o)} is not an outcome; allowed: "
+                   + ", ".join(OUTCOMES) + (did_you_mean(o, tuple(OUTCOMES))
+                                            if isinstance(o, str) else ""))
+    for k in ("arm", "reference"):
+        a = sec.get(k)
+        if a is not None and arm_names and a not in arm_names:
+            pr.add(f"sensitivity.{k}", f"{_fmt(a)} is not an arm; arms: "
+                   + ", ".join(arm_names) + did_you_mean(a, tuple(arm_names)))
+
+
 def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
     pre = f"arms[{i}]."
     out = _section(SCHEMA["arms"], a, pre, pr)
@@ -517,11 +705,9 @@ def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
         if not isinstance(t, dict):
             pr.add(tp, f"{_fmt(t)} is not a table like {{ kind = 'acupuncture' }}")
             continue
-        kind = t.get("kind")
-        if kind not in TREATMENTS:
-            pr.add(f"{tp}.kind", f"{_fmt(kind)} is not a treatment; allowed: "
-                   + ", ".join(TREATMENTS) + (did_you_mean(kind, tuple(TREATMENTS))
-                                              if isinstance(kind, str) else ""))
+        kind = _section({"kind": TREATMENT_KIND}, {"kind": t["kind"]} if "kind" in t else {},
+                        f"{tp}.", pr)["kind"]
+        if kind is None:
             continue
         params = _section(TREATMENTS[kind][1], {k: v for k, v in t.items() if k != "kind"},
                           f"{tp}.", pr)
@@ -531,15 +717,10 @@ def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
         sch = out.get(key)
         if sch is None:
             continue
-        kind = sch.get("kind", "fixed")
-        if key == "maintenance" and kind != "fixed":
-            pr.add(f"{pre}{key}.kind", f"{_fmt(kind)}: maintenance visits are 'fixed'")
-            out[key] = None
-            continue
-        if kind not in SCHEDULES:
-            pr.add(f"{pre}{key}.kind", f"{_fmt(kind)} is not a schedule; allowed: "
-                   + ", ".join(SCHEDULES) + (did_you_mean(kind, tuple(SCHEDULES))
-                                             if isinstance(kind, str) else ""))
+        kind_key = SCHEDULE_KIND if key == "schedule" else MAINTENANCE_KIND
+        kind = _section({"kind": kind_key}, {k: v for k, v in sch.items() if k == "kind"},
+                        f"{pre}{key}.", pr)["kind"]
+        if kind is None:
             out[key] = None
             continue
         body = _section(SCHEDULES[kind], {k: v for k, v in sch.items() if k != "kind"},
@@ -552,7 +733,9 @@ def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
     return out
 
 
-def _schedule(s: dict[str, Any]) -> Fixed | Tapering | AsNeeded:
+def _schedule(s: dict[str, Any], base: Path) -> Fixed | Tapering | AsNeeded | Given:
+    if s["kind"] == "given":
+        return Given.read(base / s["table"])
     if s["kind"] == "fixed":
         return Fixed(start_day=s["start"], every_days=s["every"], sessions=s["sessions"])
     if s["kind"] == "tapering":
@@ -564,32 +747,82 @@ def _schedule(s: dict[str, Any]) -> Fixed | Tapering | AsNeeded:
                     start_day=s["start"])
 
 
+#: Argument names of the API objects -> keys of the file, where they differ.
+_FILE_KEYS = {"start_day": "start", "every_days": "every", "max_every_days": "max_every",
+              "min_gap_days": "min_gap", "slots_per_day": "clinic_slots_per_day",
+              "intervention": "treatment", "short_term_day": "short_term",
+              "relief_min_days": "relief_min", "relapse_min_days": "relapse_min",
+              "relapse_window_days": "relapse_window", "recovered_by_days": "recovered_by",
+              "recurrence_min_days": "recurrence_min", "recurrence_days": "recurrence_at",
+              "adverse_event_days": "adverse_event_by", "n": "patients",
+              "run_in_days": "run_in"}
+#: Cohort arguments that live elsewhere in the file.
+_COHORT_PATHS = {"seed": "seed", "params": "model.parameters", "table": "model.parameters"}
+
+
+def _dotted(where: str, keys: dict[str, Key], error_name: str) -> str:
+    """The file's dotted path of an API error named like ``Fixed.start_day`` raised while
+    building the object at ``where`` (whose keys are ``keys``): ``arms[0].schedule.start``.
+    """
+    m = re.fullmatch(r"(\w+)(?:\[['\"]?(.*?)['\"]?\])?", error_name.rsplit(".", 1)[-1])
+    if not m:
+        return where
+    attr, sub = m.groups()
+    if where == "cohort" and attr in _COHORT_PATHS:
+        path = _COHORT_PATHS[attr]
+    elif _FILE_KEYS.get(attr, attr) in keys:
+        path = f"{where}.{_FILE_KEYS.get(attr, attr)}".lstrip(".")
+    else:
+        return where
+    return f"{path}.{sub}" if sub else path
+
+
 def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str, Any]],
            arms_norm: list[dict[str, Any]], mix: dict[str, float]) -> Scenario:
+    # Every value passed its key's check; the objects' own checks see combinations (and
+    # guard against the schema drifting from them): their errors get the file's path.
+    where, keys = "", SCHEMA[""]
     try:
         arms = []
-        for a in arms_norm:
-            parts = [TREATMENTS[k][0](**p) for k, p in a["treatment"]]
+        for i, a in enumerate(arms_norm):
+            parts = []
+            for j, (k, p) in enumerate(a["treatment"]):
+                where, keys = f"arms[{i}].treatment[{j}]", TREATMENTS[k][1]
+                parts.append(TREATMENTS[k][0](**p))
             proto = None
             if parts:
                 intervention = (parts[0] if len(parts) == 1 else
                                 tuple(parts) if a["visits"] == "alternate" else
                                 iv.combine(*parts))
+                schedules = {}
+                for key in ("schedule", "maintenance"):
+                    if a[key]:
+                        where, keys = f"arms[{i}].{key}", SCHEDULES[a[key]["kind"]]
+                        schedules[key] = _schedule(a[key], Path(name).parent)
+                where, keys = f"arms[{i}]", SCHEMA["arms"]
                 proto = Protocol(
-                    intervention=intervention, schedule=_schedule(a["schedule"]),
-                    maintenance=_schedule(a["maintenance"]) if a["maintenance"] else None,
+                    intervention=intervention, schedule=schedules["schedule"],
+                    maintenance=schedules.get("maintenance"),
                     p_miss=a["p_miss"], dropout_per_day=a["dropout_per_day"],
                     dropout_pain_factor=a["dropout_pain_factor"],
                     dropout_adverse_factor=a["dropout_adverse_factor"],
                     visit_hour=a["visit_hour"])
+            where, keys = f"arms[{i}]", SCHEMA["arms"]
             clinic = (Clinic(slots_per_day=a["clinic_slots_per_day"])
                       if a["clinic_slots_per_day"] else None)
             arms.append(Arm(name=a["name"], protocol=proto, clinic=clinic))
         params = tables["model"]["parameters"] or {}
+        where, keys = "cohort", SCHEMA["cohort"]
         phenotypes = with_parameters(PHENOTYPE_PRESETS, params)
-        cohort = Cohort(n=tables["cohort"]["patients"], seed=top["seed"], mix=mix,
-                        phenotypes=phenotypes, run_in_days=tables["cohort"]["run_in"])
+        c = tables["cohort"]
+        base = Path(name).parent
+        cohort = Cohort(n=c["patients"], seed=top["seed"], mix=mix,
+                        phenotypes=phenotypes, run_in_days=c["run_in"],
+                        table=None if c["table"] is None else base / c["table"],
+                        events=None if c["events"] is None else base / c["events"],
+                        random_flares=c["random_flares"])
         o = tables["outcomes"]
+        where, keys = "outcomes", SCHEMA["outcomes"]
         outcomes = Outcomes(
             short_term_day=o["short_term"], report_days=tuple(o["report_days"] or ()),
             relief_fraction=o["relief_fraction"], relief_min_days=o["relief_min"],
@@ -598,13 +831,30 @@ def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str
             responder_fraction=o["responder_fraction"],
             responder_points=o["responder_points"],
             satisfaction_points=o["satisfaction_points"], bootstrap=o["bootstrap"],
-            confidence=o["confidence"])
+            confidence=o["confidence"], recovery_level=o["recovery_level"],
+            recovery_days=o["recovery_days"],
+            recovered_by_days=tuple(o["recovered_by"] or ()),
+            recurrence_level=o["recurrence_level"], recurrence_min_days=o["recurrence_min"],
+            recurrence_days=tuple(o["recurrence_at"] or ()),
+            responder_days=tuple(float(round(d)) for d in o["responder_days"] or ()),
+            adverse_event_days=tuple(o["adverse_event_by"] or ()))
     except ParameterError as exc:  # a combination the key checks cannot see
-        raise ScenarioError(f"{name}: {exc}", file=name) from None
+        path = _dotted(where, keys, exc.name)
+        msg = f"{_fmt(exc.value)} {exc.why}; allowed: {exc.allowed}"
+        if " row " in exc.name or exc.name.endswith(" columns"):  # inside a table file
+            msg = f"{exc.name}: {msg}"
+        raise ScenarioError(f"{name}: {path}: {msg}", file=name,
+                            problems=[(path, msg)]) from None
     data = {"title": top["title"], "description": top["description"], "seed": top["seed"],
             "horizon_days": top["horizon"], "decision_resolution_days":
             top["decision_resolution"], **tables, "arms": arms_norm}
+    files = [tables["cohort"]["table"], tables["cohort"]["events"],
+             *[a[k]["table"] for a in arms_norm for k in ("schedule", "maintenance")
+               if a.get(k) and a[k].get("kind") == "given"]]
+    inputs = {f: hashlib.sha256((Path(name).parent / f).read_bytes()).hexdigest()
+              for f in files if f is not None}
     return Scenario(
+        inputs=inputs,
         path=name, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(),
         title=top["title"], description=top["description"], seed=top["seed"],
         patients=tables["cohort"]["patients"], horizon_days=top["horizon"],
@@ -661,6 +911,11 @@ def describe_scenario(s: Scenario) -> str:
                              f"is {sch.improvement:.0%} below baseline multiplies the "
                              f"interval by {sch.growth:g} (at most "
                              f"{_days(sch.max_every_days)}).")
+            elif isinstance(sch, Given):
+                lines.append(f"  {what}: on each patient's own days from "
+                             f"{raw['schedule']['table']!r} ({sch.sessions} visits for "
+                             f"{len(sch.days)} patients, days {sch.start_day:g} to "
+                             f"{sch.planned_end_day:g}).")
             else:
                 lines.append(f"  {what}: as needed, when pain >= {sch.threshold:g}/10 on "
                              f"{sch.consecutive_days} daily checks in a row, at most "
@@ -706,6 +961,9 @@ def reference_markdown() -> str:
         title = "Top level" if not section else (
             "[[arms]] (one table per arm)" if section == "arms" else f"[{section}]")
         table(title, keys)
+        for k, key in keys.items():
+            if key.entries is not None:
+                table(f"`{section}.{k}` (any of these keys)", key.entries)
     for kind, (_, keys) in TREATMENTS.items():
         table(f"Treatments: `kind = \"{kind}\"`", keys)
     for kind, keys in SCHEDULES.items():

@@ -276,6 +276,8 @@ def _must_refuse(hint: str, value: object) -> bool:
                 or (hint == "<class 'int'>" and not isinstance(value, int)))
     if hint == "<class 'str'>":
         return not isinstance(value, str)
+    if hint == "<class 'bool'>":
+        return not isinstance(value, bool)
     return value is True or value is False
 
 
