@@ -6,18 +6,89 @@ large for memory) becomes one clear message and a non-zero exit, never a traceba
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shlex
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
 from . import __version__
-from .errors import PainsimError
+from .errors import PainsimError, ParameterError
 
 __all__ = ["main"]
+
+#: Most worker processes the CLI starts: one per core (more adds processes, not speed).
+MAX_WORKERS = max(os.cpu_count() or 1, 1)
+#: Most patients a command that sizes its own cohorts (claims, calibrate, teach) takes.
+MAX_COMMAND_PATIENTS = 10**6
+
+
+def _at_most_the_cores(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value > MAX_WORKERS:
+        click.echo(f"note: --workers {value} is more than the {MAX_WORKERS} cores of this "
+                   f"machine; using {MAX_WORKERS}", err=True)
+        return MAX_WORKERS
+    return value
+
+
+def _workers_option(default: int) -> click.Option:
+    """``--workers``: more than the machine's cores are cut to the cores, with a note."""
+    return click.option(
+        "--workers", type=click.IntRange(min=0), default=default, show_default=True,
+        callback=_at_most_the_cores, help="Worker processes (0: one per core; more than "
+        "the cores are cut to the cores); results do not depend on it.")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup runs."""
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Treat SIGTERM like SIGINT (Ctrl-C) while the block runs: raise, clean up, exit."""
+    def on_term(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # pragma: no cover - not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _ChunkBar:
+    """A progress bar over the engine's tasks (chunks of patients), with an ETA, on a
+    terminal only; the total is known from the first report."""
+
+    def __init__(self, label: str, show: bool) -> None:
+        self.label, self.show, self.bar = label, show, None
+
+    def __enter__(self) -> _ChunkBar:
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=f"{self.label} ({total} "
+                                         f"chunk{'s' if total > 1 else ''})", show_eta=True,
+                                         show_pos=True, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -97,27 +168,49 @@ def check(files: tuple[Path, ...]) -> None:
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
-@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Worker processes (0: one per core); results do not depend on it.")
+@_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver: the NumPy reference, or the same method "
               "compiled with Numba (faster; pip install \"painsim[fast]\"); they agree to "
               "rounding.")
+@click.option("--scheduler", default=None, metavar="local|ADDRESS",
+              help="Run the chunks on Dask: 'local' starts a local cluster of --workers "
+              "processes, or give a scheduler's address (tcp://host:8786); results are the "
+              "same numbers. Needs pip install \"painsim[dask]\".")
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
-        quiet: bool, workers: int, backend: str) -> None:
+        quiet: bool, workers: int, backend: str, scheduler: str | None) -> None:
     """Run the scenario FILE and write the results folder --out."""
+    written: list[str] = []
+    with _interruptible():  # from here on SIGTERM, like Ctrl-C, cleans up and exits
+        try:
+            _run(file, out, patients, seed, force, quiet, workers, backend, written,
+                 scheduler)
+        except KeyboardInterrupt as exc:
+            signame = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
+            what = f"wrote {out} before that" if written else f"{out} was not written"
+            click.echo(f"painsim: interrupted ({signame}); {what}", err=True)
+            sys.exit(143 if isinstance(exc, _Terminated) else 130)
+
+
+def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
+         quiet: bool, workers: int, backend: str, written: list[str],
+         scheduler: str | None = None) -> None:
+    """The body of ``painsim run``: load and check everything, then simulate and write
+    ``out``; ``written`` receives the files once ``out`` is in place."""
     from .engine import simulate
-    from .results import estimate_memory_bytes, write_results
+    from .results import (
+        check_out,
+        estimate_memory_bytes,
+        remove_stale_temporaries,
+        write_results,
+    )
     from .scenario import load_scenario
 
     try:
         s = load_scenario(file, patients=patients, seed=seed)
+        check_out(out, force=force)
     except PainsimError as exc:
         raise _fail(exc) from None
-    if out.exists() and not out.is_dir():
-        raise click.ClickException(f"{out}: exists and is not a folder; choose another --out")
-    if out.exists() and not force:
-        raise click.ClickException(f"{out}: already exists; use --force to replace it")
     need, have = estimate_memory_bytes(s), _available_memory()
     if have is not None and need > 0.8 * have:
         raise click.ClickException(
@@ -125,22 +218,31 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
             f"{int(s.horizon_days) + 1} days needs about {need / 2**30:.1f} GiB; this "
             f"machine has {have / 2**30:.1f} GiB available. Use fewer patients "
             "(--patients) or set outputs.trajectories = false.")
+    for stale in remove_stale_temporaries(out):
+        click.echo(f"removed {stale}: the temporary folder of an interrupted run", err=True)
     show = not quiet and sys.stdout.isatty()
+    if not quiet:
+        click.echo(f"simulating {s.patients:,} patients x {len(s.arms)} arms over "
+                   f"{s.horizon_days:g} days ...", err=True)
     t0 = time.perf_counter()
     try:
-        if show:
-            with click.progressbar(length=len(s.arms), label="simulating arms") as bar:
-                result = simulate(list(s.arms), s.cohort, s.horizon_days,
-                                  outcomes=s.outcomes, epoch_days=s.epoch_days,
-                                  rtol=s.rtol, atol=s.atol, workers=workers,
-                                  backend=backend, progress=lambda _: bar.update(1))
-        else:
+        with contextlib.ExitStack() as stack:
+            executor = None
+            if scheduler is not None:
+                from .cluster import dask_client
+
+                executor = stack.enter_context(dask_client(scheduler, workers=workers))
+            bar = stack.enter_context(_ChunkBar("simulating", show))
             result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
                               epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
-                              workers=workers, backend=backend)
+                              workers=workers, backend=backend, executor=executor,
+                              progress=bar.update if show else None)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         files = write_results(s, result, out, force=force, command=command,
                               wall_seconds=time.perf_counter() - t0)
+        written.extend(files)
+    except ParameterError as exc:  # the loader's checks should have caught it: name the file
+        raise click.ClickException(f"{file}: {exc}") from None
     except PainsimError as exc:
         raise _fail(exc) from None
     if not quiet:
@@ -161,11 +263,12 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--assumptions", type=click.Path(dir_okay=False, path_type=Path),
               help="Assumption sets file (default: assumptions.toml beside the claims).")
-@click.option("--patients", type=click.IntRange(min=8), default=200, show_default=True,
+@click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
+              default=200, show_default=True,
               help="Patients in the paired cohort of each assumption set.")
-@click.option("--seed", type=click.IntRange(min=0), default=2026, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Worker processes (0: one per core); results do not depend on it.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=2026,
+              show_default=True)
+@_workers_option(0)
 def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, seed: int,
            workers: int) -> None:
     """Check claims (default: scenarios/claims/*.toml) under every assumption set."""
@@ -188,11 +291,11 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--patients", type=click.IntRange(min=8), help="Override the cohort size.")
-@click.option("--max-evaluations", type=click.IntRange(min=1), default=40, show_default=True,
-              help="Most simulations the optimizer may run.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Worker processes (0: one per core); results do not depend on it.")
+@click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
+              help="Override the cohort size.")
+@click.option("--max-evaluations", type=click.IntRange(min=1, max=10000), default=40,
+              show_default=True, help="Most simulations the optimizer may run.")
+@_workers_option(0)
 def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: int) -> None:
     """Fit a claim file's [calibration] parameters to its reported numbers."""
     from .calibrate import calibrate as fit
@@ -211,9 +314,9 @@ def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: i
               default=Path("teaching"), show_default=True, help="Folder for report.html.")
 @click.option("--claims-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("scenarios") / "claims", show_default=True)
-@click.option("--patients", type=click.IntRange(min=8), default=120, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Worker processes (0: one per core); results do not depend on it.")
+@click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
+              default=120, show_default=True)
+@_workers_option(0)
 def teach(out: Path, claims_dir: Path, patients: int, workers: int) -> None:
     """Write a self-contained HTML report on the contradictions between the claims."""
     from .teach import build_report
@@ -255,6 +358,198 @@ def compare(dir_a: Path, dir_b: Path) -> None:
     diffs = [f"  {k}: A={ma.get(k)!r}  B={mb.get(k)!r}" for k in keys
              if ma.get(k) != mb.get(k)]
     click.echo("\n".join(diffs) if diffs else "  none (same scenario, seed and versions)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Folder for validate.csv and validate.png.")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+@click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
+              help="Override every cohort size.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override every file's seed.")
+@_workers_option(1)
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+              show_default=True, help="Solver backend (numba: compiled, faster).")
+def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: int | None,
+             seed: int | None, workers: int, backend: str) -> None:
+    """Check the model against published figures (default: scenarios/evidence/).
+
+    Prints each target's published figure, simulated value with 95% interval, band and
+    verdict (pass, fail, or undecided when the interval straddles a band edge). Exit
+    status: 0 when no target fails, 3 when any fails, 1 for a bad file or option.
+    """
+    from .validate import format_report, write_report
+    from .validate import validate as run_suite
+
+    try:
+        report = run_suite(paths or (Path("scenarios") / "evidence",), patients=patients,
+                           seed=seed, workers=workers, backend=backend)
+        click.echo(format_report(report))
+        if out is not None:
+            files = write_report(report, out, force=force)
+            click.echo(f"wrote {out}/: {', '.join(files)}")
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    if report.counts["fail"]:
+        sys.exit(3)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Folder for indices.csv, design.csv and the figures.")
+@click.option("--n", "n", type=click.IntRange(min=2, max=2**16),
+              help="Override sensitivity.n (Sobol base samples or Morris trajectories).")
+@click.option("--method", type=click.Choice(["sobol", "morris"]),
+              help="Override sensitivity.method.")
+@click.option("--patients", type=click.IntRange(min=1), help="Override cohort.patients.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+@_workers_option(1)
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+              show_default=True, help="Solver backend (numba: compiled, faster).")
+def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
+                patients: int | None, seed: int | None, force: bool, workers: int,
+                backend: str) -> None:
+    """Global sensitivity (Morris or Sobol, SALib) of the outcomes in FILE's
+    [sensitivity] table to the parameters it names; writes --out."""
+    from .results import DISCLAIMER, check_out
+    from .scenario import load_scenario
+    from .sensitivity import format_indices, run_sensitivity, spec_of, write_sensitivity
+
+    try:
+        s = load_scenario(file, patients=patients, seed=seed)
+        spec_of(s)
+        check_out(out, force=force)
+        t0 = time.perf_counter()
+        res = run_sensitivity(s, workers=workers, backend=backend, n=n, method=method)
+        files = write_sensitivity(res, out, force=force, scenario=s)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    click.echo(f"{res.method} analysis of {len(res.names)} parameters: {len(res.X)} "
+               f"parameter sets x {s.patients} patients, {time.perf_counter() - t0:.1f} s\n")
+    click.echo(format_indices(res))
+    click.echo(f"wrote {out}/: {', '.join(files)}")
+    click.echo(DISCLAIMER)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Folder for patients.csv, tipped.csv, driver.csv and the figures.")
+@click.option("--patients", type=click.IntRange(min=1), help="Override cohort.patients.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
+@click.option("--max-sessions", type=click.IntRange(min=1, max=200), default=12,
+              show_default=True, help="Longest course tried.")
+@click.option("--every", type=click.FloatRange(min=0.05, max=365), default=7.0,
+              show_default=True, help="Days between the course's sessions.")
+@click.option("--horizon", type=click.FloatRange(min=10, max=3650), default=365.0,
+              show_default=True, help="Days integrated after the (last) session.")
+@click.option("--patient", type=click.IntRange(min=0),
+              help="Patient of the phase plane and of the driver curve (default 0).")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+@_workers_option(1)
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+              show_default=True, help="Solver backend (numba: compiled, faster).")
+def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_sessions: int,
+           every: float, horizon: float, patient: int | None, force: bool, workers: int,
+           backend: str) -> None:
+    """Basin map of FILE's cohort: stable states and saddles, the minimal tension
+    release of one dry-needling session and the minimal number of sessions that leave
+    each patient low for good, and the minimal release against the systemic state R."""
+    from .basins import basin_map, format_basins, write_basins
+    from .interventions import acupuncture, dry_needling
+    from .results import DISCLAIMER, check_out
+    from .scenario import load_scenario
+
+    try:
+        s = load_scenario(file, patients=patients, seed=seed)
+        check_out(out, force=force)
+        dn = {k: v for a in s.data["arms"] for k_, p in a["treatment"] if k_ == "dry_needling"
+              for k, v in p.items()}
+        ac = {k: v for a in s.data["arms"] for k_, p in a["treatment"] if k_ == "acupuncture"
+              for k, v in p.items()}
+        rest = {k: v for k, v in dn.items() if k != "release"}
+
+        def lever(f: float) -> Any:
+            return dry_needling(**rest, release=f)
+
+        course = dry_needling(**dn)
+        k = patient or 0
+        if k >= s.patients:
+            raise PainsimError(f"--patient {k}: the cohort has {s.patients} patients")
+        t0 = time.perf_counter()
+        bm = basin_map(s.cohort, lever=lever, course=course, every_days=every,
+                       max_sessions=max_sessions, horizon=horizon, driver_patient=k,
+                       backend=backend, workers=workers, rtol=s.rtol, atol=s.atol)
+        files = write_basins(bm, s.cohort, out, force=force, lever=lever, course=course,
+                             systemic=acupuncture(**ac), patient=patient, scenario=s)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    click.echo(f"basin map of {s.patients} patients ({time.perf_counter() - t0:.1f} s)\n")
+    click.echo(format_basins(bm))
+    click.echo(f"\nwrote {out}/: {', '.join(files)}")
+    click.echo(DISCLAIMER)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Folder for summary.csv, patients.csv and contributions.png.")
+@click.option("--arm", help="Arm to explain (default: every treated arm).")
+@click.option("--reference", help="Reference arm (default: the first arm).")
+@click.option("--patient", type=click.IntRange(min=0),
+              help="Print the plain-language story of this patient.")
+@click.option("--patients", type=click.IntRange(min=1), help="Override cohort.patients.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+@_workers_option(1)
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
+              show_default=True, help="Solver backend (numba: compiled, faster).")
+def explain(file: Path, out: Path, arm: str | None, reference: str | None,
+            patient: int | None, patients: int | None, seed: int | None, force: bool,
+            workers: int, backend: str) -> None:
+    """Why did patients get better? Split each arm's effect on pain into pathway
+    contributions (exact Shapley values over counterfactual ablations, common random
+    numbers) at the short-term day and at the horizon."""
+    from .attribute import attribute, format_summary, narrative, write_attribution
+    from .results import DISCLAIMER, check_out
+    from .scenario import load_scenario
+
+    try:
+        s = load_scenario(file, patients=patients, seed=seed)
+        check_out(out, force=force)
+        names = [a.name for a in s.arms]
+        reference = reference or names[0]
+        for what, a in (("--arm", arm), ("--reference", reference)):
+            if a is not None and a not in names:
+                raise PainsimError(f"{what} {a!r}: not an arm of {file}; arms: "
+                                   + ", ".join(names))
+        if patient is not None and patient >= s.patients:
+            raise PainsimError(f"--patient {patient}: the cohort has {s.patients} patients")
+        if arm == reference:
+            raise PainsimError(f"--arm {arm!r} is the reference; choose another arm")
+        t0 = time.perf_counter()
+        day = s.outcomes.short_term_day
+        days = sorted({min(day if day is not None else 42.0, s.horizon_days),
+                       float(int(s.horizon_days))})
+        att = attribute(list(s.arms), s.cohort, s.horizon_days, arm=arm,
+                        reference=reference, days=days, seed=s.seed, backend=backend,
+                        workers=workers, rtol=s.rtol, atol=s.atol, epoch_days=s.epoch_days)
+        files = write_attribution(att, out, force=force, scenario=s)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    click.echo(f"pathway attribution, {s.patients} patients "
+               f"({time.perf_counter() - t0:.1f} s; {att.info['method']})\n")
+    vs = [a for a in att.summary.arm.unique() if " vs " in a]
+    click.echo(format_summary(dataclasses.replace(
+        att, summary=att.summary[att.summary.arm.isin(vs)] if vs else att.summary)))
+    if patient is not None:
+        for a in vs or list(att.summary.arm.unique()):
+            click.echo("\n" + narrative(att, a, patient))
+    click.echo(f"\nwrote {out}/: {', '.join(files)}")
+    click.echo(DISCLAIMER)
 
 
 if __name__ == "__main__":  # pragma: no cover

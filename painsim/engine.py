@@ -541,7 +541,7 @@ def simulate(
     chunk_size: int | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-8,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     backend: str = "numpy",
     executor: Any = None,
@@ -569,7 +569,9 @@ def simulate(
     rtol, atol : float
         Solver tolerances.
     progress : callable, optional
-        Called with each arm's name when that arm is done (progress bars).
+        ``progress(done, total)`` is called each time a task finishes — a chunk of
+        patients through every arm, or a clinic arm on the whole cohort — with the
+        number done so far and the total (progress bars).
     workers : int
         Worker processes (0: one per core; at most 4 per core). Each (arm, chunk of
         patients) is a task;
@@ -635,7 +637,8 @@ def simulate(
     check_number("rtol", rtol, 100 * np.finfo(float).eps, 0.1)
     check_number("atol", atol, 0, 1.0)
     if progress is not None and not callable(progress):
-        raise ParameterError("progress", progress, "a callable progress(arm) or None")
+        raise ParameterError("progress", progress, "a callable progress(done, total) or "
+                             "None")
     if backend not in ("numpy", "numba"):
         raise ParameterError("backend", backend, "numpy, numba")
     if executor is not None and not callable(getattr(executor, "submit", None)):
@@ -686,22 +689,36 @@ def simulate(
               atol=atol, backend=backend, pain=None if executor is not None else pain)
     timings = {"cohort_s": 0.0, "decide_s": 0.0, "integrate_s": 0.0, "outcomes_s": 0.0,
                "compile_s": compile_s}
+    total, finished = len(spans) + len(whole), [0]
+
+    def tick() -> None:
+        finished[0] += 1
+        if progress is not None:
+            progress(finished[0], total)
+
     if executor is not None:
-        done, sample, whole_runs = _run_on_dask(executor, job, spans, whole, pain)
+        done, sample, whole_runs = _run_on_dask(executor, job, spans, whole, pain, tick)
     elif parallel:
         _FORKED.append(job)  # forked workers inherit it: nothing is pickled
         try:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                done = list(pool.map(_chunk_task, spans))
+                done = _gather([pool.submit(_chunk_task, sp) for sp in spans], tick)
                 sample = _merge_samples([d.pop("sample") for d in done])
-                whole_runs = list(pool.map(_whole_task, whole, [sample] * len(whole)))
+                whole_runs = _gather([pool.submit(_whole_task, i, sample) for i in whole],
+                                     tick)
         finally:
             _FORKED.clear()
     else:
-        done = [_chunk_task(sp, job) for sp in spans]
+        done = []
+        for sp in spans:
+            done.append(_chunk_task(sp, job))
+            tick()
         sample = _merge_samples([d.pop("sample") for d in done])
-        whole_runs = [_whole_task(i, sample, job) for i in whole]
+        whole_runs = []
+        for i in whole:
+            whole_runs.append(_whole_task(i, sample, job))
+            tick()
     runs = {}
     for i, a in enumerate(arms):
         if a.clinic:
@@ -713,8 +730,6 @@ def simulate(
         for p in parts:
             for k in ("decide_s", "integrate_s", "outcomes_s"):
                 timings[k] += p["timings"][k]
-        if progress is not None:
-            progress(a.name)
     timings["cohort_s"] = sum(d["cohort_s"] for d in done)
     tic = time.perf_counter()
     result = build_result(arms, cohort, sample, runs, outcomes, float(horizon_days))
@@ -810,8 +825,18 @@ def _whole_task(i: int, sample: CohortSample, job: Job | None = None) -> dict[st
     return _arm_run(job, i, sample, 0, job.cohort.n)
 
 
+def _gather(futures: list[Any], tick: Callable[[], None]) -> list[Any]:
+    """Results of ``futures`` in their order, ticking as each one finishes."""
+    from concurrent.futures import as_completed
+
+    for _ in as_completed(futures):
+        tick()
+    return [f.result() for f in futures]
+
+
 def _run_on_dask(client: Any, job: Job, spans: list[tuple[int, int]], whole: list[int],
-                 pain: list[NDArray[np.float64]]) -> tuple[list, CohortSample, list]:
+                 pain: list[NDArray[np.float64]], tick: Callable[[], None],
+                 ) -> tuple[list, CohortSample, list]:
     """The chunks as Dask tasks, gathered one by one as they finish (bounded memory)."""
     from distributed import as_completed
 
@@ -829,6 +854,7 @@ def _run_on_dask(client: Any, job: Job, spans: list[tuple[int, int]], whole: lis
             keep(run, i, d["span"][0])
         done[futures[fut]] = d
         fut.release()
+        tick()
     sample = _merge_samples([d.pop("sample") for d in done])
     whole_runs = []
     if whole:
@@ -837,6 +863,7 @@ def _run_on_dask(client: Any, job: Job, spans: list[tuple[int, int]], whole: lis
             run = client.submit(_whole_task, i, sample_f, job_f, pure=False).result()
             keep(run, i, 0)
             whole_runs.append(run)
+            tick()
     return done, sample, whole_runs
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +115,28 @@ def test_without_dask_the_message_says_how_to_install_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert 'pip install "painsim[dask]"' in out.stdout
+
+
+def test_painsim_run_with_a_local_scheduler_writes_the_same_tables(tmp_path):
+    from click.testing import CliRunner
+
+    from painsim.cli import main
+
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "own_patients.toml"
+    plain, dask = tmp_path / "plain", tmp_path / "dask"
+    r1 = CliRunner().invoke(main, ["run", str(scenario), "--out", str(plain), "--quiet"])
+    r2 = CliRunner().invoke(main, ["run", str(scenario), "--out", str(dask), "--quiet",
+                                   "--scheduler", "local", "--workers", "1"])
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
+    for name in ("patients.csv", "summary.csv", "events.csv", "trajectories.csv"):
+        assert (plain / name).read_bytes() == (dask / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_reports_every_task_once_up_to_the_total(workers):
+    arms, cohort = _study()
+    seen = []
+    ps.simulate(arms, cohort, horizon_days=20, chunk_size=7, workers=workers,
+                progress=lambda done, total: seen.append((done, total)))
+    total = 5  # ceil(30 / 7) chunks, no clinic arm
+    assert seen == [(k, total) for k in range(1, total + 1)]
