@@ -336,14 +336,14 @@ class _ArmRun:
     use_planner = True
 
     def _plannable(self) -> bool:
-        """Fixed schedules without a clinic or dropout: nothing couples patients or
-        reads the state, so every visit time is known in advance."""
+        """Fixed or Given schedules without a clinic or dropout: nothing couples patients
+        or reads the state, so every visit time is known in advance."""
         proto = self.arm.protocol
         return (self.use_planner and proto is not None and self.arm.clinic is None
-                and isinstance(proto.schedule, Fixed) and proto.dropout_per_day == 0)
+                and isinstance(proto.schedule, Fixed | Given) and proto.dropout_per_day == 0)
 
     def _plan_fixed(self) -> None:
-        """All patients' visits of a Fixed schedule (and Fixed maintenance) at once.
+        """All patients' visits of a Fixed or Given schedule (and Fixed maintenance) at once.
 
         Replays :meth:`_patient` visit by visit for every patient in lockstep: the same
         times (the same floating-point operations), the same draws from each patient's
@@ -357,7 +357,16 @@ class _ArmRun:
         ivs = self.interventions
         probs = [np.array([e.probability for e in iv.effects]) for iv in ivs]
         m = proto.maintenance
-        n_visits = proto.schedule.sessions + (m.sessions if m is not None else 0)
+        sched = proto.schedule
+        if isinstance(sched, Given):  # each patient's own days, padded with +inf
+            own = [sched.days.get(int(g), ()) for g in self.lanes.tolist()]
+            D = np.full((n, max((len(d) for d in own), default=0)), np.inf)
+            for j, d in enumerate(own):
+                D[j, :len(d)] = d
+            n_course = D.shape[1]
+        else:
+            n_course = sched.sessions
+        n_visits = n_course + (m.sessions if m is not None else 0)
         if proto.p_miss > 0:
             st = _Streams(self.seed, self.lanes, "visits")
             U = np.array([st[j].random(n_visits) for j in range(n)]).reshape(n, n_visits)
@@ -373,6 +382,30 @@ class _ArmRun:
         used = np.zeros(n, dtype=int)  # effect draws used per patient
         last = np.full(n, -math.inf)
 
+        def attend(alive: NDArray) -> None:
+            """The planned visit of the ``alive`` lanes, at ``now``."""
+            lanes = np.flatnonzero(alive)
+            if proto.p_miss > 0:
+                missed = U[lanes, visit[lanes]] < proto.p_miss
+            else:
+                missed = np.zeros(lanes.size, dtype=bool)
+            visit[lanes] += 1
+            gone = lanes[missed]
+            self.log.extend(gone, now[gone], "missed visit", [""] * gone.size)
+            att = lanes[~missed]
+            which = k[att] % len(ivs)
+            for idx in np.unique(which).tolist():
+                sel = att[which == idx]
+                p = probs[idx]
+                if R is None:
+                    H = np.broadcast_to(p >= 1.0, (sel.size, p.size))
+                else:
+                    H = R[sel[:, None], used[sel, None] + np.arange(p.size)] < p
+                    used[sel] += p.size
+                self._record(sel, now[sel], idx, H, k[sel])
+            k[att] += 1
+            last[att] = now[att]
+
         def planned(alive: NDArray, t_plan: NDArray, sessions: int, every: float) -> None:
             for _ in range(sessions):
                 alive = alive & (t_plan + hour < horizon)
@@ -381,32 +414,21 @@ class _ArmRun:
                 target = t_plan + hour
                 adv = alive & (target > now)
                 now[adv] = now[adv] + (target[adv] - now[adv])
-                lanes = np.flatnonzero(alive)
-                if proto.p_miss > 0:
-                    missed = U[lanes, visit[lanes]] < proto.p_miss
-                else:
-                    missed = np.zeros(lanes.size, dtype=bool)
-                visit[lanes] += 1
-                gone = lanes[missed]
-                self.log.extend(gone, now[gone], "missed visit", [""] * gone.size)
-                att = lanes[~missed]
-                which = k[att] % len(ivs)
-                for idx in np.unique(which).tolist():
-                    sel = att[which == idx]
-                    p = probs[idx]
-                    if R is None:
-                        H = np.broadcast_to(p >= 1.0, (sel.size, p.size))
-                    else:
-                        H = R[sel[:, None], used[sel, None] + np.arange(p.size)] < p
-                        used[sel] += p.size
-                    self._record(sel, now[sel], idx, H, k[sel])
-                k[att] += 1
-                last[att] = now[att]
+                attend(alive)
                 t_plan = np.maximum(t_plan, last - hour) + every
 
-        sched = proto.schedule
-        planned(np.ones(n, dtype=bool), np.full(n, float(sched.start_day)), sched.sessions,
-                sched.every_days)
+        if isinstance(sched, Given):  # as _given: exact days, none from the horizon on
+            alive = np.ones(n, dtype=bool)
+            for j in range(n_course):
+                alive = alive & (D[:, j] < horizon)
+                if not alive.any():
+                    break
+                adv = alive & (D[:, j] > now)
+                now[adv] = now[adv] + (D[adv, j] - now[adv])
+                attend(alive)
+        else:
+            planned(np.ones(n, dtype=bool), np.full(n, float(sched.start_day)),
+                    sched.sessions, sched.every_days)
         self.course_end = np.where(k > 0, last, np.nan)
         if m is not None:
             planned(k > 0, (last - hour) + m.start_day, m.sessions, m.every_days)

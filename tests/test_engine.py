@@ -382,23 +382,29 @@ def test_numbers_are_checked_the_same_way_everywhere():
         ps.Flares(strain_per_day=2.0)
 
 
-@pytest.mark.parametrize("case", range(4))
+@pytest.mark.parametrize("case", range(8))
 def test_batched_planner_makes_the_same_decisions_as_the_simpy_processes(case, monkeypatch):
-    # Fixed schedules without clinic or dropout are planned for all patients at once;
-    # the SimPy processes are the definition: every output must be identical
+    # Fixed and Given schedules without clinic or dropout are planned for all patients at
+    # once; the SimPy processes are the definition: every output must be identical
     from painsim.engine import _ArmRun
 
     rng = np.random.default_rng(case)
     alternating = (ps.dry_needling(p_soreness=float(rng.uniform(0.1, 0.9))),
                    ps.acupuncture(p_bruising=0.5))
+    if case < 4:
+        schedule = ps.Fixed(start_day=float(rng.uniform(0, 10)),
+                            every_days=float(rng.uniform(1.3, 9)),
+                            sessions=int(rng.integers(1, 9)))
+    else:  # each patient's own days: some on one day twice, some past the horizon, none
+        schedule = ps.Given(days={i: tuple(np.round(rng.uniform(0, 140, rng.integers(0, 8)),
+                                                    int(rng.integers(0, 3))))
+                                  for i in range(15) if i != 3})
     proto = ps.Protocol(
         intervention=alternating if case % 2 else ps.dry_needling(),
-        schedule=ps.Fixed(start_day=float(rng.uniform(0, 10)),
-                          every_days=float(rng.uniform(1.3, 9)),
-                          sessions=int(rng.integers(1, 9))),
+        schedule=schedule,
         maintenance=ps.Fixed(start_day=float(rng.uniform(5, 30)), every_days=21.0,
-                             sessions=3) if case >= 2 else None,
-        p_miss=float(rng.uniform(0, 0.4)) if case else 0.0,
+                             sessions=3) if case % 4 >= 2 else None,
+        p_miss=float(rng.uniform(0, 0.4)) if case % 4 else 0.0,
         visit_hour=float(rng.uniform(0, 23)))
     arms = [ps.Arm(name="a", protocol=proto)]
     cohort = ps.Cohort(n=15, seed=case, mix={"recurrent": 0.5, "chronic_sensitized": 0.5})
