@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shlex
 import signal
@@ -332,6 +333,50 @@ def teach(out: Path, claims_dir: Path, patients: int, workers: int) -> None:
 
 
 @main.command()
+@click.argument("results", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--arm", required=True, help="Arm name, as in patients.csv.")
+@click.option("--patient", type=click.IntRange(min=0), required=True,
+              help="Patient index (0-based), as in patients.csv.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for replay.png, replay_pain.csv, replay_events.csv, replay.txt.")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
+def replay(results: Path, arm: str, patient: int, out: Path | None, force: bool) -> None:
+    """Re-run one patient of the results folder RESULTS bit for bit; print its event log
+    and its course in words."""
+    import pandas as pd
+
+    from .replay import replay as do_replay
+    from .results import DISCLAIMER, atomic_folder
+
+    try:
+        r = do_replay(results, arm, patient)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    log = r.events[["day", "kind", "detail"]]
+    click.echo(log.to_string(index=False) if len(log) else "(no events)")
+    click.echo("")
+    text = r.account()
+    click.echo(text)
+    click.echo(DISCLAIMER)
+    if out is not None:
+        try:
+            with atomic_folder(out, force=force) as tmp:
+                r.plot(tmp / "replay.png")
+                pd.DataFrame({"day": r.days, "pain_0_10": r.pain}).to_csv(
+                    tmp / "replay_pain.csv", index=False, float_format="%.6g")
+                r.events.to_csv(tmp / "replay_events.csv", index=False,
+                                float_format="%.6g")
+                (tmp / "replay.txt").write_text(text + "\n" + DISCLAIMER + "\n")
+                (tmp / "manifest.json").write_text(json.dumps(
+                    {"painsim_replay": 1, "results": str(results), "arm": arm,
+                     "patient": patient, "note": DISCLAIMER}, indent=2))
+        except PainsimError as exc:
+            raise _fail(exc) from None
+        click.echo(f"wrote {out}/: replay.png, replay_pain.csv, replay_events.csv, "
+                   "replay.txt, manifest.json")
+
+
+@main.command()
 @click.argument("dir_a", type=click.Path(file_okay=False, path_type=Path))
 @click.argument("dir_b", type=click.Path(file_okay=False, path_type=Path))
 def compare(dir_a: Path, dir_b: Path) -> None:
@@ -448,13 +493,15 @@ def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
               show_default=True, help="Days integrated after the (last) session.")
 @click.option("--patient", type=click.IntRange(min=0),
               help="Patient of the phase plane and of the driver curve (default 0).")
+@click.option("--arm", help="Arm whose session is the course (default: the file's dry "
+              "needling, or dry needling with its defaults).")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
 def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_sessions: int,
-           every: float, horizon: float, patient: int | None, force: bool, workers: int,
-           backend: str) -> None:
+           every: float, horizon: float, patient: int | None, arm: str | None, force: bool,
+           workers: int, backend: str) -> None:
     """Basin map of FILE's cohort: stable states and saddles, the minimal tension
     release of one dry-needling session and the minimal number of sessions that leave
     each patient low for good, and the minimal release against the systemic state R."""
@@ -476,6 +523,12 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
             return dry_needling(**rest, release=f)
 
         course = dry_needling(**dn)
+        if arm is not None:
+            by = {a.name: a for a in s.arms}
+            if arm not in by or by[arm].protocol is None:
+                raise PainsimError(f"--arm {arm!r}: not a treated arm of {file}; arms: "
+                                   + ", ".join(a.name for a in s.arms if a.protocol))
+            course = by[arm].protocol.interventions[0]
         k = patient or 0
         if k >= s.patients:
             raise PainsimError(f"--patient {k}: the cohort has {s.patients} patients")

@@ -673,13 +673,7 @@ def simulate(
     if chunk_size is not None and any(a.clinic for a in arms):
         raise ParameterError("chunk_size", chunk_size, "None when an arm has a clinic",
                              why="would split the clinic's shared queue")
-    outcomes = outcomes or Outcomes()
-    if outcomes.short_term_day is None:
-        outcomes = dataclasses.replace(outcomes, short_term_day=min(42.0, float(
-            math.floor(horizon_days))))
-    elif outcomes.short_term_day > horizon_days:
-        raise ParameterError("Outcomes.short_term_day", outcomes.short_term_day,
-                             f"[0, {horizon_days:g}] day", why="is after the horizon")
+    outcomes = _settled_outcomes(outcomes, horizon_days)
     model = cohort.model
     for a in arms:
         if a.protocol is not None:
@@ -757,7 +751,93 @@ def simulate(
     result = build_result(arms, cohort, sample, runs, outcomes, float(horizon_days))
     timings["outcomes_s"] += time.perf_counter() - tic
     result.timings.update(timings)
+    result.settings.update(backend=backend, rtol=rtol, atol=atol, epoch_days=epoch_days,
+                           horizon_days=float(horizon_days))
     return result
+
+
+def _settled_outcomes(outcomes: Outcomes | None, horizon_days: float) -> Outcomes:
+    """The outcome settings with the short-term day filled in (default: day 42)."""
+    outcomes = outcomes or Outcomes()
+    if outcomes.short_term_day is None:
+        return dataclasses.replace(outcomes, short_term_day=min(42.0, float(
+            math.floor(horizon_days))))
+    if outcomes.short_term_day > horizon_days:
+        raise ParameterError("Outcomes.short_term_day", outcomes.short_term_day,
+                             f"[0, {horizon_days:g}] day", why="is after the horizon")
+    return outcomes
+
+
+def replay_patient(arms: Sequence[Arm], cohort: Cohort, horizon_days: float, patient: int,
+                   *, outcomes: Outcomes | None = None, epoch_days: float = 1.0,
+                   rtol: float = 1e-6, atol: float = 1e-8,
+                   backend: str = "numpy") -> SimulationResult:
+    """One patient of a study, in every arm, with the numbers :func:`simulate` gives it.
+
+    Every patient's numbers depend only on its own lane and random streams, so running
+    patient ``patient`` alone reproduces its row of a whole run bit for bit, whatever the
+    workers and chunks were (an arm with a clinic couples its patients through the queue:
+    that arm is re-run whole). The result holds that one patient (its ``patient`` column
+    and event log keep the cohort's index); the summary's paired statistics are of one
+    patient only.
+
+    Parameters
+    ----------
+    arms, cohort, horizon_days, outcomes, epoch_days, rtol, atol, backend
+        As given to :func:`simulate` for the run being replayed.
+    patient : int
+        The patient's index in the cohort, 0 to ``cohort.n - 1``.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    from types import SimpleNamespace
+
+    check_number("patient", patient, 0, cohort.n - 1, integer=True)
+    if backend == "numba":
+        _require(cohort.model.name, cohort.model.lane_form)
+        _checked(cohort.model)
+        warm_up(cohort.model)
+    outcomes = _settled_outcomes(outcomes, horizon_days)
+    job = Job(model=cohort.model, cohort=cohort, arms=tuple(arms),
+              horizon=float(horizon_days), epoch=float(epoch_days), outcomes=outcomes,
+              seed=cohort.seed, rtol=rtol, atol=atol, backend=backend)
+    done = _chunk_task((patient, patient + 1), job)
+    runs = {}
+    for i, a in enumerate(arms):
+        if a.clinic:  # the queue couples patients: the whole arm, then this patient's row
+            run = _whole_task(i, cohort.sample(horizon_days, rtol=rtol, atol=atol,
+                                               backend=backend), job)
+            run = _one_patient(run, patient)
+        else:
+            run = done["runs"][i]
+        run["pain"] = run.pop("pain_rows")
+        runs[a.name] = run
+    one = SimpleNamespace(n=1, seed=cohort.seed)
+    result = build_result(arms, one, done["sample"], runs, outcomes, float(horizon_days))
+    result.patients["patient"] = patient
+    for lg in result.event_log:
+        lg["patient"] = np.full_like(lg["patient"], patient)
+    result.settings.update(backend=backend, rtol=rtol, atol=atol, epoch_days=epoch_days,
+                           horizon_days=float(horizon_days), replayed_patient=patient)
+    return result
+
+
+def _one_patient(run: dict[str, Any], k: int) -> dict[str, Any]:
+    """Patient ``k``'s part of a whole-cohort arm run (the fields build_result reads)."""
+    lg = run["log"]
+    keep = lg["lane"] == k
+    out = {"days": run["days"], "pain_rows": run["pain_rows"][k:k + 1],
+           "status": run["status"][k:k + 1], "dropout": run["dropout"][k:k + 1],
+           "baseline": run["baseline"][k:k + 1], "course_end": run["course_end"][k:k + 1],
+           "outcomes": {key: v[k:k + 1] for key, v in run["outcomes"].items()},
+           "sessions": (None, None, run["sessions"][2]),
+           "log": {**lg, "lane": np.zeros(int(keep.sum()), dtype=np.int64),
+                   "t": lg["t"][keep], "kind": lg["kind"][keep],
+                   "detail": lg["detail"][keep]},
+           "timings": run["timings"]}
+    return out
 
 
 _CHUNK = 4096  # default most patients per chunk

@@ -521,6 +521,9 @@ class SimulationResult:
     timings : dict of str to float
         Wall time (s) of each phase: ``cohort_s`` (draws and run-in), ``decide_s``
         (SimPy processes), ``integrate_s`` (solver, event effects), ``outcomes_s``.
+    settings : dict
+        How it was run: ``backend``, ``rtol``, ``atol``, ``epoch_days``,
+        ``horizon_days`` (what a replay needs besides the scenario).
     """
 
     arms: tuple[str, ...]
@@ -532,6 +535,7 @@ class SimulationResult:
     status: dict[str, NDArray[np.int_]]
     relapse_curves: dict[str, tuple[NDArray, NDArray]]
     timings: dict[str, float] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @functools.cached_property
     def events(self) -> pd.DataFrame:

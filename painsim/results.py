@@ -9,6 +9,7 @@ cannot, so the next run to the same folder removes those whose process is gone
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -18,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +139,37 @@ def check_out(out: Path, *, force: bool = False) -> None:
                            "--out") from None
 
 
+@contextlib.contextmanager
+def atomic_folder(out: Path, *, force: bool = False, check: bool = True) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that becomes ``out`` when the block succeeds.
+
+    ``out`` appears complete or not at all: everything is written into the temporary
+    folder (named so that :func:`remove_stale_temporaries` cleans up after a killed run)
+    and renamed at the end; on any error or interrupt the temporary folder is removed.
+    An existing ``out`` is replaced only with ``force`` and only if it is a painsim
+    folder (:func:`check_out`, run first unless ``check`` is false).
+    """
+    out = Path(out)
+    if check:
+        remove_stale_temporaries(out)
+        check_out(out, force=force)
+    else:
+        _check_replaceable(out, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a results folder is an ordinary one
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bool = False,
                   command: str = "", wall_seconds: float = 0.0) -> list[str]:
     """Write ``out`` with summary, patients, events, trajectories, manifest and plots.
@@ -144,14 +177,7 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
     The folder appears only when complete: everything is written into a temporary
     folder beside it and renamed. An existing ``out`` is replaced only with ``force``.
     """
-    out = Path(out)
-    _check_replaceable(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a results folder is an ordinary one
-    try:
+    with atomic_folder(out, force=force, check=False) as tmp:
         files = []
         s_out = result.summary.copy()
         s_out.insert(0, "note", DISCLAIMER)
@@ -188,7 +214,7 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
                       "SeedSequence([seed, patient, stream]); streams: cohort 1, flares 2, "
                       "visits 3, effects 4, dropout 5"},
             "solver": {"method": "Dormand-Prince 5(4), per-patient steps", "rtol": s.rtol,
-                       "atol": s.atol},
+                       "atol": s.atol, "backend": result.settings.get("backend", "numpy")},
             "versions": _versions(),
             "platform": {"system": platform.platform(), "machine": platform.machine(),
                          "python": sys.version.split()[0]},
@@ -199,12 +225,6 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
             "files": [*files, "manifest.json"],
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest["files"]
 
 

@@ -529,7 +529,8 @@ def _depth(value: Any) -> int:
 
 
 def load_scenario(path: str | Path, *, patients: int | None = None,
-                  seed: int | None = None, ignore: tuple[str, ...] = ()) -> Scenario:
+                  seed: int | None = None, ignore: tuple[str, ...] = (),
+                  text: str | None = None) -> Scenario:
     """Read, validate and build a scenario file.
 
     Parameters
@@ -542,6 +543,9 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     ignore : tuple of str
         Top-level tables that are not scenario keys and are skipped (a file that embeds
         a scenario, e.g. an evidence file's ``evidence`` and ``targets``).
+    text : str, optional
+        The file's text, when it comes from elsewhere (a results folder's manifest);
+        ``path`` then names it in messages and anchors its relative paths.
 
     Raises
     ------
@@ -550,7 +554,7 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     """
     p = Path(path)
     name = str(path)
-    text = _read(p)
+    text = _read(p) if text is None else text
     too_deep = ScenarioError(f"{name}: arrays or tables nested more than {MAX_DEPTH} deep; "
                              "a scenario needs 5 at most", file=name)
     try:
@@ -646,6 +650,15 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     return _build(name, text, top, tables, arms_norm, mix)
 
 
+#: ``[sensitivity] parameters``: protocol keys (every treated arm's schedule).
+SENSITIVITY_PROTOCOL: dict[str, Key] = {
+    "sessions": Key("int", "Visits of the course (rounded to whole numbers).", None, 1,
+                    10000),
+    "every": Key("float", "Days between visits (fixed or tapering schedules).", None, 1 / 24,
+                 MAX_INTERVAL_DAYS, "day"),
+}
+
+
 def _check_sensitivity(sec: dict[str, Any], arm_names: list[str], pr: _Problems) -> None:
     """``[sensitivity]``: names, ranges within the allowed ones, outcomes and arms; the
     ``parameters`` table is normalized to ``{"model.x": (lo, hi), ...}``."""
@@ -662,14 +675,15 @@ def _check_sensitivity(sec: dict[str, Any], arm_names: list[str], pr: _Problems)
     for name, v in flat.items():
         path = f"sensitivity.parameters.{name}"
         kind, _, par = name.partition(".")
-        keys = MODEL_PARAMETERS if kind == "model" else (
-            TREATMENTS[kind][1] if kind in TREATMENTS else None)
+        keys = MODEL_PARAMETERS if kind == "model" else SENSITIVITY_PROTOCOL if \
+            kind == "protocol" else (TREATMENTS[kind][1] if kind in TREATMENTS else None)
         if keys is None or par not in keys:
             known = [f"model.{p}" for p in MODEL_PARAMETERS] + [
-                f"{t}.{p}" for t, (_, ks) in TREATMENTS.items() for p in ks]
+                f"{t}.{p}" for t, (_, ks) in TREATMENTS.items() for p in ks] + [
+                f"protocol.{p}" for p in SENSITIVITY_PROTOCOL]
             pr.add(path, "unknown parameter" + did_you_mean(name, tuple(known)) + "; use "
-                   "model.<parameter> or <treatment>.<parameter> (treatments: "
-                   + ", ".join(TREATMENTS) + ")")
+                   "model.<parameter>, <treatment>.<parameter> (treatments: "
+                   + ", ".join(TREATMENTS) + ") or protocol.sessions, protocol.every")
             continue
         key = keys[par]
         if not (isinstance(v, list) and len(v) == 2 and all(
