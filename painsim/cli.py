@@ -383,7 +383,7 @@ def compare(dir_a: Path, dir_b: Path) -> None:
     """Side-by-side summary of two results folders, and how their manifests differ."""
     import pandas as pd
 
-    from .results import read_results
+    from .results import read_results, why_different
 
     try:
         (ma, sa), (mb, sb) = read_results(dir_a), read_results(dir_b)
@@ -397,12 +397,21 @@ def compare(dir_a: Path, dir_b: Path) -> None:
     both = pd.concat([a, b]).T
     click.echo(f"A = {dir_a}\nB = {dir_b}\n")
     click.echo(both.round(3).to_string())
-    click.echo("\nmanifest differences:")
-    keys = ["scenario_sha256", "title", "seed", "patients", "arms", "horizon_days",
-            "decision_resolution_days", "solver", "versions"]
-    diffs = [f"  {k}: A={ma.get(k)!r}  B={mb.get(k)!r}" for k in keys
-             if ma.get(k) != mb.get(k)]
-    click.echo("\n".join(diffs) if diffs else "  none (same scenario, seed and versions)")
+    why = why_different(ma, mb, sa, sb)
+    heads = {"scenario": "scenario keys that differ", "inputs": "input tables that differ",
+             "seeds": "seed and cohort size", "solver": "solver settings",
+             "versions": "package versions", "outputs": "outputs that moved most "
+             "(relative change)"}
+    click.echo("\nwhy they differ:")
+    causes = False
+    for k, head in heads.items():
+        if why[k]:
+            causes = causes or k != "outputs"
+            click.echo(f"  {head}:")
+            click.echo("\n".join(f"    {line}" for line in why[k]))
+    if not causes:
+        click.echo("  same scenario, inputs, seed, solver and versions: the same numbers "
+                   "are expected")
 
 
 @main.command()

@@ -242,3 +242,80 @@ def read_results(folder: Path) -> tuple[dict[str, Any], Any]:
     except json.JSONDecodeError as exc:
         raise PainsimError(f"{mf}: broken manifest ({exc})") from None
     return manifest, pd.read_csv(sf, index_col=0)
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths of a parsed TOML document: ``arms[1].schedule.every`` -> value."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(d, list) and d and all(isinstance(x, dict) for x in d):
+        for i, v in enumerate(d):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = d
+    return out
+
+
+def why_different(ma: dict[str, Any], mb: dict[str, Any], sa: Any, sb: Any,
+                  *, most: int = 8) -> dict[str, list[str]]:
+    """Why two results folders differ: causes first, then the outputs that moved most.
+
+    Parameters
+    ----------
+    ma, mb : dict
+        The two manifests.
+    sa, sb : pandas.DataFrame
+        The two summaries (one row per arm).
+    most : int
+        How many moved outputs to list.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``"scenario"`` (keys whose values differ, as dotted paths), ``"inputs"`` (table
+        files whose SHA-256 differ), ``"seeds"``, ``"solver"``, ``"versions"``, and
+        ``"outputs"`` (summary values that moved most, largest change first, relative to
+        the larger magnitude of the two).
+    """
+    import tomllib
+
+    def parsed(m: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return _flatten(tomllib.loads(m.get("scenario_text", "")))
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    fa, fb = parsed(ma), parsed(mb)
+    out: dict[str, list[str]] = {k: [] for k in ("scenario", "inputs", "seeds", "solver",
+                                                 "versions", "outputs")}
+    for k in sorted(set(fa) | set(fb)):
+        if fa.get(k, "(absent)") != fb.get(k, "(absent)"):
+            out["scenario"].append(f"{k}: {fa.get(k, '(absent)')!r} -> "
+                                   f"{fb.get(k, '(absent)')!r}")
+    ia, ib = ma.get("input_files_sha256") or {}, mb.get("input_files_sha256") or {}
+    for k in sorted(set(ia) | set(ib)):
+        if ia.get(k) != ib.get(k):
+            out["inputs"].append(f"{k}: contents differ (SHA-256)")
+    for k in ("seed", "patients"):
+        if ma.get(k) != mb.get(k):
+            out["seeds"].append(f"{k}: {ma.get(k)!r} -> {mb.get(k)!r}")
+    for group, key in (("solver", "solver"), ("versions", "versions")):
+        a, b = ma.get(key) or {}, mb.get(key) or {}
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                out[group].append(f"{k}: {a.get(k)!r} -> {b.get(k)!r}")
+    moved = []
+    for arm in [x for x in sa.index if x in sb.index]:
+        for col in [c for c in sa.columns if c in sb.columns]:
+            x, y = sa.at[arm, col], sb.at[arm, col]
+            if not (isinstance(x, int | float | np.number) and
+                    isinstance(y, int | float | np.number)):
+                continue
+            if not (np.isfinite(x) and np.isfinite(y)) or x == y:
+                continue
+            rel = abs(y - x) / max(abs(x), abs(y))
+            moved.append((rel, f"{arm}: {col} {x:.4g} -> {y:.4g} ({y - x:+.3g})"))
+    out["outputs"] = [t for _, t in sorted(moved, key=lambda r: -r[0])[:most]]
+    return out

@@ -102,3 +102,20 @@ def test_replay_cli_prints_the_log_and_an_account_and_writes_a_plot(tmp_path):
     assert bad.exit_code != 0 and "0 to 9" in bad.output
     bad = CliRunner().invoke(main, ["replay", str(tmp_path), "--arm", "x", "--patient", "0"])
     assert bad.exit_code != 0 and "not a painsim results folder" in bad.output
+
+
+def test_compare_says_why_two_runs_differ(tmp_path):
+    a = _run(tmp_path)
+    f = tmp_path / "study.toml"
+    f.write_text(SCENARIO.replace('sessions = 5', 'sessions = 2'))
+    b = tmp_path / "b"
+    assert CliRunner().invoke(main, ["run", str(f), "--out", str(b), "--quiet", "--seed",
+                                     "12"]).exit_code == 0
+    res = CliRunner().invoke(main, ["compare", str(a), str(b)])
+    assert res.exit_code == 0, res.output
+    why = res.output.split("why they differ:")[1]
+    assert "arms[1].schedule.sessions: 5 -> 2" in why
+    assert "seed: 11 -> 12" in why
+    assert "outputs that moved most" in why
+    same = CliRunner().invoke(main, ["compare", str(a), str(a)])
+    assert "the same numbers are expected" in same.output
