@@ -8,6 +8,8 @@ model defined with :class:`Model` runs on the same batched solver, :func:`integr
 Time is in days and pain on 0–10 throughout.
 """
 
+from . import attribute, basins, sensitivity
+from .basins import basin_map
 from .cluster import dask_client
 from .cohort import PHENOTYPE_PRESETS, Cohort, Flares, LogNormal, Phenotype, Uniform
 from .engine import simulate
@@ -25,9 +27,10 @@ from .interventions import (
     usual_care,
 )
 from .model import Model, ModelSolution, Parameter, ParameterSet, State
-from .outcomes import Outcomes, SimulationResult, kaplan_meier
+from .outcomes import Outcomes, SimulationResult, kaplan_meier, load
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
 from .protocols import Arm, AsNeeded, Clinic, Fixed, Given, Protocol, Tapering
+from .sensitivity import run_sensitivity
 from .solver import Solution, integrate
 
 __version__ = "0.1.0"
@@ -65,6 +68,9 @@ __all__ = [
     "Uniform",
     "__version__",
     "acupuncture",
+    "attribute",
+    "basin_map",
+    "basins",
     "combine",
     "dask_client",
     "dry_needling",
@@ -72,10 +78,13 @@ __all__ = [
     "exercise",
     "integrate",
     "kaplan_meier",
+    "load",
     "local_kick",
     "no_treatment",
     "phenotype",
     "read_table",
+    "run_sensitivity",
+    "sensitivity",
     "sham",
     "simulate",
     "systemic_kick",

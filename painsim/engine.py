@@ -814,7 +814,7 @@ def replay_patient(arms: Sequence[Arm], cohort: Cohort, horizon_days: float, pat
             run = done["runs"][i]
         run["pain"] = run.pop("pain_rows")
         runs[a.name] = run
-    one = SimpleNamespace(n=1, seed=cohort.seed)
+    one = SimpleNamespace(n=1, seed=cohort.seed, model=cohort.model)
     result = build_result(arms, one, done["sample"], runs, outcomes, float(horizon_days))
     result.patients["patient"] = patient
     for lg in result.event_log:
@@ -915,8 +915,8 @@ def _chunk_task(span: tuple[int, int], job: Job | None = None) -> dict[str, Any]
     cohort_s = time.perf_counter() - tic
     runs = {i: _arm_run(job, i, sample, lo, hi) for i, a in enumerate(job.arms)
             if not a.clinic}
-    if not any(a.clinic for a in job.arms):  # only the phenotypes are needed from here on
-        sample = CohortSample(phenotype=sample.phenotype, params=sample.params[:, :0],
+    if not any(a.clinic for a in job.arms):  # phenotypes and parameters are kept (tables)
+        sample = CohortSample(phenotype=sample.phenotype, params=sample.params,
                               y0=sample.y0[:, :0], flares=[])
     return {"sample": sample, "runs": runs, "cohort_s": cohort_s, "span": span}
 

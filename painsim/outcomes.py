@@ -64,6 +64,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,7 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort, CohortSample
     from .protocols import Arm
 
-__all__ = ["Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier"]
+__all__ = ["Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier", "load"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -537,6 +538,92 @@ class SimulationResult:
     timings: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def save(self, path: str | Path) -> Path:
+        """Write the whole result to one file (a NumPy ``.npz`` archive), exactly.
+
+        Every array and table column is stored with its dtype, so :func:`painsim.load`
+        gives back equal tables and bit-identical arrays. The file is written to a
+        temporary name and renamed: it appears complete or not at all.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file; ``.npz`` is added when missing.
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Examples
+        --------
+        >>> import painsim, tempfile, pathlib
+        >>> res = painsim.simulate([painsim.Arm(name="none")], painsim.Cohort(n=3, seed=1),
+        ...                        horizon_days=10)
+        >>> f = res.save(pathlib.Path(tempfile.mkdtemp()) / "run")
+        >>> painsim.load(f).patients.equals(res.patients)
+        True
+        """
+        import json
+        import os
+        import tempfile
+
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        arrays: dict[str, NDArray] = {"days": self.days}
+        for i, a in enumerate(self.arms):
+            arrays[f"pain/{i}"] = self.pain[a]
+            arrays[f"status/{i}"] = self.status[a]
+            arrays[f"curve_t/{i}"], arrays[f"curve_s/{i}"] = self.relapse_curves[a]
+        for name, table in (("patients", self.patients), ("summary", self.summary)):
+            frame = table.reset_index() if name == "summary" else table
+            for j, c in enumerate(frame.columns):
+                arrays[f"{name}/{j}"] = _column_array(frame[c])
+        for i, lg in enumerate(self.event_log):
+            for k in ("patient", "day", "kind", "detail"):
+                arrays[f"log/{i}/{k}"] = np.asarray(lg[k])
+            for k in ("kinds", "details"):
+                arrays[f"log/{i}/{k}"] = np.array([str(x) for x in lg[k]], dtype=str)
+        meta = {"painsim_result": 1, "arms": list(self.arms),
+                "log_arms": [int(lg["arm"]) for lg in self.event_log],
+                "patients_columns": [str(c) for c in self.patients.columns],
+                "summary_columns": [str(c) for c in self.summary.reset_index().columns],
+                "timings": self.timings, "settings": self.settings}
+        arrays["meta"] = np.array(json.dumps(meta))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def to_xarray(self) -> Any:
+        """Daily pain as an ``xarray.DataArray`` with dims (arm, patient, day).
+
+        Needs xarray (``pip install xarray``). Coordinates: arm names, patient indices,
+        days; ``phenotype`` along ``patient``; units in the attributes.
+        """
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ParameterError("to_xarray", "xarray", "available with xarray installed",
+                                 why="needs the xarray package: pip install xarray") from None
+        pain = np.stack([self.pain[a] for a in self.arms])
+        n = pain.shape[1]
+        first = self.patients[self.patients.arm == self.arms[0]]
+        return xr.DataArray(
+            pain, dims=("arm", "patient", "day"),
+            coords={"arm": list(self.arms), "patient": first.patient.to_numpy()[:n],
+                    "day": self.days,
+                    "phenotype": ("patient", first.phenotype.to_numpy()[:n].astype(str))},
+            name="pain", attrs={"units": "pain, 0-10 scale", "day_units": "days",
+                                "note": "A model for research and teaching, not medical "
+                                        "advice."})
+
     @functools.cached_property
     def events(self) -> pd.DataFrame:
         """The event log as a table (see the class docstring)."""
@@ -648,7 +735,76 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             "patient": np.tile(np.arange(cohort.n), len(names)),
             "phenotype": np.tile(sample.phenotype, len(names)).astype(object),
             **{k: np.concatenate([v[k] for v in rows]) for k in rows[0]},
-            "solver_status": np.concatenate([runs[a]["status"] for a in names])}),
+            "solver_status": np.concatenate([runs[a]["status"] for a in names]),
+            # the parameters each patient was drawn with (model order)
+            **{f"param_{p}": np.tile(sample.params[j], len(names))
+               for j, p in enumerate(cohort.model.parameter_names)}}),
         summary=pd.DataFrame(summary).set_index("arm"),
         event_log=logs,
         status={a: runs[a]["status"] for a in names}, relapse_curves=curves)
+
+
+def _column_array(col: Any) -> NDArray:
+    """A table column as an array :func:`load` turns back into the same column."""
+    import pandas as pd
+
+    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        values = col.tolist()
+        if not all(isinstance(v, str) for v in values):
+            raise ValueError(f"column {col.name!r}: only text columns of type object are "
+                             "saved")
+        return np.array(values, dtype=str)
+    return col.to_numpy()
+
+
+def load(path: str | Path) -> SimulationResult:
+    """Read a result written by :meth:`SimulationResult.save`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.npz`` file.
+
+    Returns
+    -------
+    SimulationResult
+        Equal tables and bit-identical arrays to the saved result.
+    """
+    import json
+
+    import pandas as pd
+
+    from .errors import PainsimError
+
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise PainsimError(f"{path}: not a saved painsim result ({exc})") from None
+    if meta.get("painsim_result") != 1:
+        raise PainsimError(f"{path}: not a saved painsim result (format unknown)")
+    arms = tuple(meta["arms"])
+
+    def table(name: str) -> pd.DataFrame:
+        cols = meta[f"{name}_columns"]
+        data = {}
+        for j, c in enumerate(cols):
+            a = z[f"{name}/{j}"]
+            data[c] = a.astype(object) if a.dtype.kind == "U" else a
+        return pd.DataFrame(data, columns=cols)
+
+    logs = []
+    for i, arm_index in enumerate(meta["log_arms"]):
+        lg = {k: z[f"log/{i}/{k}"] for k in ("patient", "day", "kind", "detail")}
+        for k in ("kinds", "details"):
+            lg[k] = z[f"log/{i}/{k}"].astype(object)
+        lg["arm"] = arm_index
+        logs.append(lg)
+    return SimulationResult(
+        arms=arms, days=z["days"], pain={a: z[f"pain/{i}"] for i, a in enumerate(arms)},
+        patients=table("patients"), summary=table("summary").set_index("arm"),
+        event_log=logs, status={a: z[f"status/{i}"] for i, a in enumerate(arms)},
+        relapse_curves={a: (z[f"curve_t/{i}"], z[f"curve_s/{i}"])
+                        for i, a in enumerate(arms)},
+        timings=meta["timings"], settings=meta["settings"])
