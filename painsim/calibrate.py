@@ -15,8 +15,10 @@ from __future__ import annotations
 import math
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -28,7 +30,8 @@ from .errors import ScenarioError
 from .outcomes import Outcomes
 from .painloop import PAIN_LOOP
 
-__all__ = ["CalibrationResult", "calibrate", "format_calibration"]
+__all__ = ["CalibrationResult", "EvidenceFit", "calibrate", "fit_evidence", "format_calibration",
+           "simulate_evidence"]
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,11 @@ def _plausible(name: str, lo: float, hi: float) -> tuple[float, float]:
     kind, par = name.split(".", 1)
     if kind == "model":
         return PAIN_LOOP.parameters[PAIN_LOOP.parameter_index[par]].plausible
-    return lo, hi
+    from .claims import TREATMENT_PLAUSIBLE  # treatment parameters' ranges and bases
+
+    if par in TREATMENT_PLAUSIBLE.get(kind, {}):
+        return TREATMENT_PLAUSIBLE[kind][par][:2]
+    return math.nan, math.nan  # no plausible range recorded: reported as not plausible
 
 
 def _uncertainty(J: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -201,3 +208,182 @@ def format_calibration(r: CalibrationResult) -> str:
               "", "A model for research and teaching, not medical advice."]
     return "\n".join(lines)
 
+
+
+# --- fitting the default model to the evidence suite -----------------------------------
+
+@dataclass(frozen=True)
+class EvidenceFit:
+    """A fit of model, preset and treatment parameters to many evidence targets at once.
+
+    ``targets`` rows: (file, target name, published, band low, band high, simulated).
+    """
+
+    names: tuple[str, ...]
+    start: np.ndarray
+    fitted: np.ndarray
+    bounds: tuple[np.ndarray, np.ndarray]
+    std_error: np.ndarray
+    targets: list[tuple[str, str, float, float, float, float]]
+    residuals: np.ndarray
+    cost: float
+    evaluations: int
+    seconds: float
+    message: str
+    patients: int | None
+
+
+def _set_path(phenotypes: dict, name: str, value: float) -> None:
+    """Set ``preset.<phenotype>.<what>[.<field>]`` in a phenotypes dict (copy on write)."""
+    import dataclasses
+
+    from .cohort import LogNormal, Uniform
+
+    _, ph_name, rest = name.split(".", 2)
+    ph = phenotypes[ph_name]
+    head, _, field = rest.partition(".")
+    if head == "flares":
+        phenotypes[ph_name] = dataclasses.replace(
+            ph, flares=dataclasses.replace(ph.flares, **{field: float(value)}))
+        return
+    if head == "injury":
+        old = ph.injury
+    else:
+        old = ph.params.get(head, 0.0)
+    if field:
+        if not isinstance(old, Uniform | LogNormal):
+            raise ScenarioError(f"{name}: {head} of {ph_name} is not a distribution")
+        new = dataclasses.replace(old, **{field: float(value)})
+        if isinstance(new, Uniform) and new.high < new.low:
+            new = Uniform(new.high, new.high)
+    else:
+        new = float(value)
+    if head == "injury":
+        phenotypes[ph_name] = dataclasses.replace(ph, injury=new)
+    else:
+        phenotypes[ph_name] = dataclasses.replace(ph, params={**ph.params, head: new})
+
+
+class _Overrides:
+    """Apply named parameter values for one evaluation and undo them afterwards:
+    ``model.<p>`` (fixed for every phenotype), ``preset.<phenotype>.<p>[.<field>]``,
+    ``preset.<phenotype>.injury[.<field>]``, ``preset.<phenotype>.flares.<field>``,
+    ``<treatment>.<keyword>`` (the scenario schema's default, so files that set the
+    keyword keep their value) and ``nonspecific.<kind>``."""
+
+    def __init__(self, names: Sequence[str], values: Sequence[float]) -> None:
+        self.items = list(zip(names, map(float, values), strict=True))
+
+    def __enter__(self) -> dict:
+        import dataclasses
+
+        from . import interventions as ivm
+        from .scenario import TREATMENTS
+
+        self.saved_keys: list[tuple[str, str, Any, Any]] = []
+        self.saved_ns = dict(ivm.NONSPECIFIC)
+        phenotypes = dict(PHENOTYPE_PRESETS)
+        model: dict[str, float] = {}
+        for nm, v in self.items:
+            kind, _, rest = nm.partition(".")
+            if kind == "model":
+                model[rest] = v
+            elif kind == "preset":
+                _set_path(phenotypes, nm, v)
+            elif kind == "nonspecific":
+                ivm.NONSPECIFIC[rest] = v
+            elif kind in TREATMENTS:
+                factory, keys = TREATMENTS[kind]
+                self.saved_keys.append((kind, rest, keys[rest],
+                                        factory.__kwdefaults__[rest]))
+                keys[rest] = dataclasses.replace(keys[rest], default=v)
+                factory.__kwdefaults__[rest] = v
+            else:
+                raise ScenarioError(f"unknown fit parameter {nm!r}")
+        return with_parameters(phenotypes, model)
+
+    def __exit__(self, *exc: Any) -> None:
+        from . import interventions as ivm
+        from .scenario import TREATMENTS
+
+        for kind, key, k, default in reversed(self.saved_keys):
+            TREATMENTS[kind][1][key] = k
+            TREATMENTS[kind][0].__kwdefaults__[key] = default
+        ivm.NONSPECIFIC.clear()
+        ivm.NONSPECIFIC.update(self.saved_ns)
+
+
+def simulate_evidence(names: Sequence[str], values: Sequence[float],
+                      paths: Sequence[str | Path] = ("scenarios/evidence",), *,
+                      patients: int | None = None, workers: int = 1,
+                      backend: str = "numpy") -> list:
+    """Every evidence target's :class:`painsim.validate.TargetResult` with the named
+    parameters set to ``values`` (see :class:`_Overrides` for the names)."""
+    import dataclasses
+
+    from .validate import evaluate, evidence_files, load_evidence
+
+    rows = []
+    with _Overrides(names, values) as phenotypes:
+        for f in evidence_files(paths):
+            ev = load_evidence(f, patients=patients)
+            s = ev.scenario
+            cohort = dataclasses.replace(s.cohort, phenotypes=phenotypes)
+            res = simulate(list(s.arms), cohort, s.horizon_days, outcomes=s.outcomes,
+                           epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
+                           workers=workers, backend=backend)
+            rows += evaluate(ev, res, seed=s.seed)
+    return rows
+
+
+def fit_evidence(parameters: Sequence[tuple[str, float, float, float]],
+                 paths: Sequence[str | Path] = ("scenarios/evidence",), *,
+                 patients: int | None = None, workers: int = 1, backend: str = "numpy",
+                 max_evaluations: int = 60, weights: dict[str, float] | None = None,
+                 progress: Any = None) -> EvidenceFit:
+    """Bounded least squares of many evidence targets at once.
+
+    ``parameters`` rows are (name, low, high, start); names as in
+    :func:`simulate_evidence`. Each target's residual is (simulated − band centre) /
+    band half-width, times its weight (``weights``: target name → factor, default 1);
+    a value that cannot be computed counts as 10 half-widths off. The cohorts' random
+    numbers are fixed by the files' seeds, so the objective is deterministic.
+    """
+    names = tuple(p[0] for p in parameters)
+    lo = np.array([p[1] for p in parameters], dtype=float)
+    hi = np.array([p[2] for p in parameters], dtype=float)
+    x0 = np.array([p[3] for p in parameters], dtype=float)
+    evals = 0
+    weights = weights or {}
+    last: dict[str, Any] = {}
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        nonlocal evals
+        evals += 1
+        rows = simulate_evidence(names, x, paths, patients=patients, workers=workers,
+                                 backend=backend)
+        r = []
+        for row in rows:
+            a, b = row.target.band
+            mid, half = (a + b) / 2, max((b - a) / 2, 1e-9)
+            w = weights.get(row.target.name, 1.0)
+            r.append(w * (row.value - mid) / half if math.isfinite(row.value) else 10.0)
+        r_a = np.array(r)
+        last["rows"] = rows
+        if progress:
+            progress(evals, x, r_a)
+        return r_a
+
+    tic = time.perf_counter()
+    fit = least_squares(residuals, x0, bounds=(lo, hi), x_scale=hi - lo, diff_step=0.05,
+                        max_nfev=max_evaluations)
+    m, k = fit.jac.shape
+    se, _ = _uncertainty(fit.jac, 2 * fit.cost / max(m - k, 1))
+    res = residuals(fit.x)
+    rows = last["rows"]
+    return EvidenceFit(
+        names=names, start=x0, fitted=fit.x, bounds=(lo, hi), std_error=se,
+        targets=[(Path(r.file).name, r.target.name, r.target.published, r.target.band[0],
+                  r.target.band[1], r.value) for r in rows],
+        residuals=res, cost=float(fit.cost), evaluations=evals,
+        seconds=time.perf_counter() - tic, message=str(fit.message), patients=patients)

@@ -333,6 +333,59 @@ def teach(out: Path, claims_dir: Path, patients: int, workers: int) -> None:
 
 
 @main.command()
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("explore"), show_default=True,
+              help="Folder for explore.html (and explore_grid.json: grid size, timings).")
+@click.option("--claims-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("scenarios") / "claims", show_default=True)
+@click.option("--grid", "grid", type=click.Choice(["full", "small"]), default="full",
+              show_default=True, help="Control values: 'full' for class, 'small' for a "
+              "quick look and tests.")
+@click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
+              default=None, help="Patients simulated per assumption set and protocol "
+              "(default: the grid's).")
+@_workers_option(0)
+def explore(out: Path, claims_dir: Path, grid: str, patients: int | None,
+            workers: int) -> None:
+    """Write one self-contained, interactive HTML page to question the claims offline."""
+    import importlib.util
+    import json
+
+    from .explore import build_explorer
+    from .results import DISCLAIMER
+
+    if not (claims_dir / "assumptions.toml").is_file():
+        raise click.ClickException(f"{claims_dir}: no assumptions.toml; pass --claims-dir")
+    if importlib.util.find_spec("plotly") is None:
+        raise click.ClickException("painsim explore needs Plotly: "
+                                   "python -m pip install 'painsim[explore]'")
+    backend = "numba" if importlib.util.find_spec("numba") is not None else "numpy"
+    if backend == "numpy":
+        click.echo("note: Numba is not installed, so the grid runs on the slower NumPy "
+                   "backend (python -m pip install 'painsim[explore]')", err=True)
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"  {done}/{total} {'simulated' if done <= total // 2 else 'read'}",
+                   err=True)
+
+    try:
+        with _interruptible():
+            path = build_explorer(out, claims_dir, grid=grid, patients=patients,
+                                  workers=workers, backend=backend, progress=progress)
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    d = json.loads((path.parent / "explore_grid.json").read_text(encoding="utf-8"))
+    s = d["size"]
+    click.echo(f"wrote {path} ({d['page_bytes'] / 1e6:.1f} MB; open it in a browser, it "
+               "works offline)")
+    click.echo(f"grid: {s['sets']} sets x {s['protocols']} protocols x {s['mixes']} mixes x "
+               f"{s['relief']} relief x {s['relapse']} relapse definitions x {s['windows']} "
+               f"windows; {d['simulations']} simulations of {d['grid']['patients']} patients "
+               f"(cohorts of {d['cohort_n']}); built in {d['build_s']:.0f} s")
+    click.echo(DISCLAIMER)
+
+
+@main.command()
 @click.argument("results", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--arm", required=True, help="Arm name, as in patients.csv.")
 @click.option("--patient", type=click.IntRange(min=0), required=True,
@@ -504,13 +557,15 @@ def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
               help="Patient of the phase plane and of the driver curve (default 0).")
 @click.option("--arm", help="Arm whose session is the course (default: the file's dry "
               "needling, or dry needling with its defaults).")
+@click.option("--no-equilibria", is_flag=True, help="Skip each patient's stable states and "
+              "saddles (the slowest part); 'low' is then pain <= 2/10.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
 def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_sessions: int,
-           every: float, horizon: float, patient: int | None, arm: str | None, force: bool,
-           workers: int, backend: str) -> None:
+           every: float, horizon: float, patient: int | None, arm: str | None,
+           no_equilibria: bool, force: bool, workers: int, backend: str) -> None:
     """Basin map of FILE's cohort: stable states and saddles, the minimal tension
     release of one dry-needling session and the minimal number of sessions that leave
     each patient low for good, and the minimal release against the systemic state R."""
@@ -544,7 +599,8 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
         t0 = time.perf_counter()
         bm = basin_map(s.cohort, lever=lever, course=course, every_days=every,
                        max_sessions=max_sessions, horizon=horizon, driver_patient=k,
-                       backend=backend, workers=workers, rtol=s.rtol, atol=s.atol)
+                       with_equilibria=not no_equilibria, backend=backend, workers=workers,
+                       rtol=s.rtol, atol=s.atol)
         files = write_basins(bm, s.cohort, out, force=force, lever=lever, course=course,
                              systemic=acupuncture(**ac), patient=patient, scenario=s)
     except PainsimError as exc:

@@ -239,8 +239,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "sensitivity": {  # painsim sensitivity FILE (painsim.sensitivity)
         "parameters": Key("table", "Parameters to vary, each over [low, high]: "
-                          "`model.<parameter>` (a model parameter, set for every patient) or "
-                          "`<treatment>.<parameter>` (e.g. `acupuncture.dose`).", {}),
+                          "`model.<parameter>` (a model parameter, set for every patient), "
+                          "`<treatment>.<parameter>` (e.g. `acupuncture.dose`), or "
+                          "`protocol.sessions` / `protocol.every` (days; every treated "
+                          "arm's schedule).", {}),
         "outcomes": Key("list", "Outcomes (painsim.sensitivity.OUTCOMES), e.g. "
                         "`change_short_term`, `relapse_km`.", ["change_short_term"]),
         "arm": Key("str", "Arm whose outcome is analysed (absent: the last arm).", None),
@@ -703,6 +705,10 @@ def _check_sensitivity(sec: dict[str, Any], arm_names: list[str], pr: _Problems)
             pr.add(f"sensitivity.outcomes[{i}]", f"{_fmt(o)} is not an outcome; allowed: "
                    + ", ".join(OUTCOMES) + (did_you_mean(o, tuple(OUTCOMES))
                                             if isinstance(o, str) else ""))
+    n = sec.get("n")
+    if sec.get("method") == "sobol" and isinstance(n, int) and n & (n - 1):
+        pr.add("sensitivity.n", f"{n} is not a power of 2, which Sobol' sequences need; "
+               "e.g. 32, 64, 256")
     for k in ("arm", "reference"):
         a = sec.get(k)
         if a is not None and arm_names and a not in arm_names:

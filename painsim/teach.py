@@ -17,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .claims import _km90, evaluate_claims, load_assumptions, load_claims
+from .claims import (
+    _SYMBOL,
+    _km90,
+    _value,
+    evaluate_claims,
+    load_assumptions,
+    load_claims,
+    verdict_matrix,
+)
 from .cohort import Cohort
 from .engine import simulate
 from .interventions import acupuncture, dry_needling
@@ -25,6 +33,7 @@ from .outcomes import Outcomes
 from .painloop import PAIN_LOOP, equilibria, local_kick, phenotype, systemic_kick
 from .plots import FOOTER
 from .protocols import Arm, Fixed, Protocol
+from .results import DISCLAIMER
 
 __all__ = ["CONTRADICTIONS", "build_report"]
 
@@ -195,14 +204,34 @@ def _relapse_and_map(patients: int, seed: int, workers: int) -> tuple[str, str]:
 
 
 def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int = 120,
-                 seed: int = 2026, workers: int = 0) -> Path:
-    """Write ``out_dir/report.html``; returns its path."""
+                 seed: int = 2026, workers: int = 0, backend: str = "numpy") -> Path:
+    """Write ``out_dir/report.html``; returns its path.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder for ``report.html`` (created if needed).
+    claims_dir : str or Path
+        Folder with the claim files and ``assumptions.toml``.
+    patients, seed : int
+        Cohort size (per assumption set and per column of the claim map) and seed.
+    workers : int
+        Worker processes (0: one per core).
+    backend : {"numpy", "numba"}
+        Solver backend.
+
+    Returns
+    -------
+    Path
+        The report written.
+    """
     claims_dir = Path(claims_dir)
     ids = sorted({c for x in CONTRADICTIONS for c in (*x["a"], *x["b"])})
     claims = {c.id: c for c in load_claims([claims_dir / f"{i}.toml" for i in ids])}
     sets = load_assumptions(claims_dir / "assumptions.toml")
     table = evaluate_claims(list(claims.values()), sets, patients=patients, seed=seed,
-                            n_boot=100, workers=workers)
+                            n_boot=100, workers=workers, backend=backend)
+    matrix = verdict_matrix(list(claims.values()), sets, table)
     loop, typical = _loop_diagram(), _typical_patients()
     relapse, cmap = _relapse_and_map(patients, seed, workers)
 
@@ -214,15 +243,20 @@ def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int =
         rows = []
         for s in sets:
             t = table[(table.claim == cid) & (table.set == s.name)]
-            ok = bool(t.holds.all()) and len(t) > 0
-            vals = "; ".join(f"{r.value:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
-                             for r in t.itertuples())
-            rows.append(f"<tr><td>{html.escape(s.name)}</td><td class="
-                        f"\"{'ok' if ok else 'no'}\">{'holds' if ok else 'fails'}</td>"
-                        f"<td>{html.escape(vals)}</td></tr>")
+            v = matrix[cid][s.name]
+            vals = "; ".join(_value(r) for r in t.itertuples())
+            rows.append(f"<tr><td>{html.escape(s.name)}</td><td class=\"{v}\">"
+                        f"{_SYMBOL[v]} {v}</td><td>{html.escape(vals)}</td></tr>")
         obs = " AND ".join(o.describe() for o in c.observables)
+        warn = (f"<p class=\"warning\"><b>Warning:</b> {html.escape(c.warning)}</p>"
+                if c.warning else "")
+        win = html.escape(c.window) + (f" (&ldquo;{html.escape(c.window_quote)}&rdquo;)"
+                                       if c.window_quote else "")
+        constr = (f"<p class=\"small\">By construction: {html.escape(c.construction)}</p>"
+                  if c.construction else "")
         return (f"<blockquote>{html.escape(c.quote)} <cite>({c.id}, {c.source})</cite>"
-                f"</blockquote><p class=\"small\">Encoded as: {html.escape(obs)}</p>"
+                f"</blockquote>{warn}<p class=\"small\">Window: {win}</p>"
+                f"<p class=\"small\">Encoded as: {html.escape(obs)}</p>{constr}"
                 f"<table><tr><th>assumption set</th><th>verdict</th><th>value [95% "
                 f"interval]</th></tr>{''.join(rows)}</table>")
 
@@ -234,19 +268,24 @@ def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int =
             f"</h3>{''.join(verdicts(c) for c in x['a'])}</div><div><h3>The other side"
             f"</h3>{''.join(verdicts(c) for c in x['b'])}</div></div></section>")
     sets_html = "".join(f"<li><b>{html.escape(s.name)}</b>: {html.escape(s.description)}"
-                        "</li>" for s in sets)
+                        f"<br><span class=\"small\">Mechanism: {html.escape(s.mechanism)}"
+                        "</span></li>" for s in sets)
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>painsim: competing claims</title>
 <style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.45}}
 img{{max-width:100%}} table{{border-collapse:collapse;margin:.5em 0}}
-td,th{{border:1px solid #ccc;padding:2px 8px;font-size:90%}} .ok{{color:#171}}
-.no{{color:#a22}} .sides{{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}}
+td,th{{border:1px solid #ccc;padding:2px 8px;font-size:90%}} .holds{{color:#171}}
+.fails{{color:#a22}} .undecided{{color:#a60}} .warning{{color:#a22;font-size:90%}}
+.sides{{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}}
 .small{{font-size:85%;color:#555}} blockquote{{margin:.5em 0;font-style:italic}}
 footer{{margin-top:3em;color:#666;font-size:90%}}</style></head><body>
 <h1>Dry needling vs acupuncture: competing claims, run as models</h1>
-<p><b>A model for research and teaching, not medical advice.</b> Each claim from the
+<p><b>{html.escape(DISCLAIMER)}</b> Each claim from the
 source articles is turned into explicit assumptions and checked on simulated, paired
-patients ({patients} per assumption set; seed {seed}).</p>
+patients ({patients} per assumption set; seed {seed}), in the window its own words give.
+A verdict reads the 95% interval: <i>holds</i> when the whole interval lies in the
+claim's band, <i>fails</i> when it lies outside (or the value is undefined),
+<i>undecided</i> when it straddles a band edge (a larger cohort may decide).</p>
 <h2>The loop, and why the two levers differ</h2>{img(loop, "the pain loop")}
 <p>Pain makes muscles guard; tension and ischaemia feed inflammation; inflammation feeds
 pain; high pain sensitizes the spinal cord, which amplifies pain. In a vulnerable patient
@@ -262,7 +301,8 @@ on the patient and on the assumptions, which is why the claims disagree.</p>
 <p class="small">Left: deep in the sensitized basin, dry needling gives brief relief and
 pain returns; the acupuncture course moves the patient out for good. Right: a borderline
 patient, near the threshold.</p>
-<h2>The assumption sets</h2><ul>{sets_html}</ul>
+<h2>The assumption sets</h2><p>Each set is defined by mechanisms: which pathways are
+on or off and which parameters take which values, and why.</p><ul>{sets_html}</ul>
 {''.join(sections)}
 <h2>Relapse curves and the claim map</h2>{img(relapse, "relapse curves")}
 {img(cmap, "claim map")}

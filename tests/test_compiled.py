@@ -51,7 +51,8 @@ def _plausible(n, seed):
                             for p in PARAMETERS}).as_array(n)
     y = np.stack([rng.uniform(0, 2, n), rng.uniform(0, 2, n), rng.uniform(0, 1, n),
                   rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.uniform(0, 0.5, n),
-                  rng.uniform(0, 2, n), rng.uniform(0, 0.1, n)])
+                  rng.uniform(0, 2, n), rng.uniform(0, 0.1, n), rng.uniform(0, 1, n),
+                  rng.uniform(0, 1, n)])
     return P, y
 
 
@@ -69,7 +70,7 @@ def test_lane_form_equals_the_vectorized_model_in_plain_python(seed):
     f = PAIN_LOOP.lane_rhs(np.zeros(8), y, P)
     pn = PAIN_LOOP.pain_of(y, P)
     for i in range(8):
-        dy = np.empty(8)
+        dy = np.empty(y.shape[0])
         lane_rhs(0.0, y[:, i].copy(), P[:, i].copy(), dy)
         np.testing.assert_array_equal(dy, f[:, i])
         assert lane_pain(y[:, i], P[:, i]) == pn[i]

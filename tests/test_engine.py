@@ -95,9 +95,12 @@ def test_clinic_capacity_is_never_exceeded_and_waits_are_recorded():
 
 
 def test_as_needed_visits_follow_pain():
-    # acute patients recover, chronic ones stay in pain: only the latter keep booking
+    # acute patients recover, chronic ones stay in pain: only the latter keep booking.
+    # The visits change nothing, so that this tests the scheduling, not a treatment: with
+    # the evidence-fitted defaults (issue 12) dry needling tips some chronic patients into
+    # the low state, and they rightly stop booking.
     sched = ps.AsNeeded(threshold=4.0, consecutive_days=3, max_sessions=20, min_gap_days=7)
-    arm = _arm("prn", ps.dry_needling(), sched)
+    arm = _arm("prn", ps.no_treatment(), sched)
     res = ps.simulate([arm], ps.Cohort(n=8, seed=4, mix={"acute_strain": 0.5,
                                                          "chronic_sensitized": 0.5}),
                       horizon_days=120)
@@ -124,9 +127,13 @@ def test_tapering_spaces_visits_once_pain_falls():
                       ps.Cohort(n=4, seed=6, mix={"acute_strain": 1.0}), horizon_days=180)
     for _, ev in res.events[res.events.kind == "session"].groupby("patient"):
         gaps = np.diff(ev.day.to_numpy())
-        assert gaps[0] == 3.5  # visit days are sums of halves: exact in binary
+        # visit days are sums of halves: exact in binary. Each gap is the last one or
+        # twice it (capped at 28): the first may already be 7 days, since with the
+        # evidence-fitted defaults (issue 12) many acute strains have lost 20% of their
+        # pain by the second visit
+        assert set(gaps.tolist()) <= {3.5, 7.0, 14.0, 28.0}
+        assert np.all(np.diff(gaps) >= 0)
         assert gaps.max() > 3.5 * 1.99  # intervals grew as pain fell
-        assert np.all(gaps <= 28)
 
 
 def test_missed_visits_and_dropout_are_logged_and_reduce_sessions():

@@ -123,7 +123,10 @@ def test_default_model_matches_solve_ivp_dop853_with_stops():
 
 
 def test_convergence_order_is_five():
-    params = PAIN_LOOP.params()
+    # the time constants the model had before issue 12: with the evidence-fitted
+    # tau_I = 0.5 d, steps of 0.125-1 d are not yet in the asymptotic regime (the
+    # fitted slope comes out 6.5); this test is about the method, not the defaults
+    params = PAIN_LOOP.params(tau_I=1.5, tau_T=3.0)
     y0 = _random_state(1)
     P = params.as_array(1)
     ref = _reference(params, y0[:, 0], np.array([0.0, 10.0]), rtol=1e-13, atol=1e-15)[:, -1]

@@ -1,6 +1,8 @@
 """User models are as first-class as the built-in one: saved quantities, lane forms
 checked against the vectorised equations, parameters addressed by name."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,31 @@ def test_a_bad_per_patient_entry_names_its_row_and_column():
         ps.Cohort(n=2, table={"thet0": [4.0, 4.0]})
     with pytest.raises(ParameterError, match="row 0, column 'day'"):
         ps.Given.read({"patient": [0], "day": ["soon"]})
+
+
+def _as_tables(cohort, fixed, horizon, visit_hour):
+    """The built-in study's drawn flares as an event table, and its fixed visit days as
+    each patient's own days: the same study written the way a researcher brings it."""
+    sample = cohort.sample(horizon)
+    rows = [(i, t, "flare" if kind == "strain" else "stress", size)
+            for i, fl in enumerate(sample.flares) for t, kind, _, size in fl]
+    events = {"patient": [r[0] for r in rows], "day": [r[1] for r in rows],
+              "kind": [r[2] for r in rows], "size": [r[3] for r in rows]}
+    days = [fixed.start_day + k * fixed.every_days + visit_hour / 24
+            for k in range(fixed.sessions)]
+    given = ps.Given(days={i: tuple(days) for i in range(cohort.n)})
+    return events, given
+
+
+def test_the_event_table_path_gives_the_built_in_paths_numbers_exactly():
+    fixed = ps.Fixed(start_day=7, every_days=7, sessions=4)
+    cohort = ps.Cohort(n=12, seed=5, mix={"recurrent": 0.5, "chronic_sensitized": 0.5})
+    built_in = ps.simulate([ps.Arm(name="dn", protocol=ps.Protocol(
+        intervention=ps.dry_needling(), schedule=fixed))], cohort, horizon_days=120)
+    events, given = _as_tables(cohort, fixed, 120, visit_hour=12.0)
+    assert len(events["day"]) > 0
+    own = dataclasses.replace(cohort, events=events, random_flares=False)
+    tables = ps.simulate([ps.Arm(name="dn", protocol=ps.Protocol(
+        intervention=ps.dry_needling(), schedule=given))], own, horizon_days=120)
+    np.testing.assert_array_equal(built_in.pain["dn"], tables.pain["dn"])  # bit for bit
+    assert built_in.patients.equals(tables.patients)
