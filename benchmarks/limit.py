@@ -24,14 +24,14 @@ import numpy as np
 from numba import prange
 
 from painsim.painloop import lane_pain, lane_rhs
-from painsim.solver import _A, _B, _C, _E, _P
+from painsim.solver import DOPRI5
 
 LANES = 16
 njit = numba.njit(error_model="numpy")  # division by zero gives inf, as in NumPy
 _rhs = njit(lane_rhs)
 _pain = njit(lane_pain)
-_Ac, _Bc, _Cc, _Ec, _PD = (np.ascontiguousarray(x, dtype=np.float64)
-                           for x in (_A, _B, _C, _E, _P))
+_Ac, _Bc, _Cc, _Ec, _PD = (np.array(x, dtype=np.float64)
+                           for x in (DOPRI5.A, DOPRI5.B, DOPRI5.C, DOPRI5.E, DOPRI5.P))
 _T_HALF = 25  # row of t_half_E in the model's parameters
 
 

@@ -5,7 +5,98 @@ central sensitization, arousal, a slow systemic state and session-locked analges
 A *local* intervention moves the state; a *systemic* one changes the drivers. Any
 model defined with :class:`Model` runs on the same batched solver, :func:`integrate`.
 
-Time is in days and pain on 0–10 throughout.
+Time is in days and pain on 0–10 throughout. Every output that shows results carries
+:data:`painsim.outcomes.DISCLAIMER` (figures: :data:`painsim.plots.FOOTER`).
+
+Data flow
+---------
+One way, from a study to its files::
+
+    scenario -> cohort -> engine <-> protocols (events) -> solver -> outcomes -> results
+
+* :mod:`~painsim.scenario` reads a TOML study into a ``Scenario``: a :class:`Cohort`,
+  :class:`Arm` s (each a :class:`Protocol`: an :class:`Intervention` on a schedule),
+  :class:`Outcomes` definitions and solver settings.
+* :mod:`~painsim.cohort` draws each patient's parameters, initial state (after a
+  run-in) and flares, from ``SeedSequence([seed, patient, stream])`` (a
+  ``CohortSample``).
+* :mod:`~painsim.engine` (:func:`simulate`) runs every arm on the same patients. At each
+  epoch boundary the SimPy processes of the arm's schedule (or the batched planner, when
+  nothing reads the state) decide the next sessions, reading current pain; between
+  boundaries :mod:`~painsim.solver` (or :mod:`~painsim.compiled`) integrates all lanes,
+  stopping each at its own event times, where the session's effects apply to that lane.
+* :mod:`~painsim.outcomes` turns trajectories and the event log into a
+  :class:`SimulationResult` (patients, summary, relapse curves, events);
+  :mod:`~painsim.results` writes a results folder atomically, with
+  :mod:`~painsim.plots`' figures and a manifest.
+* The analyses (``basins``, ``attribute``, ``sensitivity``, ``validate``, ``claims``,
+  ``calibrate``, ``teach``, ``explore``) only call :func:`simulate` or
+  :func:`integrate` and read the results; :mod:`~painsim.cli` is a thin layer over all
+  of them.
+
+Modules, in layers
+------------------
+A module imports only from modules of lower layers: at the top of the file always,
+and inside functions too for the core (layers 1–9), which never knows about the
+applications above it. ``tests/test_architecture.py`` reads this table and checks every
+import of every module against it, so a new module must be placed here::
+
+     1  errors        one error hierarchy; errors carry their facts as attributes
+     2  solver        batched Dormand–Prince 5(4), a step size and status per lane
+     2  inputs        per-patient event tables and columns (CSV, Parquet, DataFrame)
+     2  cluster       a Dask client for scale-out
+     3  compiled      the optional Numba lane loop, the same semantics as solver
+     4  model         models as data: states, parameters with units, vectorized rhs
+     5  painloop      the built-in pain-loop model, its phenotypes and equilibria
+     5  interventions what one session does: frozen lists of effects
+     6  protocols     when sessions happen: schedules, arms, clinics
+     7  cohort        phenotypes, mixtures, flares, per-patient random streams
+     8  outcomes      outcome definitions, SimulationResult, DISCLAIMER
+     9  engine        simulate: the decide/integrate loop over epochs, workers, Dask
+    10  scenario      TOML studies validated against one schema
+    11  plots         PNG figures of a result
+    12  results       results folders, written atomically; manifests; compare
+    13  demo          a fixed two-patient demonstration
+    13  basins        basin maps: who does a local kick tip into lasting relief
+    13  attribute     Shapley attribution of an arm's effect to pathways
+    13  sensitivity   global sensitivity of outcomes to assumptions (SALib)
+    13  replay        one patient of a results folder, bit for bit, in words
+    13  validate      the evidence suite: published figures the defaults must meet
+    14  claims        claims as executable checks: the verdict matrix
+    15  calibrate     fit parameters to a reported table
+    15  teach         the HTML report on the contradictions between claims
+    16  explore       the interactive HTML page to question the claims
+    17  cli           the ``painsim`` command line
+
+Where a change goes
+-------------------
+New schedule kind
+    A frozen, validated class in :mod:`~painsim.protocols` (and accepted by
+    ``Protocol``'s check); its SimPy process in :mod:`~painsim.engine`
+    (``_ArmRun._patient`` picks the process; ``_plan_fixed`` if every visit time is known
+    in advance); its TOML form and plain-words description in :mod:`~painsim.scenario`;
+    exported here. Tests: ``tests/test_engine.py`` (planner equals the SimPy processes).
+New intervention
+    A factory in :mod:`~painsim.interventions` returning an :class:`Intervention` of
+    :class:`Effect` s (a *local* one moves the state, a *systemic* one the drivers);
+    registered with its keys, ranges and units in ``scenario.TREATMENTS`` so scenarios,
+    claims and calibration can name it; its plausible range in
+    ``claims.TREATMENT_PLAUSIBLE``.
+New model
+    A :class:`Model` (:mod:`~painsim.model`) with named states, parameters (units,
+    ranges) and a vectorized rhs, in your own code or a module like
+    :mod:`~painsim.painloop`; a ``LaneForm`` (:mod:`~painsim.compiled`) to run it with
+    ``backend="numba"``. The engine, cohorts and outcomes do not change.
+New outcome
+    Its setting in :class:`Outcomes` (units in the name) and its per-patient value in
+    ``outcomes.patient_outcomes`` (summary in ``outcomes.build_result``); its key in the
+    ``[outcomes]`` table of :mod:`~painsim.scenario`; for claims a ``Metric`` in
+    ``claims.METRICS``, for sensitivity an entry of ``sensitivity.OUTCOMES``.
+New CLI command
+    A function in :mod:`~painsim.cli` that parses options, calls one library function,
+    turns :class:`PainsimError` into a one-screen message and echoes
+    :data:`~painsim.outcomes.DISCLAIMER` when it shows results; the work itself lives in
+    the library. Tests: ``click.testing.CliRunner`` in ``tests/test_cli.py``.
 """
 
 from . import attribute, basins, sensitivity

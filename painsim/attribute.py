@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from .cohort import Cohort, Flares
 from .errors import PainsimError
 from .interventions import Effect, Intervention
+from .outcomes import DISCLAIMER
 from .protocols import Arm
 
 __all__ = ["PATHWAYS", "Attribution", "attribute", "narrative", "shapley",
@@ -328,8 +329,7 @@ def narrative(att: Attribution, arm: str, patient: int) -> str:
             out.append(f"  Gone by day {days[-1]:g}: {', '.join(gone)}.")
         if kept:
             out.append(f"  Still acting at day {days[-1]:g}: {', '.join(kept)}.")
-    out.append("  (Shapley values over pathways; they add up to the total. A model, not "
-               "medical advice.)")
+    out.append(f"  (Shapley values over pathways; they add up to the total.) {DISCLAIMER}")
     return "\n".join(out)
 
 
@@ -344,7 +344,7 @@ def write_attribution(att: Attribution, out: Path, *, force: bool = False,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .results import DISCLAIMER, atomic_folder
+    from .results import atomic_folder
 
     files: list[str] = []
     with atomic_folder(out, force=force) as tmp:

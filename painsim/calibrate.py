@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from .claims import _TREAT, _arms, _metric, _patients, _tables, load_claims
+from .claims import load_claims, observable_value, patients_table, standard_arms
 from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
 from .engine import simulate
-from .errors import ScenarioError
-from .outcomes import Outcomes
+from .errors import ParameterError, ScenarioError
+from .outcomes import DISCLAIMER, Outcomes
 from .painloop import PAIN_LOOP
+from .scenario import TREATMENTS
 
 __all__ = ["CalibrationResult", "EvidenceFit", "calibrate", "fit_evidence", "format_calibration",
            "simulate_evidence"]
@@ -52,6 +53,11 @@ class CalibrationResult:
     evaluations: int
     seconds: float
     message: str
+    max_evaluations: int = 0
+
+
+class _BudgetSpent(Exception):
+    """The fit has run as many simulations as it was allowed."""
 
 
 def _plausible(name: str, lo: float, hi: float) -> tuple[float, float]:
@@ -89,8 +95,32 @@ def _uncertainty(J: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations: int = 40,
-              workers: int = 1) -> CalibrationResult:
-    """Fit the ``[calibration]`` of claim file ``path`` to its observables' bands."""
+              workers: int = 1,
+              progress: Callable[[int, int], None] | None = None) -> CalibrationResult:
+    """Fit the ``[calibration]`` of claim file ``path`` to its observables' bands.
+
+    Parameters
+    ----------
+    path : str or Path
+        A claim file with a ``[calibration]`` table.
+    patients : int, optional
+        Cohort size (default: the table's ``patients``, else 120).
+    max_evaluations : int
+        Most simulations the fit runs, counting those of the finite-difference
+        Jacobians (one per parameter each); at least one more than the number of
+        parameters. The result's ``evaluations`` is the number actually run.
+    workers : int
+        Worker processes per simulation.
+    progress : callable, optional
+        ``progress(done, max_evaluations)`` after each simulation.
+
+    Raises
+    ------
+    ScenarioError
+        If the file or its ``[calibration]`` table is broken.
+    ParameterError
+        If ``max_evaluations`` cannot pay for one Jacobian.
+    """
     p = str(path)
     (claim,) = load_claims([path])
     spec = tomllib.loads(Path(path).read_text()).get("calibration")
@@ -104,11 +134,11 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
         name = q.get("name", "")
         kind, _, par = name.partition(".")
         ok = (kind == "model" and par in PAIN_LOOP.parameter_index) or (
-            kind in _TREAT and par in _TREAT[kind].__kwdefaults__)
+            kind in TREATMENTS and par in TREATMENTS[kind][0].__kwdefaults__)
         if not ok:
             raise ScenarioError(f"{p}: calibration.parameter[{i}].name: {name!r}; use "
                                 "model.<parameter> or <treatment>.<parameter> with treatment "
-                                f"one of {', '.join(_TREAT)}", file=p)
+                                f"one of {', '.join(TREATMENTS)}", file=p)
         a, b, s = float(q["lo"]), float(q["hi"]), float(q.get("start", (q["lo"] + q["hi"]) / 2))
         if kind == "model":
             allowed = PAIN_LOOP.parameters[PAIN_LOOP.parameter_index[par]].bounds
@@ -123,6 +153,11 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
         hi.append(b)
         x0.append(s)
     lo_a, hi_a, x0_a = np.array(lo), np.array(hi), np.array(x0)
+    if max_evaluations < len(names) + 1:
+        raise ParameterError("max_evaluations", max_evaluations, f"an integer >= "
+                             f"{len(names) + 1} (one simulation at a point and one per "
+                             f"parameter for its Jacobian: {len(names)} parameters)",
+                             why="is too small")
     mix = spec.get("mix", {"acute_strain": 0.5, "recurrent": 0.5})
     n = int(patients or spec.get("patients", 120))
     horizon = float(spec.get("horizon_days", 180))
@@ -132,9 +167,15 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
     scale = np.array([max((o.band[1] - o.band[0]) / 2, 1e-9) for o in obs])
     outcomes = Outcomes(short_term_day=42, report_days=(2, 7))
     evals = 0
+    seen: dict[bytes, np.ndarray] = {}  # a point is simulated once (the cohort is fixed)
 
     def simulated(x: np.ndarray) -> np.ndarray:
         nonlocal evals
+        key = np.asarray(x, dtype=float).tobytes()
+        if key in seen:
+            return seen[key]
+        if evals >= max_evaluations:
+            raise _BudgetSpent
         evals += 1
         model = {nm.split(".", 1)[1]: v for nm, v in zip(names, x, strict=True)
                  if nm.startswith("model.")}
@@ -145,38 +186,64 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
                 treat.setdefault(kind, {})[par] = float(v)
         cohort = Cohort(n=n, seed=int(spec.get("seed", 2026)), mix=mix,
                         phenotypes=with_parameters(PHENOTYPE_PRESETS, model))
-        arms = [a for a in _arms(treat) if a.name in need]
+        arms = [a for a in standard_arms(treat) if a.name in need]
         res = simulate(arms, cohort, horizon, outcomes=outcomes, workers=workers)
-        pt = _patients(res, horizon)
-        return np.array([_metric(o, *_tables(pt, o)) for o in obs])
+        pt = patients_table(res, horizon)
+        seen[key] = np.array([observable_value(pt, o) for o in obs])
+        if progress is not None:
+            progress(evals, max_evaluations)
+        return seen[key]
 
     def residuals(x: np.ndarray) -> np.ndarray:
         r = (simulated(x) - target) / scale
         return np.where(np.isfinite(r), r, 10.0)  # an undefined metric counts as far off
 
+    at: dict[str, np.ndarray] = {}  # the last point whose Jacobian is known, and it
+
+    def jacobian(x: np.ndarray) -> np.ndarray:
+        """Forward differences, 5% of each parameter's range (inwards at a bound); each
+        column is one simulation, counted in the budget."""
+        r0 = residuals(x)
+        J = np.empty((r0.size, x.size))
+        for i in range(x.size):
+            h = 0.05 * (hi_a[i] - lo_a[i])
+            h = h if x[i] + h <= hi_a[i] else -h
+            xi = np.array(x, dtype=float)
+            xi[i] += h
+            J[:, i] = (residuals(xi) - r0) / h
+        at["x"], at["J"] = np.array(x, dtype=float), J
+        return J
+
     tic = time.perf_counter()
-    fit = least_squares(residuals, x0_a, bounds=(lo_a, hi_a), x_scale=hi_a - lo_a,
-                        diff_step=0.05, max_nfev=max_evaluations)
-    J = fit.jac
+    try:
+        fit = least_squares(residuals, x0_a, jac=jacobian, bounds=(lo_a, hi_a),
+                            x_scale=hi_a - lo_a, max_nfev=max_evaluations)
+        x_fit, J, message = fit.x, fit.jac, str(fit.message)
+    except _BudgetSpent:  # the last iterate whose Jacobian was paid for
+        x_fit, J = at["x"], at["J"]
+        message = (f"stopped after {evals} simulations (max_evaluations); the fit is the "
+                   "last accepted point")
+    cost = 0.5 * float(np.sum(residuals(x_fit) ** 2))
     m, k = J.shape
     dof = max(m - k, 1)
-    s2 = 2 * fit.cost / dof
+    s2 = 2 * cost / dof
     se, corr = _uncertainty(J, s2)
-    sims = simulated(fit.x)
+    sims = simulated(x_fit)
     plaus = [(_plausible(nm, a, b)) for nm, a, b in zip(names, lo, hi, strict=True)]
     return CalibrationResult(
-        claim=claim.id, names=tuple(names), start=x0_a, fitted=fit.x, bounds=(lo_a, hi_a),
+        claim=claim.id, names=tuple(names), start=x0_a, fitted=x_fit, bounds=(lo_a, hi_a),
         plausible=(np.array([q[0] for q in plaus]), np.array([q[1] for q in plaus])),
         std_error=se, correlation=corr,
         targets=[(o.describe().rsplit(" in [", 1)[0], t, s, v)
                  for o, t, s, v in zip(obs, target, scale, sims, strict=True)],
-        cost=float(fit.cost), note=str(spec.get("note", "")), evaluations=evals,
-        seconds=time.perf_counter() - tic, message=str(fit.message))
+        cost=cost, note=str(spec.get("note", "")), evaluations=evals,
+        seconds=time.perf_counter() - tic, message=message, max_evaluations=max_evaluations)
 
 
 def format_calibration(r: CalibrationResult) -> str:
     """The fit as text: parameters, uncertainty, plausibility, residuals."""
-    lines = [f"Calibration of claim {r.claim}: {r.evaluations} simulations, "
+    budget = f" (at most {r.max_evaluations})" if r.max_evaluations else ""
+    lines = [f"Calibration of claim {r.claim}: {r.evaluations} simulations{budget}, "
              f"{r.seconds:.0f} s; optimizer: {r.message}", ""]
     if r.note:
         lines += [f"Note: {r.note}", ""]
@@ -205,7 +272,7 @@ def format_calibration(r: CalibrationResult) -> str:
               f"{worst:.1f} tolerances away"
               + (" - these assumptions cannot reproduce the table." if worst > 1 else
                  " - every target is within its tolerance."),
-              "", "A model for research and teaching, not medical advice."]
+              "", DISCLAIMER]
     return "\n".join(lines)
 
 
@@ -278,7 +345,6 @@ class _Overrides:
         import dataclasses
 
         from . import interventions as ivm
-        from .scenario import TREATMENTS
 
         self.saved_keys: list[tuple[str, str, Any, Any]] = []
         self.saved_ns = dict(ivm.NONSPECIFIC)
@@ -304,7 +370,6 @@ class _Overrides:
 
     def __exit__(self, *exc: Any) -> None:
         from . import interventions as ivm
-        from .scenario import TREATMENTS
 
         for kind, key, k, default in reversed(self.saved_keys):
             TREATMENTS[kind][1][key] = k

@@ -28,7 +28,6 @@ Files: ``scenarios/claims/assumptions.toml`` (the sets) and one ``<id>.toml`` pe
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import tomllib
@@ -45,7 +44,7 @@ from . import interventions as iv
 from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
 from .engine import simulate
 from .errors import ScenarioError, did_you_mean
-from .outcomes import Outcomes, _km_at
+from .outcomes import Outcomes, km_survival_at
 from .painloop import PAIN_LOOP
 from .protocols import Arm, Fixed, Protocol, Tapering
 from .results import DISCLAIMER
@@ -53,9 +52,11 @@ from .scenario import TREATMENTS
 from .validate import verdict as band_verdict
 
 __all__ = ["CLAIM_WARNINGS", "METRICS", "STANDARD_ARMS", "TREATMENT_PLAUSIBLE",
-           "UNTRACED_META_ANALYSIS", "VERDICTS", "AssumptionSet", "Claim", "Metric",
-           "Observable", "claim_verdict", "evaluate_claims", "format_verdicts",
-           "load_assumptions", "load_claims", "observable_verdict", "verdict_matrix"]
+           "UNTRACED_META_ANALYSIS", "VERDICTS", "VERDICT_SYMBOLS", "AssumptionSet", "Claim",
+           "Metric", "Observable", "claim_verdict", "evaluate_claims", "format_value",
+           "format_verdicts", "load_assumptions", "load_claims", "observable_value",
+           "observable_verdict", "patients_table", "relapse_fraction", "standard_arms",
+           "verdict_matrix", "write_verdicts"]
 
 #: The warning that goes with claim 003-1 wherever its numbers are shown (claims output,
 #: teaching report; the same text is the ``[calibration].note`` of ``003-1.toml``).
@@ -68,7 +69,8 @@ CLAIM_WARNINGS: dict[str, str] = {"003-1": UNTRACED_META_ANALYSIS}
 #: The three verdicts, in the order they are reported.
 VERDICTS = ("holds", "fails", "undecided")
 _WORDS = {"pass": "holds", "fail": "fails", "undecided": "undecided"}
-_SYMBOL = {"holds": "+", "fails": "-", "undecided": "?"}
+#: Verdict -> the one-character mark shown in the verdict matrix (text and HTML).
+VERDICT_SYMBOLS = {"holds": "+", "fails": "-", "undecided": "?"}
 _BIG = float(np.finfo(float).max)
 
 WEEKLY = Fixed(start_day=1, every_days=7, sessions=6)
@@ -76,6 +78,13 @@ _TREAT = {kind: factory for kind, (factory, _) in TREATMENTS.items()}
 #: Day of the short-term reading of the fixed-window metrics (:data:`_SHORT_TERM`).
 SHORT_TERM_DAY = 42.0
 _SHORT_TERM = ("reduction_short_term", "responders_30pct", "satisfied")
+
+_NONSPECIFIC_NEEDLING = (0.0, 0.3, "assumption: from none to a few times the value "
+                         "fitted to GERAC's sham responders (painsim.interventions."
+                         "NONSPECIFIC['needling'], the default when absent)")
+_NONSPECIFIC_VISIT = (0.0, 0.1, "assumption: from none to a few times the value fitted "
+                      "to GERAC's conventional-care responders (painsim.interventions."
+                      "NONSPECIFIC['visit'], the default when absent)")
 
 #: Plausible range of every treatment parameter, with its basis (used by calibration's
 #: plausibility check; the allowed range is whatever the factory accepts).
@@ -86,6 +95,9 @@ TREATMENT_PLAUSIBLE: dict[str, dict[str, tuple[float, float, str]]] = {
         "p_soreness": (0.02, 0.3, "Brady et al. 2014: mild adverse events of any kind in "
                        "19.2% of treatments; soreness is one of them"),
         "analgesia": (0.0, 2.0, "assumption"),
+        "p_bruising": (0.01, 0.2, "Brady et al. 2014: bruising after 7.55% of 1,463 "
+                       "treatments"),
+        "nonspecific": _NONSPECIFIC_NEEDLING,
         "session_minutes": (1.0, 30.0, "assumption: 'flash' needling is brief (000-6)"),
     },
     "acupuncture": {
@@ -94,51 +106,65 @@ TREATMENT_PLAUSIBLE: dict[str, dict[str, tuple[float, float, str]]] = {
         "analgesia": (0.0, 2.0, "assumption"),
         "release": (0.0, 0.3, "assumption: a small local effect"),
         "p_bruising": (0.002, 0.08, "Baeumler et al. 2021: an adverse event of any kind in "
-                       "7.6% of treatments; bruising is one of them"),
+                       "7.57% of treatments (95% CI 1.43-17.95%) and in 9.31% of "
+                       "patients over a series (about 1% per session if sessions are "
+                       "independent); bruising is one of them"),
+        "nonspecific": _NONSPECIFIC_NEEDLING,
         "session_minutes": (15.0, 40.0, "claim 000-6: needles retained 20-30 minutes"),
     },
     "sham": {
         "analgesia": (0.0, 2.0, "assumption"),
-        "dose": (0.0, 0.1, "assumption: no more than a small non-specific effect"),
+        "dose": (0.0, 0.1, "assumption: no more than a small systemic effect"),
+        "nonspecific": _NONSPECIFIC_NEEDLING,
         "session_minutes": (5.0, 40.0, "assumption"),
     },
     "exercise": {
         "tension_baseline_factor": (0.85, 1.0, "assumption: a few % per session"),
         "arousal_baseline_factor": (0.85, 1.0, "assumption: a few % per session"),
         "dose": (0.0, 0.1, "assumption: exercise-induced hypoalgesia is small"),
+        "nonspecific": _NONSPECIFIC_VISIT,
         "session_minutes": (20.0, 90.0, "assumption"),
     },
     "usual_care": {
         "dose": (0.0, 0.05, "assumption: advice and reassurance have a small effect"),
+        "nonspecific": _NONSPECIFIC_VISIT,
         "session_minutes": (5.0, 30.0, "assumption"),
     },
 }
 
 
 #: State that the non-specific effect of a visit adds to (painsim.interventions).
-_NONSPECIFIC_TARGET = "C"
 
 
 def _one_visit(*parts: iv.Intervention) -> iv.Intervention:
-    """Several interventions in one visit (:func:`painsim.interventions.combine`), with
-    the non-specific effect of a visit applied once.
+    """Several interventions in one visit: :func:`painsim.interventions.combine`, which
+    applies the visit's non-specific effect once (claims 001-4 and 003-6)."""
+    return iv.combine(*parts)
 
-    The non-specific effect (expectation, attention, ritual) belongs to the visit, not to
-    each technique used in it; counted once per technique, a combination would beat
-    either part by construction (claims 001-4 and 003-6).
+
+def standard_arms(treatments: dict[str, dict[str, float]] | None = None) -> list[Arm]:
+    """The arms every assumption set runs (:data:`STANDARD_ARMS`), with their treatments.
+
+    Parameters
+    ----------
+    treatments : dict, optional
+        Treatment kind (a key of :data:`painsim.scenario.TREATMENTS`) -> keyword
+        overrides of its factory (e.g. ``{"acupuncture": {"r_kick": 0.3}}``); a kind left
+        out takes its defaults.
+
+    Returns
+    -------
+    list of Arm
+        ``none``, ``sham``, the single treatments weekly x 6 from day 1, a combination,
+        tapering, maintenance (4 visits 28 days apart from day 64) and exercise arms.
+
+    Examples
+    --------
+    >>> [a.name for a in standard_arms()][:3]
+    ['none', 'sham', 'dry needling']
     """
-    comb = iv.combine(*parts)
-    seen: set[Any] = set()
-    effects = []
-    for e in comb.effects:
-        if e.target == _NONSPECIFIC_TARGET and e in seen:
-            continue
-        seen.add(e)
-        effects.append(e)
-    return dataclasses.replace(comb, effects=tuple(effects))
+    tp = treatments or {}
 
-
-def _arms(tp: dict[str, dict[str, float]]) -> list[Arm]:
     def make(kind: str) -> iv.Intervention:
         return _TREAT[kind](**tp.get(kind, {}))
 
@@ -164,7 +190,7 @@ def _arms(tp: dict[str, dict[str, float]]) -> list[Arm]:
 
 #: Arms every assumption set runs (weekly × 6 from day 1, last visit day 36, unless
 #: named otherwise; maintenance: 4 visits 28 days apart from day 64).
-STANDARD_ARMS = tuple(a.name for a in _arms({}))
+STANDARD_ARMS = tuple(a.name for a in standard_arms())
 
 
 class _Table:
@@ -200,10 +226,25 @@ def _mean(x: Any) -> float:
     return float(x.mean()) if x.size else math.nan
 
 
-def _km90(p: pd.DataFrame | _Table, window: float) -> float:
-    """Kaplan–Meier fraction relapsed by ``window`` days after relief (NaN: no relief)."""
+def relapse_fraction(p: pd.DataFrame | _Table, window: float) -> float:
+    """Kaplan–Meier fraction relapsed by ``window`` days after relief.
+
+    Parameters
+    ----------
+    p : pandas.DataFrame
+        Patients table of one arm (:attr:`painsim.SimulationResult.patients` rows), with
+        ``relief``, ``relapse`` and ``days_relief_to_relapse_or_censor``.
+    window : float
+        Days after relief at which the curve is read.
+
+    Returns
+    -------
+    float
+        Fraction (0–1) of the relieved patients relapsed by then, censoring counted
+        (NaN when nobody reached relief).
+    """
     rel = p[np.asarray(p.relief, dtype=bool)]
-    return 1.0 - _km_at(rel.days_relief_to_relapse_or_censor, rel.relapse, window)
+    return 1.0 - km_survival_at(rel.days_relief_to_relapse_or_censor, rel.relapse, window)
 
 
 def _relieved_by(p: pd.DataFrame | _Table, day: float) -> np.ndarray:
@@ -304,10 +345,10 @@ METRICS: dict[str, Metric] = {
         _iqr_sessions, True, "sessions", ("day",),
         "interquartile range of sessions to relief among patients relieved by `day`"),
     "relapse": Metric(
-        lambda p, o: _km90(p, o.day), False, "fraction", ("day",),
+        lambda p, o: relapse_fraction(p, o.day), False, "fraction", ("day",),
         "Kaplan-Meier share relapsed `day` days after relief (undefined without relief)"),
     "relapse_90d": Metric(
-        lambda p, o: _km90(p, 90.0), False, "fraction", (),
+        lambda p, o: relapse_fraction(p, 90.0), False, "fraction", (),
         "Kaplan-Meier share relapsed 90 days after relief"),
     "durable_response": Metric(
         _durable, True, "fraction", ("day",),
@@ -642,11 +683,30 @@ def claim_verdict(verdicts: Sequence[str]) -> str:
     return "holds" if all(v == "holds" for v in verdicts) else "undecided"
 
 
-def _patients(result: Any, horizon: float, days: Sequence[float] = (),
-              windows: Sequence[tuple[float, float]] = (),
-              event_days: Sequence[float] = ()) -> pd.DataFrame:
-    """The patients table with what the metrics read: adverse-event counts (in all and by
-    each of ``event_days``), pain at each of ``days`` and mean pain over each window."""
+def patients_table(result: Any, horizon: float, days: Sequence[float] = (),
+                   windows: Sequence[tuple[float, float]] = (),
+                   event_days: Sequence[float] = ()) -> pd.DataFrame:
+    """The patients table with what the metrics (:data:`METRICS`) read.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        A run of (some of) the standard arms.
+    horizon : float
+        Its follow-up, days (``pain_day_end`` is read there).
+    days : sequence of float
+        Days at which pain (0–10) is added as ``pain_day_<d>``.
+    windows : sequence of (float, float)
+        ``(first, last)`` days whose mean pain is added as ``pain_mean_<a>_<b>``.
+    event_days : sequence of float
+        Days by which adverse-event counts are added as ``n_<what>_by_<d>`` (the counts
+        over the whole follow-up, ``n_soreness`` and ``n_bruising``, always are).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``result.patients`` with those columns added.
+    """
     p = result.patients.copy()
     ev = result.events[result.events.kind == "adverse event"]
     for what in ("soreness", "bruising"):
@@ -685,6 +745,24 @@ def _metric(o: Observable, a: pd.DataFrame | _Table, b: pd.DataFrame | _Table | 
     return float(f(a, o) - (f(b, o) if b is not None else 0.0))
 
 
+def observable_value(patients: pd.DataFrame, o: Observable) -> float:
+    """The point value of an observable: its metric on ``o.arm`` minus on ``o.minus``.
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        A :func:`patients_table` holding the observable's arms.
+    o : Observable
+        What is read (metric, arms, phenotype subset, day).
+
+    Returns
+    -------
+    float
+        The value, in the metric's unit (:attr:`Metric.unit`); NaN where undefined.
+    """
+    return _metric(o, *_tables(patients, o))
+
+
 #: Columns of the patients table the metrics read (the rest is dropped before the
 #: bootstrap, which copies rows many times).
 _USED = ("arm", "patient", "phenotype", "baseline_pain", "change_short_term",
@@ -714,8 +792,8 @@ def _needs(claims: Sequence[Claim], horizon: float) -> tuple[list[float],
 
 def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
                     patients: int = 200, seed: int = 2026, horizon_days: float = 270.0,
-                    n_boot: int = 200, workers: int = 1,
-                    backend: str = "numpy") -> pd.DataFrame:
+                    n_boot: int = 200, workers: int = 1, backend: str = "numpy",
+                    progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Run each assumption set once (all standard arms, one paired cohort) and check
     every observable of every claim.
 
@@ -733,6 +811,9 @@ def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
         Worker processes for the simulation.
     backend : {"numpy", "numba"}
         Solver backend.
+    progress : callable, optional
+        ``progress(done, total)`` after each assumption set (its simulation and every
+        claim's check), ``total = len(sets)``.
 
     Returns
     -------
@@ -744,12 +825,12 @@ def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
     days, windows, ev_days = _needs(claims, horizon_days)
     outcomes = Outcomes(short_term_day=float(min(SHORT_TERM_DAY, math.floor(horizon_days))),
                         report_days=tuple(d for d in (2.0, 7.0) if d <= horizon_days))
-    for s in sets:
+    for done, s in enumerate(sets, 1):
         cohort = Cohort(n=patients, seed=seed, mix=s.mix,
                         phenotypes=with_parameters(PHENOTYPE_PRESETS, s.parameters))
-        res = simulate(_arms(s.treatments), cohort, horizon_days, outcomes=outcomes,
+        res = simulate(standard_arms(s.treatments), cohort, horizon_days, outcomes=outcomes,
                        workers=workers, backend=backend)
-        p = _patients(res, horizon_days, days, windows, ev_days)
+        p = patients_table(res, horizon_days, days, windows, ev_days)
         p = p[[c for c in p.columns if c in _USED or c.startswith(_USED_PREFIXES)]]
         rng = np.random.default_rng([seed, 99])
         for c in claims:
@@ -771,6 +852,8 @@ def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
                              "what": o.describe(), "value": v, "ci_low": float(lo),
                              "ci_high": float(hi), "verdict": verdict,
                              "holds": verdict == "holds", "defined": not math.isnan(v)})
+        if progress is not None:
+            progress(done, len(sets))
     return pd.DataFrame(rows)
 
 
@@ -783,7 +866,9 @@ def verdict_matrix(claims: Sequence[Claim], sets: Sequence[AssumptionSet],
             for c in claims if not c.not_expressible}
 
 
-def _value(r: Any) -> str:
+def format_value(r: Any) -> str:
+    """One row of :func:`evaluate_claims`' table as ``value [low, high]`` (2 decimals in
+    the metric's unit), or ``undefined``."""
     if not r.defined:
         return "undefined"
     return f"{r.value:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
@@ -813,8 +898,8 @@ def format_verdicts(claims: Sequence[Claim], sets: Sequence[AssumptionSet],
         for s in names:
             ts = t[t.set == s]
             v = matrix[c.id][s]
-            vals = "; ".join(_value(r) for r in ts.itertuples())
-            lines.append(f"   {_SYMBOL[v]} {s:<{width}}  {v:<9}  {vals}")
+            vals = "; ".join(format_value(r) for r in ts.itertuples())
+            lines.append(f"   {VERDICT_SYMBOLS[v]} {s:<{width}}  {v:<9}  {vals}")
         lines.append("   " + " AND ".join(o.describe() for o in c.observables))
     lines += ["", "Assumption sets (mechanisms):"]
     for s in sets:
@@ -847,3 +932,66 @@ def format_verdicts(claims: Sequence[Claim], sets: Sequence[AssumptionSet],
     lines += [f"  {a} & {b}: {', '.join(sorted(c))}" for a, b, c in together] or ["  none"]
     lines += ["", DISCLAIMER]
     return "\n".join(lines)
+
+
+def _plain(v: Any) -> Any:
+    """A table cell as JSON: NaN -> None, ±inf -> "inf"/"-inf", NumPy scalars -> Python."""
+    v = v.item() if isinstance(v, np.generic) else v
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def write_verdicts(claims: Sequence[Claim], sets: Sequence[AssumptionSet],
+                   table: pd.DataFrame, out: str | Path, *, force: bool = False,
+                   settings: dict[str, Any] | None = None) -> list[str]:
+    """Write the verdicts as data into the folder ``out``, atomically.
+
+    Files: ``verdict_matrix.csv`` (one row per claim, one column per assumption set:
+    ``holds``, ``fails``, ``undecided`` or ``not expressible``), ``verdicts.csv`` (one
+    row per claim, set and observable: value and its 95% interval, verdict),
+    ``verdicts.json`` (both, with the claims' words and windows, the sets' mechanisms
+    and ``settings``; an undefined value is ``null``, an unbounded one ``"inf"`` or
+    ``"-inf"``) and ``verdicts.txt`` (:func:`format_verdicts`).
+
+    Parameters
+    ----------
+    claims, sets, table
+        As given to and returned by :func:`evaluate_claims`.
+    out : str or Path
+        Folder to create (replaced only with ``force``).
+    settings : dict, optional
+        How the verdicts were made (cohort size, seed, ...), kept in the JSON.
+
+    Returns
+    -------
+    list of str
+        The files written.
+    """
+    import json
+
+    from .results import atomic_folder
+
+    names = [s.name for s in sets]
+    matrix = verdict_matrix(claims, sets, table)
+    rows = [{"claim": c.id, **(matrix[c.id] if c.id in matrix else
+                               dict.fromkeys(names, "not expressible"))} for c in claims]
+    doc = {
+        "note": DISCLAIMER, "settings": dict(settings or {}),
+        "verdicts": list(VERDICTS),
+        "sets": [{"name": s.name, "description": s.description, "mechanism": s.mechanism}
+                 for s in sets],
+        "claims": [{"id": c.id, "source": c.source, "quote": c.quote, "window": c.window,
+                    "not_expressible": c.not_expressible or None,
+                    "verdicts": matrix.get(c.id),
+                    "observables": [{k: _plain(v) for k, v in r.items() if k != "claim"}
+                                    for r in table[table.claim == c.id].to_dict("records")]}
+                   for c in claims],
+    }
+    with atomic_folder(Path(out), force=force) as tmp:
+        pd.DataFrame(rows).to_csv(tmp / "verdict_matrix.csv", index=False)
+        table.to_csv(tmp / "verdicts.csv", index=False, float_format="%.6g")
+        (tmp / "verdicts.json").write_text(json.dumps(doc, indent=2, allow_nan=False)
+                                           + "\n")
+        (tmp / "verdicts.txt").write_text(format_verdicts(claims, sets, table) + "\n")
+    return ["verdict_matrix.csv", "verdicts.csv", "verdicts.json", "verdicts.txt"]

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shlex
 import signal
 import sys
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -69,27 +71,63 @@ def _interruptible() -> Iterator[None]:
             signal.signal(signal.SIGTERM, previous)
 
 
-class _ChunkBar:
-    """A progress bar over the engine's tasks (chunks of patients), with an ETA, on a
-    terminal only; the total is known from the first report."""
+def _terminal() -> TextIO | None:
+    """Where progress is drawn: standard error when it is a terminal, else nowhere (a
+    pipe, a file, a test runner)."""
+    return sys.stderr if sys.stderr.isatty() else None
 
-    def __init__(self, label: str, show: bool) -> None:
-        self.label, self.show, self.bar = label, show, None
 
-    def __enter__(self) -> _ChunkBar:
+class _Progress:
+    """The CLI's one progress mechanism: click's progress bar with an ETA over units of
+    work (chunks of patients, assumption sets, evaluations, files), drawn on a terminal
+    only, never with ``--quiet``; the total is known from the first report.
+
+    ``callback`` is what the library takes as ``progress(done, total)``: ``None`` when
+    nothing is drawn, so no work is spent on reports.
+    """
+
+    def __init__(self, label: str, unit: str, show: bool) -> None:
+        self.label, self.unit, self.bar = label, unit, None
+        self.file = _terminal() if show else None
+
+    def __enter__(self) -> _Progress:
         return self
 
+    @property
+    def callback(self) -> Callable[[int, int], None] | None:
+        return self.update if self.file is not None else None
+
     def update(self, done: int, total: int) -> None:
+        if self.file is None:
+            return
         if self.bar is None:
             self.bar = click.progressbar(length=total, label=f"{self.label} ({total} "
-                                         f"chunk{'s' if total > 1 else ''})", show_eta=True,
-                                         show_pos=True, file=sys.stderr)
+                                         f"{self.unit}{'s' if total != 1 else ''})",
+                                         show_eta=True, show_pos=True, file=self.file)
             self.bar.__enter__()
         self.bar.update(done - self.bar.pos)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
+
+
+def _verbosity(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``-v/--verbose`` and ``-q/--quiet``, the same on every command that runs models."""
+    f = click.option("-q", "--quiet", is_flag=True,
+                     help="Print nothing but errors (no progress, no report).")(f)
+    return click.option("-v", "--verbose", is_flag=True,
+                        help="Also print what is being run (files, arms or sets, cohort "
+                        "size, backend, workers).")(f)
+
+
+def _say(verbose: bool, quiet: bool, message: str) -> None:
+    """Print ``message`` (what is being run) to standard error with ``--verbose``; refuse
+    ``--verbose`` together with ``--quiet``."""
+    if verbose and quiet:
+        raise click.UsageError("-v/--verbose and -q/--quiet: choose one")
+    if verbose and message:
+        click.echo(message, err=True)
 
 
 def _fail(exc: Exception) -> click.ClickException:
@@ -107,6 +145,21 @@ def _available_memory() -> int | None:
 @click.version_option(__version__, prog_name="painsim")
 def main() -> None:
     """painsim: pain-cycle models for research and teaching (not medical advice)."""
+    show = warnings.showwarning
+    if not (isinstance(show, functools.partial) and show.func is _one_line_warning):
+        warnings.showwarning = functools.partial(_one_line_warning, show)
+
+
+def _one_line_warning(show: Callable[..., None], message: Warning | str,
+                      category: type[Warning], *args: Any, **kw: Any) -> None:
+    """A :class:`~painsim.errors.ScenarioWarning` as one line, ``warning: ...``, on
+    standard error; other warnings as Python shows them."""
+    from .errors import ScenarioWarning
+
+    if issubclass(category, ScenarioWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        show(message, category, *args, **kw)
 
 
 @main.command()
@@ -144,21 +197,66 @@ def demo() -> None:
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
 def check(files: tuple[Path, ...]) -> None:
-    """Validate scenario FILES without running them; list every problem."""
-    from .scenario import load_scenario
+    """Validate FILES without running them; list every problem.
 
+    Each file is checked as what it is: a scenario, a claim file (``id``, ``quote``,
+    ``[[observable]]``), an assumption-sets file (``[[set]]``) or an evidence file
+    (a scenario with ``[evidence]`` and ``[[targets]]``).
+    """
     bad = 0
     for f in files:
         try:
-            s = load_scenario(f)
+            click.echo(f"{f}: ok ({_check_one(f)})")
         except PainsimError as exc:
             bad += 1
             click.echo(str(exc), err=True)
-        else:
-            click.echo(f"{f}: ok ({len(s.arms)} arms, {s.patients} patients, "
-                       f"{s.horizon_days:g} days)")
     if bad:
-        raise click.ClickException(f"{bad} of {len(files)} scenario file(s) have problems")
+        raise click.ClickException(f"{bad} of {len(files)} file(s) have problems")
+
+
+def _file_kind(f: Path) -> str:
+    """``"claim"``, ``"assumptions"``, ``"evidence"`` or ``"scenario"`` (also for a file
+    that cannot be read or parsed: the scenario loader says why)."""
+    import tomllib
+
+    try:
+        d = tomllib.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return "scenario"
+    if "arms" not in d and ("observable" in d or "not_expressible" in d
+                            or ("id" in d and "quote" in d)):
+        return "claim"
+    if "set" in d and "arms" not in d:
+        return "assumptions"
+    return "evidence" if "evidence" in d or "targets" in d else "scenario"
+
+
+def _check_one(f: Path) -> str:
+    """Check one file as its kind; what it holds, in words (raises PainsimError)."""
+    kind = _file_kind(f)
+    if kind == "claim":
+        from .claims import load_claims
+
+        (c,) = load_claims([f])
+        if c.not_expressible:
+            return f"claim {c.id}, not expressible: {c.not_expressible}"
+        return f"claim {c.id}: {len(c.observables)} observable(s)"
+    if kind == "assumptions":
+        from .claims import load_assumptions
+
+        sets = load_assumptions(f)
+        return f"{len(sets)} assumption set(s): {', '.join(s.name for s in sets)}"
+    if kind == "evidence":
+        from .validate import load_evidence
+
+        ev = load_evidence(f)
+        s = ev.scenario
+        return (f"evidence {ev.id}: {len(ev.targets)} target(s); {len(s.arms)} arms, "
+                f"{s.patients} patients, {s.horizon_days:g} days")
+    from .scenario import load_scenario
+
+    s = load_scenario(f)
+    return f"{len(s.arms)} arms, {s.patients} patients, {s.horizon_days:g} days"
 
 
 @main.command()
@@ -168,7 +266,7 @@ def check(files: tuple[Path, ...]) -> None:
 @click.option("--patients", type=click.IntRange(min=1), help="Override cohort.patients.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
 @click.option("--force", is_flag=True, help="Replace an existing results folder.")
-@click.option("--quiet", is_flag=True, help="No progress bar and no summary.")
+@_verbosity
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver: the NumPy reference, or the same method "
@@ -179,13 +277,15 @@ def check(files: tuple[Path, ...]) -> None:
               "processes, or give a scheduler's address (tcp://host:8786); results are the "
               "same numbers. Needs pip install \"painsim[dask]\".")
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
-        quiet: bool, workers: int, backend: str, scheduler: str | None) -> None:
+        quiet: bool, verbose: bool, workers: int, backend: str,
+        scheduler: str | None) -> None:
     """Run the scenario FILE and write the results folder --out."""
+    _say(verbose, quiet, "")  # refuses -v with -q before anything runs
     written: list[str] = []
     with _interruptible():  # from here on SIGTERM, like Ctrl-C, cleans up and exits
         try:
             _run(file, out, patients, seed, force, quiet, workers, backend, written,
-                 scheduler)
+                 scheduler, verbose=verbose)
         except KeyboardInterrupt as exc:
             signame = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
             what = f"wrote {out} before that" if written else f"{out} was not written"
@@ -195,11 +295,12 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
 
 def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
          quiet: bool, workers: int, backend: str, written: list[str],
-         scheduler: str | None = None) -> None:
+         scheduler: str | None = None, *, verbose: bool = False) -> None:
     """The body of ``painsim run``: load and check everything, then simulate and write
     ``out``; ``written`` receives the files once ``out`` is in place."""
     from .engine import simulate
     from .results import (
+        DISCLAIMER,
         check_out,
         estimate_memory_bytes,
         remove_stale_temporaries,
@@ -221,7 +322,10 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
             "(--patients) or set outputs.trajectories = false.")
     for stale in remove_stale_temporaries(out):
         click.echo(f"removed {stale}: the temporary folder of an interrupted run", err=True)
-    show = not quiet and sys.stdout.isatty()
+    _say(verbose, quiet, f"scenario {file} (seed {s.seed}): {s.patients:,} patients, arms "
+         f"{', '.join(repr(a.name) for a in s.arms)}, {s.horizon_days:g} days; backend "
+         f"{backend}, {workers or MAX_WORKERS} worker(s)"
+         + (f", Dask scheduler {scheduler}" if scheduler else ""))
     if not quiet:
         click.echo(f"simulating {s.patients:,} patients x {len(s.arms)} arms over "
                    f"{s.horizon_days:g} days ...", err=True)
@@ -233,13 +337,13 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
                 from .cluster import dask_client
 
                 executor = stack.enter_context(dask_client(scheduler, workers=workers))
-            bar = stack.enter_context(_ChunkBar("simulating", show))
+            bar = stack.enter_context(_Progress("simulating", "chunk", not quiet))
             result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
                               epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
                               workers=workers, backend=backend, executor=executor,
-                              progress=bar.update if show else None)
+                              progress=bar.callback)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        files = write_results(s, result, out, force=force, command=command,
+        files = write_results(result, out, scenario=s, force=force, command=command,
                               wall_seconds=time.perf_counter() - t0)
         written.extend(files)
     except ParameterError as exc:  # the loader's checks should have caught it: name the file
@@ -257,7 +361,7 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
         if failures:
             click.echo(f"warning: the solver failed for {failures} patient-arms; see "
                        "patients.csv (solver_status)", err=True)
-        click.echo("A model for research and teaching, not medical advice.")
+        click.echo(DISCLAIMER)
 
 
 @main.command()
@@ -269,11 +373,24 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
               help="Patients in the paired cohort of each assumption set.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=2026,
               show_default=True)
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Folder for the verdicts as data: verdict_matrix.csv, verdicts.csv, "
+              "verdicts.json, verdicts.txt (written completely or not at all).")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @_workers_option(0)
+@_verbosity
 def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, seed: int,
-           workers: int) -> None:
+           out: Path | None, force: bool, workers: int, verbose: bool, quiet: bool) -> None:
     """Check claims (default: scenarios/claims/*.toml) under every assumption set."""
-    from .claims import evaluate_claims, format_verdicts, load_assumptions, load_claims
+    _say(verbose, quiet, "")
+    from .claims import (
+        evaluate_claims,
+        format_verdicts,
+        load_assumptions,
+        load_claims,
+        write_verdicts,
+    )
+    from .results import check_out
 
     if not files:
         folder = Path("scenarios") / "claims"
@@ -284,10 +401,28 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
     try:
         sets = load_assumptions(assumptions)
         cl = load_claims(files)
+        if out is not None:
+            check_out(out, force=force)  # before the simulations, not after
     except PainsimError as exc:
         raise _fail(exc) from None
-    table = evaluate_claims(cl, sets, patients=patients, seed=seed, workers=workers)
-    click.echo(format_verdicts(cl, sets, table))
+    _say(verbose, quiet, f"claims: {len(cl)} ({', '.join(c.id for c in cl)}); assumption "
+         f"sets from {assumptions}: {', '.join(s.name for s in sets)}; {patients} patients "
+         f"per set, seed {seed}; backend numpy, {workers or MAX_WORKERS} worker(s)")
+    try:
+        with _Progress("checking claims", "assumption set", not quiet) as bar:
+            table = evaluate_claims(cl, sets, patients=patients, seed=seed,
+                                    workers=workers, progress=bar.callback)
+        written = [] if out is None else write_verdicts(
+            cl, sets, table, out, force=force,
+            settings={"patients": patients, "seed": seed, "claim_files": list(map(str, files)),
+                      "assumptions": str(assumptions), "command": "painsim " + " ".join(
+                          shlex.quote(a) for a in sys.argv[1:])})
+    except PainsimError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        click.echo(format_verdicts(cl, sets, table))
+        if written:
+            click.echo(f"\nwrote {out}/: {', '.join(written)}")
 
 
 @main.command()
@@ -295,19 +430,27 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
 @click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
               help="Override the cohort size.")
 @click.option("--max-evaluations", type=click.IntRange(min=1, max=10000), default=40,
-              show_default=True, help="Most simulations the optimizer may run.")
+              show_default=True, help="Most simulations the fit runs, those of its "
+              "Jacobians included (at least one more than the parameters fitted).")
 @_workers_option(0)
-def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: int) -> None:
+@_verbosity
+def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: int,
+              verbose: bool, quiet: bool) -> None:
     """Fit a claim file's [calibration] parameters to its reported numbers."""
     from .calibrate import calibrate as fit
     from .calibrate import format_calibration
 
+    _say(verbose, quiet, f"calibrating {file}: at most {max_evaluations} simulations"
+         + (f" of {patients} patients" if patients else "")
+         + f"; backend numpy, {workers or MAX_WORKERS} worker(s)")
     try:
-        result = fit(file, patients=patients, max_evaluations=max_evaluations,
-                     workers=workers)
+        with _Progress("fitting", "simulation", not quiet) as bar:
+            result = fit(file, patients=patients, max_evaluations=max_evaluations,
+                         workers=workers, progress=bar.callback)
     except PainsimError as exc:
         raise _fail(exc) from None
-    click.echo(format_calibration(result))
+    if not quiet:
+        click.echo(format_calibration(result))
 
 
 @main.command()
@@ -318,18 +461,28 @@ def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: i
 @click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
               default=120, show_default=True)
 @_workers_option(0)
-def teach(out: Path, claims_dir: Path, patients: int, workers: int) -> None:
+@_verbosity
+def teach(out: Path, claims_dir: Path, patients: int, workers: int, verbose: bool,
+          quiet: bool) -> None:
     """Write a self-contained HTML report on the contradictions between the claims."""
-    from .teach import build_report
+    from .results import DISCLAIMER
+    from .teach import MAP_SHARES, build_report
 
+    _say(verbose, quiet, "")
     if not (claims_dir / "assumptions.toml").is_file():
         raise click.ClickException(f"{claims_dir}: no assumptions.toml; pass --claims-dir")
+    _say(verbose, quiet, f"teaching report from {claims_dir}: one cohort of {patients} "
+         f"patients per assumption set, then {len(MAP_SHARES)} for the claim map; backend "
+         f"numpy, {workers or MAX_WORKERS} worker(s); writing {out}/report.html")
     try:
-        path = build_report(out, claims_dir, patients=patients, workers=workers)
+        with _Progress("building the report", "cohort", not quiet) as bar:
+            path = build_report(out, claims_dir, patients=patients, workers=workers,
+                                progress=bar.callback)
     except PainsimError as exc:
         raise _fail(exc) from None
-    click.echo(f"wrote {path} (open it in a browser; it works offline)")
-    click.echo("A model for research and teaching, not medical advice.")
+    if not quiet:
+        click.echo(f"wrote {path} (open it in a browser; it works offline)")
+        click.echo(DISCLAIMER)
 
 
 @main.command()
@@ -364,14 +517,10 @@ def explore(out: Path, claims_dir: Path, grid: str, patients: int | None,
         click.echo("note: Numba is not installed, so the grid runs on the slower NumPy "
                    "backend (python -m pip install 'painsim[explore]')", err=True)
 
-    def progress(done: int, total: int) -> None:
-        click.echo(f"  {done}/{total} {'simulated' if done <= total // 2 else 'read'}",
-                   err=True)
-
-    try:
-        with _interruptible():
+    try:  # the grid's blocks: first simulated, then read
+        with _interruptible(), _Progress("building the grid", "step", True) as bar:
             path = build_explorer(out, claims_dir, grid=grid, patients=patients,
-                                  workers=workers, backend=backend, progress=progress)
+                                  workers=workers, backend=backend, progress=bar.callback)
     except PainsimError as exc:
         raise _fail(exc) from None
     d = json.loads((path.parent / "explore_grid.json").read_text(encoding="utf-8"))
@@ -478,24 +627,40 @@ def compare(dir_a: Path, dir_b: Path) -> None:
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
+@_verbosity
 def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: int | None,
-             seed: int | None, workers: int, backend: str) -> None:
+             seed: int | None, workers: int, backend: str, verbose: bool,
+             quiet: bool) -> None:
     """Check the model against published figures (default: scenarios/evidence/).
 
     Prints each target's published figure, simulated value with 95% interval, band and
     verdict (pass, fail, or undecided when the interval straddles a band edge). Exit
     status: 0 when no target fails, 3 when any fails, 1 for a bad file or option.
     """
-    from .validate import format_report, write_report
+    from .validate import evidence_files, format_report, write_report
     from .validate import validate as run_suite
 
+    _say(verbose, quiet, "")
+    paths = paths or (Path("scenarios") / "evidence",)
     try:
-        report = run_suite(paths or (Path("scenarios") / "evidence",), patients=patients,
-                           seed=seed, workers=workers, backend=backend)
-        click.echo(format_report(report))
+        n_files = len(evidence_files(paths))
+        _say(verbose, quiet, f"evidence: {n_files} file(s) from "
+             f"{', '.join(map(str, paths))}; patients "
+             f"{patients if patients else 'as each file says'}, seed "
+             f"{seed if seed is not None else 'as each file says'}; backend {backend}, "
+             f"{workers or MAX_WORKERS} worker(s)")
+        with _Progress("validating", "evidence file", not quiet) as bar:
+            done = iter(range(1, n_files + 1))
+            report = run_suite(paths, patients=patients, seed=seed, workers=workers,
+                               backend=backend,
+                               progress=bar.callback and (lambda _: bar.update(
+                                   next(done), n_files)))
+        if not quiet:
+            click.echo(format_report(report))
         if out is not None:
             files = write_report(report, out, force=force)
-            click.echo(f"wrote {out}/: {', '.join(files)}")
+            if not quiet:
+                click.echo(f"wrote {out}/: {', '.join(files)}")
     except PainsimError as exc:
         raise _fail(exc) from None
     if report.counts["fail"]:

@@ -31,6 +31,7 @@ __all__ = [
     "CohortSample",
     "Flares",
     "LogNormal",
+    "PatientStreams",
     "Phenotype",
     "Uniform",
     "patient_rng",
@@ -89,12 +90,30 @@ def _seed_words(entropy: NDArray[np.uint64]) -> list[NDArray[np.uint64]]:
     return [words[2 * j] | (words[2 * j + 1] << np.uint64(32)) for j in range(4)]
 
 
-class _Streams:
-    """One stream of many patients, fast: ``streams[j]`` is a generator in the state
-    ``patient_rng(seed, patients[j], stream)`` starts in (the same numbers), computed
-    for all patients at once and loaded into one shared generator — valid until the
-    next ``streams[...]``. About 4x cheaper than building each generator (most of a
-    large cohort's drawing time went to that)."""
+class PatientStreams:
+    """One random stream of many patients, fast.
+
+    ``streams[j]`` is a generator in the state ``patient_rng(seed, patients[j], stream)``
+    starts in (the same numbers), computed for all patients at once and loaded into one
+    shared generator — valid until the next ``streams[...]``. About 4x cheaper than
+    building each generator (most of a large cohort's drawing time went to that).
+
+    Parameters
+    ----------
+    seed : int
+        The cohort's seed.
+    patients : ndarray of int, shape (n,)
+        Patient indices (0-based, as in results).
+    stream : str
+        A key of :data:`STREAMS` (``"cohort"``, ``"flares"``, ``"visits"``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> st = PatientStreams(7, np.array([0, 5]), "visits")
+    >>> float(st[1].random()) == float(patient_rng(7, 5, "visits").random())
+    True
+    """
 
     def __init__(self, seed: int, patients: NDArray, stream: str) -> None:
         self.seed, self.patients, self.stream = int(seed), np.asarray(patients), stream
@@ -285,11 +304,14 @@ class Phenotype:
     params : mapping of str to float, Uniform or LogNormal
         Parameter overrides of the model's defaults; draws are clipped to each
         parameter's allowed range.
-    start : {"pain_free", "sensitized"}
-        Initial condition before the run-in: pain-free, or near full sensitization
-        (a run-in without treatment then settles each patient on its own attractor).
+    start : str
+        Initial condition before the run-in: ``"pain_free"`` (the model's states'
+        ``initial`` values) or a start the model declares in ``Model.starts`` (the
+        pain-loop model's ``"sensitized"``: near full sensitization; a run-in without
+        treatment then settles each patient on its own attractor).
     injury : float or Uniform
-        Tissue drive D added at day 0 (an acute strain).
+        Added at day 0 to the model's ``injury_state`` (the pain-loop model's tissue
+        drive D; an acute strain).
     flares : Flares
         The patient's flare process.
     claims : tuple of str
@@ -312,8 +334,8 @@ class Phenotype:
         for k, d in self.params.items():
             check_text(f"{self.name}.params", k, "parameter names")
             _check_dist(f"{self.name}.params[{k!r}]", d)
-        if self.start not in ("pain_free", "sensitized"):
-            raise ParameterError(f"{self.name}.start", self.start, "pain_free, sensitized")
+        check_text(f"{self.name}.start", self.start,
+                   "pain_free, or a start the model declares (pain-loop: sensitized)")
         _check_dist(f"{self.name}.injury", self.injury)
         check_type(f"{self.name}.flares", self.flares, Flares, "a Flares")
         check_type(f"{self.name}.claims", self.claims, tuple, "a tuple of claim ids")
@@ -379,8 +401,6 @@ def with_parameters(phenotypes: Mapping[str, Phenotype],
 
 #: Most patients in one cohort.
 MAX_PATIENTS = 10**7
-
-_SENSITIZED = {"S": 0.9, "T": 0.45, "I": 0.45, "A": 0.95}
 
 
 def _check_state_column(model: Model, k: str, v: Any, n: int) -> None:
@@ -511,6 +531,28 @@ class Cohort:
                                          ", ".join(self.model.parameter_names),
                                          why="is not a model parameter"
                                          + did_you_mean(k, self.model.parameter_names))
+        constants: dict[str, Any] = {}
+        for name in self.mix:
+            ph, m = self.phenotypes[name], self.model
+            for k, d in ph.params.items():
+                par = m.parameters[m.parameter_index[k]]
+                if par.per_patient:
+                    continue
+                if not isinstance(d, int | float) or constants.setdefault(k, d) != d:
+                    raise ParameterError(f"{ph.name}.params[{k!r}]", d, "one number, the "
+                                         "same for every phenotype of the mix",
+                                         why=f"{k} is a cohort-wide constant of model "
+                                         f"{m.name!r} (Parameter.per_patient=False)")
+            if ph.start != "pain_free" and ph.start not in m.starts:
+                raise ParameterError(f"{ph.name}.start", ph.start,
+                                     ", ".join(("pain_free", *m.starts)),
+                                     why=f"is not a start model {m.name!r} declares "
+                                     "(Model.starts)" + did_you_mean(ph.start, tuple(m.starts)))
+            if m.injury_state is None and ph.injury != 0 and not (
+                    isinstance(ph.injury, Uniform) and ph.injury.low == ph.injury.high == 0):
+                raise ParameterError(f"{ph.name}.injury", ph.injury, "0",
+                                     why=f"needs a state to add it to, and model {m.name!r} "
+                                     "declares no injury_state")
         check_type("Cohort.random_flares", self.random_flares, bool, "True or False")
         if self.events is not None:
             from .inputs import EventTable
@@ -537,6 +579,10 @@ class Cohort:
                 if k in self.model.state_index:
                     _check_state_column(self.model, k, v, self.n)
                     continue
+                if not self.model.parameters[self.model.parameter_index[k]].per_patient:
+                    raise ParameterError("Cohort.table", k, "per-patient parameters and "
+                                         "states", why="is a cohort-wide constant of the "
+                                         "model (Parameter.per_patient=False)")
                 try:
                     arr = np.asarray(v)
                 except (TypeError, ValueError):
@@ -572,11 +618,11 @@ class Cohort:
         pheno = np.empty(n, dtype=object)
         values = {p.name: np.full(n, p.default) for p in model.parameters}
         injury = np.zeros(n)
-        sensitized = np.zeros(n, dtype=bool)
+        start = np.full(n, "pain_free", dtype=object)
         flares = []
         specs: list[Flares] = []  # each patient's flare process (targets of its events)
-        own = _Streams(self.seed, np.arange(first, stop), "cohort")
-        fl = _Streams(self.seed, np.arange(first, stop), "flares")
+        own = PatientStreams(self.seed, np.arange(first, stop), "cohort")
+        fl = PatientStreams(self.seed, np.arange(first, stop), "flares")
         plans = {k: _DrawPlan(ph) for k, ph in self.phenotypes.items() if k in self.mix}
         drawn: dict[str, tuple[list[int], list[NDArray]]] = {k: ([], []) for k in plans}
         for i in range(n):
@@ -588,7 +634,7 @@ class Cohort:
             rows, vals = drawn[ph.name]
             rows.append(i)
             vals.append(plans[ph.name].draw(rng))
-            sensitized[i] = ph.start == "sensitized"
+            start[i] = ph.start
             flares.append(ph.flares.draw(fl[i], horizon_days))
             specs.append(ph.flares)
         for name, (rows, vals) in drawn.items():
@@ -616,9 +662,10 @@ class Cohort:
         params = model.params(**values)  # validates the table's values
         P = params.as_array(n)
         y0 = model.initial_state(n)
-        for k, v in _SENSITIZED.items():
-            if k in model.state_index:
-                y0[model.index(k), sensitized] = v
+        for name in set(start) - {"pain_free"}:
+            rows = start == name
+            for k, v in model.starts[name].items():
+                y0[model.index(k), rows] = v
         if self.table is not None:
             for k, v in self.table.items():
                 if k in model.state_index:
@@ -633,6 +680,6 @@ class Cohort:
             sol = model.solve((0.0, self.run_in_days), params, y0, t_eval=[self.run_in_days],
                               rtol=rtol, atol=atol, throw=True)
             y0 = sol.solution.y_final
-        if "D" in model.state_index:
-            y0[model.index("D")] += injury
+        if model.injury_state is not None:
+            y0[model.index(model.injury_state)] += injury
         return CohortSample(phenotype=pheno.astype(str), params=P, y0=y0, flares=flares)

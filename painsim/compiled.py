@@ -42,27 +42,19 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ParameterError, SolverError
+from .errors import ParameterError
 from .solver import (
-    _A,
-    _B,
-    _C,
-    _CROSS_MAX_BISECTIONS,
-    _CROSS_ULPS,
-    _E,
-    _MAX_FACTOR,
-    _MIN_FACTOR,
-    _ORDER_ERR,
-    _P,
-    _SAFETY,
+    DOPRI5,
     Solution,
-    _crossing_table,
-    _jumps,
-    _messages,
-    _stop_effect,
+    apply_on_stop,
+    crossing_table,
+    raise_if_failed,
+    status_messages,
+    stop_jumps,
+    validate_integrate_args,
 )
 
-__all__ = ["LaneForm", "available", "integrate_pain", "kernel", "warm_up"]
+__all__ = ["LaneForm", "available", "integrate_pain", "kernel", "require_numba", "warm_up"]
 
 # lane codes inside the compiled loop (never returned to the user)
 _RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
@@ -99,7 +91,22 @@ def available() -> bool:
     return True
 
 
-def _require(model_name: str, lane_form: LaneForm | None) -> None:
+def require_numba(model_name: str, lane_form: LaneForm | None) -> None:
+    """Refuse the ``numba`` backend unless it can run this model.
+
+    Parameters
+    ----------
+    model_name : str
+        The model's name (for the message).
+    lane_form : LaneForm or None
+        The model's compiled form (:attr:`painsim.Model.lane_form`).
+
+    Raises
+    ------
+    ParameterError
+        The model has no ``lane_form``, or Numba is not installed; the message says
+        what to do (use ``backend="numpy"``, or install ``painsim[fast]``).
+    """
     if lane_form is None:
         raise ParameterError("backend", "numba", "numpy",
                              why=f"model {model_name!r} has no lane_form (LaneForm) to "
@@ -125,11 +132,15 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     njit = numba.njit(cache=False, nogil=True, error_model="numpy")
     rhs = njit(lane_form.rhs)
     pain = njit(lane_form.pain)
-    A, B, C, E, PD = (np.ascontiguousarray(x, dtype=np.float64) for x in (_A, _B, _C, _E, _P))
-    safety, fmin, fmax = _SAFETY, _MIN_FACTOR, _MAX_FACTOR
-    expo = -1.0 / (_ORDER_ERR + 1)
-    n_ulps, max_bis = float(_CROSS_ULPS), _CROSS_MAX_BISECTIONS
-    inv_order = 1.0 / (_ORDER_ERR + 1)
+    # the tableau and the controller of painsim.solver.DOPRI5 (writable copies: Numba
+    # freezes them as constants of the compiled loop)
+    A, B, C, E, PD = (np.array(x, dtype=np.float64)
+                      for x in (DOPRI5.A, DOPRI5.B, DOPRI5.C, DOPRI5.E, DOPRI5.P))
+    safety, fmin, fmax = DOPRI5.safety, DOPRI5.min_factor, DOPRI5.max_factor
+    expo = DOPRI5.exponent
+    n_ulps, max_bis = float(DOPRI5.cross_ulps), DOPRI5.cross_max_bisections
+    inv_order = 1.0 / (DOPRI5.order_err + 1)
+    arrive_ulps, min_step_ulps = DOPRI5.arrive_ulps, DOPRI5.min_step_ulps
 
     @njit
     def ratio(x, sc):
@@ -245,7 +256,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
             while True:
                 if check:
                     # the end-of-iteration checks of integrate(), in its order
-                    if ti < t1 and t1 - ti <= 16 * np.spacing(abs(t1)):
+                    if ti < t1 and t1 - ti <= arrive_ulps * np.spacing(abs(t1)):
                         ti = t1
                         if st <= t1:
                             code = _STOP_AT_END
@@ -259,7 +270,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                     if steps[i] + rejs[i] >= max_steps:
                         code = -1
                         break
-                    if hi < 10 * np.spacing(max(abs(ti), 1.0)):
+                    if hi < min_step_ulps * np.spacing(max(abs(ti), 1.0)):
                         code = -2
                         break
                 check = True
@@ -455,11 +466,9 @@ def integrate_pain(
     Solution
         ``y`` has shape ``(1, n_lanes, n_eval)``: pain on 0–10.
     """
-    from .solver import _validate
-
-    _require(model.name, model.lane_form)
-    t0, t1, y0, atol_a, t_eval, stops = _validate(t_span, y0, rtol, atol, t_eval, stops,
-                                                  max_steps, None, max_step)
+    require_numba(model.name, model.lane_form)
+    t0, t1, y0, atol_a, t_eval, stops = validate_integrate_args(
+        t_span, y0, rtol, atol, t_eval, stops, max_steps, None, max_step)
     n_states, n = y0.shape
     if not (isinstance(P, np.ndarray) and P.dtype == np.float64 and P.flags.c_contiguous):
         raise ValueError("P must be a C-contiguous float64 array (on_stop may edit it in "
@@ -515,14 +524,14 @@ def integrate_pain(
         while sel.size:
             k = ptr[sel]
             if on_stop is not None:
-                y[:, sel] = _stop_effect(on_stop, t[sel], y[:, sel], sel, k)
+                y[:, sel] = apply_on_stop(on_stop, t[sel], y[:, sel], sel, k)
             ptr[sel] += 1
             n_stops[sel] += 1
             again = stops_pad[sel, np.minimum(ptr[sel], n_stop_cols)] <= t[sel]
             sel = sel[again]
 
     def jump(sel: NDArray, before: NDArray, after: NDArray) -> None:
-        j = _jumps(sel, t[sel], before, after)
+        j = stop_jumps(sel, t[sel], before, after)
         if j is not None:
             found.append(j)
 
@@ -567,14 +576,10 @@ def integrate_pain(
         if not np.any((lane_state == _RUNNING) | (lane_state == _CHECK_FIRST)):
             break
     status = lane_state
-    messages = _messages(status, t)
-    cross = _crossing_table(found)
+    messages = status_messages(status, t)
+    cross = crossing_table(found)
     sol = Solution(t=t_eval, y=Y[None], t_final=t, y_final=y, status=status,
                    message=messages, n_steps=steps, n_rejected=rejs, n_stops=n_stops,
                    nfev=int(nfev.sum()), crossings=cross)
-    if throw and not sol.success:
-        i = int(np.flatnonzero(status != 0)[0])
-        raise SolverError(f"lane {i} failed at t={t[i]:.6g}: {messages[i]}",
-                          lane=i, t=float(t[i]), state=y[:, i].copy(),
-                          status=int(status[i]), n_failed=int(np.sum(status != 0)))
+    raise_if_failed(sol, throw)
     return sol

@@ -41,13 +41,13 @@ import numpy as np
 import simpy
 from numpy.typing import NDArray
 
-from .cohort import MAX_PATIENTS, Cohort, CohortSample, _Streams, patient_rng
-from .compiled import _require, integrate_pain, warm_up
+from .cohort import MAX_PATIENTS, Cohort, CohortSample, PatientStreams, patient_rng
+from .compiled import integrate_pain, require_numba, warm_up
 from .errors import ParameterError, check_number, check_type
 from .interventions import Intervention
 from .model import Model
 from .outcomes import Outcomes, SimulationResult, build_result, patient_outcomes
-from .protocols import MAX_DAY, Arm, AsNeeded, Fixed, Given, Tapering
+from .protocols import MAX_DAY, Arm, AsNeeded, Fixed, Given, Tapering, visit_day
 from .solver import integrate
 
 __all__ = ["simulate"]
@@ -269,10 +269,11 @@ class _ArmRun:
         t_plan, interval = t_first, every
         hour = self.arm.protocol.visit_hour / 24.0
         for _ in range(sessions):
-            if t_plan + hour >= self.horizon or st.dropped:
+            day = visit_day(t_plan, every, t_first)  # whole days apart (daily or rarer)
+            if day + hour >= self.horizon or st.dropped:
                 return
-            if t_plan + hour > env.now:
-                yield env.timeout(t_plan + hour - env.now)
+            if day + hour > env.now:
+                yield env.timeout(day + hour - env.now)
             yield from self._attend(env, lane, st, clinic)
             if improvement is not None and \
                     self.pain_now[lane] <= (1 - improvement) * self.baseline[lane]:
@@ -368,11 +369,11 @@ class _ArmRun:
             n_course = sched.sessions
         n_visits = n_course + (m.sessions if m is not None else 0)
         if proto.p_miss > 0:
-            st = _Streams(self.seed, self.lanes, "visits")
+            st = PatientStreams(self.seed, self.lanes, "visits")
             U = np.array([st[j].random(n_visits) for j in range(n)]).reshape(n, n_visits)
         if any(((p > 0) & (p < 1)).any() for p in probs):
             width = n_visits * max(p.size for p in probs)
-            st = _Streams(self.seed, self.lanes, "effects")
+            st = PatientStreams(self.seed, self.lanes, "effects")
             R = np.array([st[j].random(width) for j in range(n)]).reshape(n, width)
         else:
             R = None
@@ -407,11 +408,13 @@ class _ArmRun:
             last[att] = now[att]
 
         def planned(alive: NDArray, t_plan: NDArray, sessions: int, every: float) -> None:
+            first = t_plan
             for _ in range(sessions):
-                alive = alive & (t_plan + hour < horizon)
+                day = visit_day(t_plan, every, first)  # as in _planned
+                alive = alive & (day + hour < horizon)
                 if not alive.any():
                     return
-                target = t_plan + hour
+                target = day + hour
                 adv = alive & (target > now)
                 now[adv] = now[adv] + (target[adv] - now[adv])
                 attend(alive)
@@ -667,7 +670,7 @@ def simulate(
         raise ParameterError("executor", executor, "a distributed.Client (or None)")
     compile_s = 0.0
     if backend == "numba":
-        _require(cohort.model.name, cohort.model.lane_form)
+        require_numba(cohort.model.name, cohort.model.lane_form)
         _checked(cohort.model)
         compile_s = warm_up(cohort.model)  # before forking: workers inherit the loop
     if chunk_size is not None and any(a.clinic for a in arms):
@@ -752,7 +755,8 @@ def simulate(
     timings["outcomes_s"] += time.perf_counter() - tic
     result.timings.update(timings)
     result.settings.update(backend=backend, rtol=rtol, atol=atol, epoch_days=epoch_days,
-                           horizon_days=float(horizon_days))
+                           horizon_days=float(horizon_days), seed=cohort.seed,
+                           patients=cohort.n, confidence=outcomes.confidence)
     return result
 
 
@@ -796,7 +800,7 @@ def replay_patient(arms: Sequence[Arm], cohort: Cohort, horizon_days: float, pat
 
     check_number("patient", patient, 0, cohort.n - 1, integer=True)
     if backend == "numba":
-        _require(cohort.model.name, cohort.model.lane_form)
+        require_numba(cohort.model.name, cohort.model.lane_form)
         _checked(cohort.model)
         warm_up(cohort.model)
     outcomes = _settled_outcomes(outcomes, horizon_days)

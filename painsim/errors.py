@@ -12,11 +12,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PainsimError", "ParameterError", "ScenarioError", "SolverError"]
+__all__ = ["PainsimError", "ParameterError", "ScenarioError", "ScenarioWarning",
+           "SolverError"]
 
 
 class PainsimError(Exception):
     """Base class of every error painsim raises on purpose."""
+
+
+class ScenarioWarning(UserWarning):
+    """A scenario that runs but may not do what its author meant, in one line
+    (``file: dotted.path: what happens``); the CLI prints it as ``warning: ...``."""
 
 
 class ParameterError(PainsimError, ValueError):

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from .errors import ParameterError
 
-__all__ = ["EventTable", "read_table"]
+__all__ = ["EventTable", "number_column", "read_table"]
 
 #: Event kinds besides a state name: a strain or a stress episode on the targets of the
 #: patient's phenotype (:class:`painsim.Flares`).
@@ -80,8 +80,34 @@ def _column(cols: dict[str, NDArray], name: str, what: str) -> NDArray:
     return cols[name]
 
 
-def _numbers(cols: dict[str, NDArray], name: str, what: str, lo: float, hi: float,
-             *, integer: bool = False) -> NDArray:
+def number_column(cols: dict[str, NDArray], name: str, what: str, lo: float, hi: float,
+                  *, integer: bool = False) -> NDArray:
+    """Column ``name`` of a table (from :func:`read_table`) as checked numbers.
+
+    Parameters
+    ----------
+    cols : dict of str to ndarray
+        The table's columns.
+    name : str
+        The column wanted.
+    what : str
+        What the table is, for messages (``"events"``, ``"sessions"``).
+    lo, hi : float
+        Allowed range, inclusive, in the column's unit (e.g. days).
+    integer : bool
+        Whole numbers only (returned as int64).
+
+    Returns
+    -------
+    ndarray, shape (n_rows,)
+        float64, or int64 with ``integer=True``.
+
+    Raises
+    ------
+    ParameterError
+        The column is missing, or a row is not a finite number in range; the message
+        names the row and column.
+    """
     raw = _column(cols, name, what)
     out = np.empty(raw.shape[0], dtype=np.int64 if integer else float)
     allowed = f"{'an integer' if integer else 'a number'} in [{lo:g}, {hi:g}]"
@@ -136,9 +162,9 @@ class EventTable:
         if extra:
             raise ParameterError(f"{what} columns", extra, "patient, day, kind, size",
                                  why="are not event-table columns")
-        patient = _numbers(cols, "patient", what, 0, 2**62, integer=True)
-        day = _numbers(cols, "day", what, 0.0, 36525.0)
-        size = _numbers(cols, "size", what, -1e6, 1e6)
+        patient = number_column(cols, "patient", what, 0, 2**62, integer=True)
+        day = number_column(cols, "day", what, 0.0, 36525.0)
+        size = number_column(cols, "size", what, -1e6, 1e6)
         kinds = _column(cols, "kind", what)
         for row, k in enumerate(kinds.tolist()):
             if not (isinstance(k, str) and k.strip()):

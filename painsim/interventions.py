@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import ParameterError, check_number, did_you_mean
+from .errors import ParameterError, check_number, check_text, check_type, did_you_mean
 from .model import Model
 
 __all__ = [
@@ -67,6 +67,10 @@ class Effect:
         Chance per session that the effect happens, 0–1.
     event : str, optional
         Name written to the event log when it happens (e.g. ``"soreness"``).
+    per_visit : bool
+        The effect belongs to the visit, not to the technique (the non-specific relief
+        of expectation, attention and ritual): when :func:`combine` puts several
+        techniques in one visit, identical per-visit effects are applied once.
     """
 
     target: str
@@ -74,8 +78,16 @@ class Effect:
     value: float = 0.0
     probability: float = 1.0
     event: str | None = None
+    per_visit: bool = False
 
     def __post_init__(self) -> None:
+        check_text("Effect.target", self.target, "a state, parameter or pulse name")
+        check_type("Effect.per_visit", self.per_visit, bool, "True or False")
+        check_type("Effect.op", self.op, str, ", ".join(_OPS))
+        check_type("Effect.event", self.event, str, "a non-empty event name or None",
+                   optional=True)
+        if self.event is not None:
+            check_text("Effect.event", self.event, "a non-empty event name or None")
         if self.op not in _OPS:
             raise ParameterError(f"Effect({self.target}).op", self.op, ", ".join(_OPS))
         hi = 10.0 if self.op == "scale" else math.inf
@@ -102,6 +114,11 @@ class Effect:
         if self.target in model.state_index:
             return "state"
         if self.target in model.parameter_index:
+            if not model.parameters[model.parameter_index[self.target]].per_patient:
+                raise ParameterError("Effect.target", self.target,
+                                     "a state or a per-patient parameter",
+                                     why=f"is a cohort-wide constant of model {model.name!r}"
+                                     " (a session cannot change it for one patient)")
             return "parameter"
         names = (*model.state_names, *model.parameter_names)
         raise ParameterError("Effect.target", self.target,
@@ -196,23 +213,30 @@ class Intervention:
 #: design: a sham arm exists to measure it.
 NONSPECIFIC: dict[str, float] = {"needling": 0.0821, "visit": 0.0142}
 
-#: Chance of bruising per dry-needling session. Basis: published figure, Brady et al.
-#: 2014 (J Man Manip Ther 22:134-140): bruising after 7.55% of 1,463 treatments.
+#: Chance of bruising per dry-needling session, the default of
+#: ``dry_needling(p_bruising=...)`` (and of the scenario key of that name). Basis:
+#: published figure, Brady et al. 2014 (J Man Manip Ther 22:134-140): bruising after
+#: 7.55% of 1,463 treatments.
 DRY_NEEDLING_P_BRUISING = 0.0755
 
 
-def _nonspecific(kind: str) -> Effect:
-    return Effect(target="C", op="add", value=float(NONSPECIFIC[kind]))
+def _nonspecific(kind: str, value: float | None = None) -> Effect:
+    """The non-specific relief of a visit of ``kind``: ``value``, or when it is None the
+    shared default ``NONSPECIFIC[kind]`` read now."""
+    return Effect(target="C", op="add", per_visit=True,
+                  value=float(NONSPECIFIC[kind] if value is None else value))
 
 
 def dry_needling(*, release: float = 0.7, soreness: float = 0.1,
                  p_soreness: float = 0.126, analgesia: float = 1.0,
+                 p_bruising: float = DRY_NEEDLING_P_BRUISING,
+                 nonspecific: float | None = None,
                  session_minutes: float = 5.0) -> Intervention:
     """Dry needling, a *local* lever: the session moves the state.
 
     Every session also adds the non-specific relief of a needling visit
-    (:data:`NONSPECIFIC` ``["needling"]``, the same as sham's) and may cause bruising
-    (:data:`DRY_NEEDLING_P_BRUISING`, logged as an adverse event).
+    (``nonspecific``; by default :data:`NONSPECIFIC` ``["needling"]``, the same as
+    sham's) and may cause bruising (``p_bruising``, logged as an adverse event).
 
     Parameters
     ----------
@@ -232,10 +256,17 @@ def dry_needling(*, release: float = 0.7, soreness: float = 0.1,
     analgesia : float
         Session-locked analgesia pulse (endorphin-like, half-life ~16 min) (002-1).
         Basis: assumption, no published figure.
+    p_bruising : float
+        Probability of bruising per session (0–1), drawn independently of soreness.
+        Basis: published figure (:data:`DRY_NEEDLING_P_BRUISING`): Brady et al. 2014,
+        bruising after 7.55% of 1,463 treatments.
+    nonspecific : float or None
+        Non-specific relief of the visit; see :func:`sham`.
     session_minutes : float
         "Flash" needling is brief (000-6). Basis: assumption (informative only).
     """
     _check("dry_needling", "release", release, 0.0, 1.0)
+    _check("dry_needling", "p_bruising", p_bruising, 0.0, 1.0)
     return Intervention(
         name="dry needling", lever="local", session_minutes=session_minutes,
         claims=("000-1", "000-6", "002-1", "002-2", "002-4", "003-4"),
@@ -243,17 +274,19 @@ def dry_needling(*, release: float = 0.7, soreness: float = 0.1,
                  Effect(target="Q", op="add", value=soreness, probability=p_soreness,
                         event="soreness"),
                  Effect(target="analgesia", op="pulse", value=analgesia),
-                 _nonspecific("needling"),
+                 _nonspecific("needling", nonspecific),
                  Effect(target="bruising", op="none",
-                        probability=float(DRY_NEEDLING_P_BRUISING), event="bruising")))
+                        probability=float(p_bruising), event="bruising")))
 
 
 def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float = 0.1,
-                p_bruising: float = 0.0097, session_minutes: float = 25.0) -> Intervention:
+                p_bruising: float = 0.0097, nonspecific: float | None = None,
+                session_minutes: float = 25.0) -> Intervention:
     """Acupuncture, a *systemic* lever: the session changes the drivers.
 
     Every session also adds the non-specific relief of a needling visit
-    (:data:`NONSPECIFIC` ``["needling"]``, the same as sham's).
+    (``nonspecific``; by default :data:`NONSPECIFIC` ``["needling"]``, the same as
+    sham's).
 
     Parameters
     ----------
@@ -270,11 +303,15 @@ def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float
     p_bruising : float
         Probability per session of an adverse event (bruising, bleeding, haematoma),
         logged as "bruising". Basis: published figure, Bäumler et al. 2021: >= 1
-        adverse event in 9.3% of patients over a course; with independent sessions
-        and a 10-session course, 1 − (1 − 0.093)^(1/10) = 0.0097 per session. (The
-        7.6% of treatments also quoted cannot hold together with 9.3% of patients
-        unless events cluster in a few patients; painsim draws sessions
-        independently, so that target fails — see the README.)
+        adverse event in 9.31% (95% CI 5.10–14.62%, 11 studies) of patients over an
+        acupuncture series; with independent sessions and a 10-session course,
+        1 − (1 − 0.0931)^(1/10) = 0.0097 per session. (Their 7.57% of treatments
+        (95% CI 1.43–17.95%, 5 other studies) cannot hold together with 9.31% of
+        patients unless events cluster in about 9% of patients who have one at about
+        81% of their sessions; painsim draws sessions independently, so that target
+        fails — see the README.)
+    nonspecific : float or None
+        Non-specific relief of the visit; see :func:`sham`.
     session_minutes : float
         Needles retained 20–30 minutes (000-6). Basis: assumption from claim 000-6
         (informative only).
@@ -286,17 +323,19 @@ def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float
         effects=(Effect(target="R", op="add", value=dose),
                  Effect(target="T", op="scale", value=1.0 - release),
                  Effect(target="analgesia", op="pulse", value=analgesia),
-                 _nonspecific("needling"),
+                 _nonspecific("needling", nonspecific),
                  Effect(target="bruising", op="none", probability=p_bruising,
                         event="bruising")))
 
 
-def sham(*, analgesia: float = 0.7, dose: float = 0.0,
+def sham(*, analgesia: float = 0.7, dose: float = 0.0, nonspecific: float | None = None,
          session_minutes: float = 20.0) -> Intervention:
     """Sham needling: the *non-specific* effect of a needling visit only.
 
-    Adds the non-specific relief of a needling visit (:data:`NONSPECIFIC`
-    ``["needling"]``) and a small analgesia pulse. In real trials sham needling gets
+    Adds the non-specific relief of a needling visit (``nonspecific``; by default
+    :data:`NONSPECIFIC` ``["needling"]``, the same as every needling arm's) and a small
+    analgesia pulse; no release of tension, no adverse events, and no specific systemic
+    dose unless ``dose`` is set. In real trials sham needling gets
     most of the benefit (GERAC: 44.2% responders at 6 months against 47.6% for verum;
     evidence file gerac2007_responders.toml), and here it does through C.
 
@@ -307,6 +346,15 @@ def sham(*, analgesia: float = 0.7, dose: float = 0.0,
     dose : float
         Systemic dose added to R. Basis: assumption: 0, since a sham control has by
         definition no specific effect.
+    nonspecific : float or None
+        Non-specific relief added to the state C by the visit (dimensionless, >= 0:
+        the loop's pain is divided by 1 + k_E·E + C, and C decays over τ_C). None (the
+        default, in every factory): the shared :data:`NONSPECIFIC` value for the kind
+        of visit (``"needling"`` here and for dry needling and acupuncture,
+        ``"visit"`` for exercise and usual care), read when the factory is called.
+        Basis: fitted to the evidence suite (GERAC sham and conventional responders;
+        see :data:`NONSPECIFIC`). Setting it on one arm only makes that arm's
+        non-specific effect differ from its control's: an assumption to state.
     session_minutes : float
         Basis: assumption (informative only).
     """
@@ -314,17 +362,19 @@ def sham(*, analgesia: float = 0.7, dose: float = 0.0,
         name="sham", lever="nonspecific", session_minutes=session_minutes,
         effects=(Effect(target="R", op="add", value=dose),
                  Effect(target="analgesia", op="pulse", value=analgesia),
-                 _nonspecific("needling")))
+                 _nonspecific("needling", nonspecific)))
 
 
 def exercise(*, tension_baseline_factor: float = 0.95, arousal_baseline_factor: float = 0.97,
-             dose: float = 0.0, session_minutes: float = 45.0) -> Intervention:
+             dose: float = 0.0, nonspecific: float | None = None,
+             session_minutes: float = 45.0) -> Intervention:
     """Exercise / physical therapy: slow changes of drivers over weeks (004).
 
     Each session lowers baseline tension ``T0`` and baseline arousal ``a0`` by the
     given factors (lasting; parameters), adds a small systemic dose to R
     (exercise-induced hypoalgesia) and the non-specific relief of a visit without
-    needles (:data:`NONSPECIFIC` ``["visit"]``). Basis of ``tension_baseline_factor``,
+    needles (``nonspecific``; by default :data:`NONSPECIFIC` ``["visit"]``, see
+    :func:`sham` for its meaning). Basis of ``tension_baseline_factor``,
     ``arousal_baseline_factor`` and ``session_minutes``: assumption, no published
     figure. ``dose``: assumption, 0 by default (was 0.03): with the factors and the
     visit's non-specific relief, conventional therapy already has the GERAC responders
@@ -336,19 +386,21 @@ def exercise(*, tension_baseline_factor: float = 0.95, arousal_baseline_factor: 
         effects=(Effect(target="T0", op="scale", value=tension_baseline_factor),
                  Effect(target="a0", op="scale", value=arousal_baseline_factor),
                  Effect(target="R", op="add", value=dose),
-                 _nonspecific("visit")))
+                 _nonspecific("visit", nonspecific)))
 
 
-def usual_care(*, dose: float = 0.0, session_minutes: float = 15.0) -> Intervention:
+def usual_care(*, dose: float = 0.0, nonspecific: float | None = None,
+               session_minutes: float = 15.0) -> Intervention:
     """Usual care (advice, reassurance, simple analgesics): the non-specific relief of a
-    visit without needles (:data:`NONSPECIFIC` ``["visit"]``), plus ``dose`` added to R.
+    visit without needles (``nonspecific``; by default :data:`NONSPECIFIC` ``["visit"]``,
+    see :func:`sham` for its meaning), plus ``dose`` added to R.
 
     Basis of ``dose`` (0) and ``session_minutes``: assumption, no published figure.
     """
     return Intervention(name="usual care", lever="nonspecific",
                         session_minutes=session_minutes,
                         effects=(Effect(target="R", op="add", value=dose),
-                                 _nonspecific("visit")))
+                                 _nonspecific("visit", nonspecific)))
 
 
 def no_treatment() -> Intervention:
@@ -357,13 +409,22 @@ def no_treatment() -> Intervention:
 
 
 def combine(*parts: Intervention, name: str | None = None) -> Intervention:
-    """Several interventions in one visit, effects applied in the order given (001-4, 003-6)."""
+    """Several interventions in one visit, effects applied in the order given (001-4, 003-6).
+
+    The non-specific effect of a visit (``Effect.per_visit``) belongs to the visit, not to
+    each technique used in it: identical per-visit effects are applied once, or a
+    combination would beat either part by construction.
+    """
     if not parts:
         raise ParameterError("combine", "()", "at least one intervention")
     levers = {p.lever for p in parts} - {"none"}
+    effects: list[Effect] = []
+    for e in (e for p in parts for e in p.effects):
+        if not (e.per_visit and e in effects):
+            effects.append(e)
     return Intervention(
         name=name or " + ".join(p.name for p in parts),
         lever=levers.pop() if len(levers) == 1 else ("mixed" if levers else "none"),
-        effects=tuple(e for p in parts for e in p.effects),
+        effects=tuple(effects),
         session_minutes=max(p.session_minutes for p in parts),
         claims=tuple(dict.fromkeys(c for p in parts for c in p.claims)))

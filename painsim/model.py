@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .compiled import LaneForm
-from .errors import ParameterError, did_you_mean
+from .errors import ParameterError, check_type, did_you_mean
 from .solver import Solution, integrate
 
 __all__ = ["Model", "ModelSolution", "Parameter", "ParameterSet", "State"]
@@ -86,6 +86,12 @@ class Parameter:
         documentation, and the range random tests sample from.
     basis : str
         Where the value or range comes from.
+    per_patient : bool
+        ``True`` (default): the value may differ between patients and reaches ``rhs``
+        and ``pain`` as an array with one value per lane. ``False``: a cohort-wide
+        constant; it reaches them as a plain float (usable in Python control flow, e.g.
+        an integer Hill exponent), and per-patient values of it (a phenotype's spread, a
+        table column, a session effect) are refused.
     """
 
     name: str
@@ -95,10 +101,13 @@ class Parameter:
     bounds: tuple[float, float]
     plausible: tuple[float, float]
     basis: str = ""
+    per_patient: bool = True
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"parameter name must be an identifier, got {self.name!r}")
+        check_type(f"Parameter({self.name}).per_patient", self.per_patient, bool,
+                   "True or False")
         lo, hi = self.bounds
         plo, phi = self.plausible
         if not (lo <= plo <= phi <= hi and lo <= self.default <= hi):
@@ -135,6 +144,12 @@ class Parameter:
             raise ParameterError(self.name, float(bad), self.allowed)
         if arr.ndim == 0:
             return float(arr)
+        if not self.per_patient:
+            if arr.size and np.all(arr == arr[0]):
+                return float(arr[0])
+            raise ParameterError(self.name, "per-patient values", f"one number in "
+                                 f"{self.allowed}", why="is a cohort-wide constant "
+                                 "(Parameter.per_patient=False)")
         arr = arr.copy()
         arr.setflags(write=False)
         return arr
@@ -263,8 +278,13 @@ def _ids(model_name: str, names: tuple[str, ...]) -> Any:
     return cls(*range(len(names)))
 
 
-def _namespace(names: tuple[str, ...], P: NDArray[np.float64]) -> SimpleNamespace:
-    return SimpleNamespace(**dict(zip(names, P, strict=True)))
+def _namespace(model: Model, P: NDArray[np.float64]) -> SimpleNamespace:
+    """Packed parameters by name: rows for per-patient ones, floats for constants."""
+    ns = dict(zip(model.parameter_names, P, strict=True))
+    for i, par in enumerate(model.parameters):
+        if not par.per_patient:  # every lane holds the same value (ParameterSet checks)
+            ns[par.name] = float(P[i].flat[0]) if P[i].size else par.default
+    return SimpleNamespace(**ns)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,6 +320,15 @@ class Model:
         compiles (:class:`painsim.compiled.LaneForm`); enables ``backend="numba"`` in
         :func:`painsim.simulate`. It must compute the same functions as ``rhs`` and
         ``pain``.
+    starts : mapping of str to mapping of str to float, optional
+        Named starting points a cohort's phenotypes may ask for (``Phenotype.start``):
+        state values, by name, that replace the states' ``initial`` values at the start
+        of the run-in (e.g. the pain-loop model's ``"sensitized"``). ``"pain_free"`` is
+        always the states' ``initial`` values and needs no entry.
+    injury_state : str, optional
+        The state a phenotype's ``injury`` is added to at day 0 (the pain-loop model's
+        tissue drive ``"D"``); ``None`` when the model has no such state, and a cohort
+        that asks for an injury then gets an error.
 
     Examples
     --------
@@ -328,6 +357,8 @@ class Model:
     references: tuple[str, ...] = ()
     pulses: dict[str, Callable[..., Any]] = field(default_factory=dict)
     lane_form: LaneForm | None = None
+    starts: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    injury_state: str | None = None
     state_index: dict[str, int] = field(init=False, repr=False, compare=False)
     parameter_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
@@ -342,6 +373,22 @@ class Model:
             raise ValueError(f"model {self.name!r} has no states")
         object.__setattr__(self, "state_index", {n: i for i, n in enumerate(sn)})
         object.__setattr__(self, "parameter_index", {n: i for i, n in enumerate(pn)})
+        by_name = {st.name: st for st in self.states}
+        for start, values in self.starts.items():
+            if start == "pain_free":
+                raise ValueError(f"model {self.name!r}: start 'pain_free' is the states' "
+                                 "initial values and cannot be redefined")
+            for k, v in values.items():
+                if k not in by_name:
+                    raise ValueError(f"model {self.name!r}: start {start!r} sets unknown "
+                                     f"state {k!r}; states: {', '.join(sn)}")
+                st = by_name[k]
+                if not (math.isfinite(v) and st.lower <= v <= st.upper):
+                    raise ValueError(f"model {self.name!r}: start {start!r} sets {k} = "
+                                     f"{v!r}, outside [{st.lower:g}, {st.upper:g}]")
+        if self.injury_state is not None and self.injury_state not in by_name:
+            raise ValueError(f"model {self.name!r}: injury_state {self.injury_state!r} is "
+                             f"not a state; states: {', '.join(sn)}")
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -439,7 +486,8 @@ class Model:
         y = np.stack([rng.uniform(s.lower, s.upper if math.isfinite(s.upper)
                                   else max(s.initial, s.lower) + 10.0, n)
                       for s in self.states])
-        P = np.stack([rng.uniform(*p.plausible, n) for p in self.parameters])
+        P = np.stack([rng.uniform(*p.plausible, n) if p.per_patient
+                      else np.full(n, rng.uniform(*p.plausible)) for p in self.parameters])
         t = rng.uniform(0.0, 365.0, n)
         want = self.lane_rhs(t, y, P)
         pain_want = self.pain_of(y, P)
@@ -469,7 +517,7 @@ class Model:
 
     def lane_rhs(self, t: NDArray, y: NDArray, P: NDArray) -> NDArray[np.float64]:
         """The right-hand side on a packed parameter array ``P`` (n_parameters, m)."""
-        return np.asarray(self.rhs(t, y, _namespace(self.parameter_names, P)), dtype=float)
+        return np.asarray(self.rhs(t, y, _namespace(self, P)), dtype=float)
 
     def pain_of(self, y: NDArray, params: ParameterSet | NDArray) -> NDArray[np.float64]:
         """Pain (0–10) of states ``y`` of shape ``(n_states, n_lanes, ...)``."""
@@ -478,7 +526,7 @@ class Model:
         else:
             P = np.asarray(params, dtype=float)
         P = P.reshape(P.shape + (1,) * (y.ndim - 2))
-        return np.asarray(self.pain(y, _namespace(self.parameter_names, P)), dtype=float)
+        return np.asarray(self.pain(y, _namespace(self, P)), dtype=float)
 
     def solve(
         self,

@@ -78,7 +78,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort, CohortSample
     from .protocols import Arm
 
-__all__ = ["Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier", "load"]
+__all__ = ["DISCLAIMER", "Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier",
+           "km_confidence_band", "km_interval_at", "km_survival_at", "load", "mean_ci",
+           "proportion_ci", "ratio_ci"]
+
+#: What every output that shows results says about them, word for word: the one home of
+#: the "not medical advice" text (figures carry it in :data:`painsim.plots.FOOTER`). Here,
+#: beside :class:`SimulationResult`, so that every module that shows results can import it.
+DISCLAIMER = "A model for research and teaching, not medical advice."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,8 +243,162 @@ def kaplan_meier(time: ArrayLike, event: ArrayLike) -> tuple[NDArray, NDArray]:
     return ts, np.cumprod(1.0 - d / at_risk)  # the product-limit, in time order
 
 
-def _km_at(time: ArrayLike, event: ArrayLike, t: float) -> float:
-    """Kaplan–Meier survival just after ``t`` (NaN with no subjects)."""
+def km_confidence_band(time: ArrayLike, event: ArrayLike, confidence: float = 0.95
+                       ) -> tuple[NDArray, NDArray, NDArray, NDArray, NDArray]:
+    """Kaplan–Meier estimate with Greenwood's variance and a pointwise log-log band.
+
+    Greenwood: ``Var S(t) = S(t)² Σ d_i / (n_i (n_i − d_i))`` over event times
+    ``t_i <= t`` (``n_i`` at risk, ``d_i`` events). The band is that of
+    ``log(−log S)`` (Kalbfleisch & Prentice), ``S^exp(±z σ)`` with ``σ = √(Σ …) / |log
+    S|``: it stays within [0, 1] and is asymmetric near 0 and 1. Where ``S`` is 0 or 1
+    the band is that point.
+
+    Parameters
+    ----------
+    time : array_like, shape (n,)
+        Event or censoring times (days).
+    event : array_like of bool, shape (n,)
+        True where the event happened at ``time``, False where censored.
+    confidence : float
+        Pointwise level of the band (0–1).
+
+    Returns
+    -------
+    t, S, se, low, high : ndarray
+        Distinct event times, the survival just after each, its Greenwood standard
+        error, and the band.
+
+    Examples
+    --------
+    The 6-MP arm of Freireich et al. (1963) (Klein & Moeschberger, table 4.1A):
+
+    >>> t = [6, 6, 6, 7, 10, 13, 16, 22, 23, 6, 9, 10, 11, 17, 19, 20, 25, 32, 32, 34, 35]
+    >>> ts, S, se, lo, hi = km_confidence_band(t, [1] * 9 + [0] * 12)
+    >>> [round(float(x), 4) for x in (S[0], se[0], lo[0], hi[0])]
+    [0.8571, 0.0764, 0.6197, 0.9516]
+    """
+    from statistics import NormalDist
+
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    ts, S = kaplan_meier(time, event)
+    d = np.unique(time[event], return_counts=True)[1].astype(float)
+    srt = np.sort(time)
+    n = (srt.size - np.searchsorted(srt, ts, side="left")).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = np.cumsum(np.where(n > d, d / (n * (n - d)), np.inf))  # Greenwood's sum
+        se = S * np.sqrt(g)
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        sigma = np.sqrt(g) / np.abs(np.log(S))
+        low = np.where(S > 0, S ** np.exp(z * sigma), 0.0)
+        high = np.where(S > 0, S ** np.exp(-z * sigma), 0.0)
+    se = np.where(S > 0, se, 0.0)
+    return ts, S, se, low, high
+
+
+def km_interval_at(time: ArrayLike, event: ArrayLike, t: float,
+                   confidence: float = 0.95) -> tuple[float, float]:
+    """The band of :func:`km_confidence_band` just after day ``t`` (``(1, 1)`` before
+    the first event; NaNs without subjects).
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in km_interval_at([10.0, 20.0, 30.0, 40.0],
+    ...                                      [True, False, True, False], 15.0)]
+    [0.1279, 0.9605]
+    """
+    time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=bool)
+    if time.size == 0:
+        return (math.nan, math.nan)
+    ts, _, _, lo, hi = km_confidence_band(time, event, confidence)
+    k = np.searchsorted(ts, t, side="right")
+    return (1.0, 1.0) if k == 0 else (float(lo[k - 1]), float(hi[k - 1]))
+
+
+def proportion_ci(k: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of the share ``k / n`` (NaNs for ``n = 0``).
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in proportion_ci(28, 100)]
+    [0.2014, 0.3749]
+    """
+    from statistics import NormalDist
+
+    if n <= 0:
+        return (math.nan, math.nan)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = k / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (0.0 if k <= 0 else max(0.0, c - h), 1.0 if k >= n else min(1.0, c + h))
+
+
+def mean_ci(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of ``values`` (NaNs dropped; NaNs with fewer
+    than 2 values).
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in mean_ci([1.0, 2.0, 3.0, 4.0])]
+    [0.446, 4.554]
+    """
+    from scipy.stats import t as student
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return (math.nan, math.nan)
+    h = float(student.ppf(0.5 + confidence / 2, v.size - 1)) * v.std(ddof=1) / math.sqrt(
+        v.size)
+    return (float(v.mean() - h), float(v.mean() + h))
+
+
+def ratio_ci(counts: ArrayLike, exposure: ArrayLike,
+             confidence: float = 0.95) -> tuple[float, float]:
+    """Interval of a rate ``Σ counts / Σ exposure`` whose units come in clusters (e.g.
+    adverse events per session, sessions clustered in patients): the ratio estimator's
+    linearized (delta-method) variance over clusters, normal quantile, cut at 0.
+
+    Examples
+    --------
+    >>> [round(x, 3) for x in ratio_ci([1, 0, 2, 1], [6, 6, 6, 6])]
+    [0.033, 0.3]
+    """
+    from statistics import NormalDist
+
+    y, m = np.asarray(counts, dtype=float), np.asarray(exposure, dtype=float)
+    if y.size < 2 or m.sum() <= 0:
+        return (math.nan, math.nan)
+    r = float(y.sum() / m.sum())
+    se = math.sqrt(float(np.sum((y - r * m) ** 2)) / (y.size - 1) / y.size) / float(m.mean())
+    h = NormalDist().inv_cdf(0.5 + confidence / 2) * se
+    return (max(0.0, r - h), r + h)
+
+
+def km_survival_at(time: ArrayLike, event: ArrayLike, t: float) -> float:
+    """Kaplan–Meier survival just after day ``t`` (the curve of :func:`kaplan_meier`).
+
+    Parameters
+    ----------
+    time : array_like of float, shape (n,)
+        Days to the event or to censoring.
+    event : array_like of bool, shape (n,)
+        True where the event happened at ``time``, False where censored.
+    t : float
+        Day at which the curve is read, in the units of ``time`` (days).
+
+    Returns
+    -------
+    float
+        Fraction still event-free just after ``t`` (1 before the first event; NaN with
+        no subjects).
+
+    Examples
+    --------
+    >>> km_survival_at([10.0, 20.0, 30.0], [True, False, True], 15.0)
+    0.6666666666666667
+    """
     time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=bool)
     if time.size == 0:
         return math.nan
@@ -424,7 +585,7 @@ def _study_summary(v: dict[str, NDArray], o: Outcomes) -> dict[str, float]:
         ok = v["recovered"]
         t, e = v["days_recovery_to_recurrence_or_censor"][ok], v["recurrence"][ok]
         for d in o.recurrence_days:
-            out[f"recurrence_by_{d:g}d_km"] = 1.0 - _km_at(t, e, d)
+            out[f"recurrence_by_{d:g}d_km"] = 1.0 - km_survival_at(t, e, d)
     for d in o.responder_days:
         out[f"responders_pct_day_{d:g}"] = float(np.mean(v[f"responder_pct_day_{d:g}"]))
         out[f"responders_points_day_{d:g}"] = float(np.mean(
@@ -509,8 +670,12 @@ class SimulationResult:
     patients : pandas.DataFrame
         One row per patient and arm (outcome columns, units in names).
     summary : pandas.DataFrame
-        One row per arm: means and rates, paired differences against the first arm with
-        bootstrap intervals, relapse by the window (Kaplan–Meier).
+        One row per arm: means and rates, each followed by its interval
+        (``<column>_ci_low``, ``<column>_ci_high``, level ``Outcomes.confidence``: Wilson
+        for shares of patients, Student t for means, Greenwood log-log for Kaplan–Meier
+        rates, the patient-clustered ratio for per-session rates), paired differences
+        against the first arm with percentile bootstrap intervals, relapse by the window
+        (Kaplan–Meier).
     events : pandas.DataFrame
         The event log: arm, patient, day, kind, detail; sorted by arm name, patient and
         day. Built on first access from a compact log (a large cohort's table takes
@@ -524,7 +689,9 @@ class SimulationResult:
         (SimPy processes), ``integrate_s`` (solver, event effects), ``outcomes_s``.
     settings : dict
         How it was run: ``backend``, ``rtol``, ``atol``, ``epoch_days``,
-        ``horizon_days`` (what a replay needs besides the scenario).
+        ``horizon_days`` (what a replay needs besides the scenario), and the cohort's
+        ``seed`` and ``patients`` and the intervals' ``confidence`` (what a results
+        folder written without a scenario file records).
     """
 
     arms: tuple[str, ...]
@@ -621,8 +788,7 @@ class SimulationResult:
                     "day": self.days,
                     "phenotype": ("patient", first.phenotype.to_numpy()[:n].astype(str))},
             name="pain", attrs={"units": "pain, 0-10 scale", "day_units": "days",
-                                "note": "A model for research and teaching, not medical "
-                                        "advice."})
+                                "note": DISCLAIMER})
 
     @functools.cached_property
     def events(self) -> pd.DataFrame:
@@ -695,7 +861,8 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         d_resp = v["responder_pct"].astype(float) - ref["responder_pct"].astype(float)
         d_ci = bootstrap_ci(d_change, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
         r_ci = bootstrap_ci(d_resp, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
-        summary.append({
+        lanes = log["patient"][log["kind"] == code.get("adverse event", -1)]
+        row = {
             "arm": a, "patients": cohort.n,
             "baseline_pain_0_10": np.nanmean(v["baseline_pain"]),
             f"pain_day_{_short_term_day(o, horizon):g}_0_10": np.nanmean(v["pain_short_term"]),
@@ -710,7 +877,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             else math.nan,
             "mean_sessions_to_relief": np.nanmean(v["sessions_to_relief"]) if relieved.any()
             else math.nan,
-            f"relapse_within_{o.relapse_window_days:g}d_km": 1.0 - _km_at(
+            f"relapse_within_{o.relapse_window_days:g}d_km": 1.0 - km_survival_at(
                 rt, ev, o.relapse_window_days),
             "durable_response": np.mean(v["durable_response"]),
             "sessions_per_patient": np.mean(v["sessions"]),
@@ -727,7 +894,10 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             "diff_responders_ci_low": r_ci[0], "diff_responders_ci_high": r_ci[1],
             "solver_failures": int(np.count_nonzero(run["status"] != 0)),
             **_study_summary(v, o),
-        })
+        }
+        summary.append(_with_intervals(row, _intervals_of(v, o, horizon, rt, ev, {
+            what: np.bincount(lanes[kinds == what], minlength=cohort.n)
+            for what in ("soreness", "bruising")})))
     return SimulationResult(
         arms=names, days=runs[names[0]]["days"], pain={a: runs[a]["pain"] for a in names},
         patients=pd.DataFrame({  # one table from whole columns: no per-arm copies
@@ -742,6 +912,64 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         summary=pd.DataFrame(summary).set_index("arm"),
         event_log=logs,
         status={a: runs[a]["status"] for a in names}, relapse_curves=curves)
+
+
+def _intervals_of(v: dict[str, NDArray], o: Outcomes, horizon: float, rt: NDArray,
+                  ev: NDArray, adverse: dict[str, NDArray]) -> dict[str, tuple[float, float]]:
+    """Intervals (level ``o.confidence``) of an arm's summary columns, by kind: Wilson
+    for shares of patients, Student t for means, Greenwood log-log for Kaplan–Meier
+    rates, the clustered ratio for per-session rates."""
+    c = o.confidence
+
+    def share(x: NDArray) -> tuple[float, float]:
+        return proportion_ci(float(np.count_nonzero(x)), float(x.size), c)
+
+    out = {
+        "baseline_pain_0_10": mean_ci(v["baseline_pain"], c),
+        f"pain_day_{_short_term_day(o, horizon):g}_0_10": mean_ci(v["pain_short_term"], c),
+        "change_short_term_points": mean_ci(v["change_short_term"], c),
+        "responders_30pct": share(v["responder_pct"]),
+        "responders_2pt": share(v["responder_points"]),
+        "satisfied": share(v["satisfied"]),
+        **{f"pain_day_{d:g}_0_10": mean_ci(v[f"pain_day_{d:g}"], c) for d in o.report_days},
+        "relief": share(v["relief"]),
+        "mean_sessions_to_relief": mean_ci(v["sessions_to_relief"], c),
+        f"relapse_within_{o.relapse_window_days:g}d_km": tuple(
+            1.0 - x for x in km_interval_at(rt, ev, o.relapse_window_days, c)[::-1]),
+        "durable_response": share(v["durable_response"]),
+        "sessions_per_patient": mean_ci(v["sessions"], c),
+        **{f"{what}_per_session": ratio_ci(y, v["sessions"], c)
+           for what, y in adverse.items()},
+    }
+    for d in o.recovered_by_days:
+        out[f"recovered_by_day_{d:g}"] = share(v[f"recovered_by_day_{d:g}"])
+    if o.recurrence_level is not None:
+        ok = v["recovered"]
+        t, e = v["days_recovery_to_recurrence_or_censor"][ok], v["recurrence"][ok]
+        for d in o.recurrence_days:
+            out[f"recurrence_by_{d:g}d_km"] = tuple(
+                1.0 - x for x in km_interval_at(t, e, d, c)[::-1])
+    for d in o.responder_days:
+        out[f"responders_pct_day_{d:g}"] = share(v[f"responder_pct_day_{d:g}"])
+        out[f"responders_points_day_{d:g}"] = share(v[f"responder_points_day_{d:g}"])
+    for d in o.adverse_event_days:
+        out[f"adverse_event_by_day_{d:g}"] = share(v[f"adverse_event_by_day_{d:g}"])
+    if o.adverse_event_days:
+        out["sessions_with_adverse_event"] = ratio_ci(v["sessions_with_adverse_event"],
+                                                      v["sessions"], c)
+    return out
+
+
+def _with_intervals(row: dict[str, Any], ci: dict[str, tuple[float, float]]
+                    ) -> dict[str, Any]:
+    """``row`` with ``<column>_ci_low`` and ``<column>_ci_high`` after each column of
+    ``ci``."""
+    out: dict[str, Any] = {}
+    for k, x in row.items():
+        out[k] = x
+        if k in ci:
+            out[f"{k}_ci_low"], out[f"{k}_ci_high"] = (float(y) for y in ci[k])
+    return out
 
 
 def _column_array(col: Any) -> NDArray:

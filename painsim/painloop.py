@@ -274,11 +274,33 @@ del _P
 
 
 def _hill(x: NDArray, K: NDArray, n: NDArray) -> NDArray:
-    """x^n / (K^n + x^n) for x >= 0, K > 0, written as 1 / (1 + exp(n (ln K - ln x))):
-    with a per-patient exponent n this is about twice as fast as two powers, and exact
-    at x = 0 (ln 0 = -inf gives 0)."""
+    """x^n / (K^n + x^n) for x >= 0, K > 0, written as 1 / (1 + (K/x)^n): exact at x = 0
+    (K/0 = inf gives 0) and free of overflow for large x.
+
+    Where n is 2 or 4 (the defaults of n_T and m, which the presets keep) the power is a
+    product; for any other n it is exp(n (ln K - ln x)), about twice as fast as two
+    powers. The choice is made lane by lane, so a lane's value never depends on the
+    other lanes of its batch; :func:`lane_rhs` makes the same choice.
+    """
+    x, K, n = np.broadcast_arrays(np.maximum(x, 0.0), K, n)
     with np.errstate(divide="ignore", over="ignore"):
-        return 1.0 / (1.0 + np.exp(n * (np.log(K) - np.log(np.maximum(x, 0.0)))))
+        two, four = n == 2.0, n == 4.0
+        if two.all():
+            r = K / x
+            return 1.0 / (1.0 + r * r)
+        if four.all():
+            r = K / x
+            r = r * r
+            return 1.0 / (1.0 + r * r)
+        out = 1.0 / (1.0 + np.exp(n * (np.log(K) - np.log(x))))
+        if two.any():
+            r = K[two] / x[two]
+            out[two] = 1.0 / (1.0 + r * r)
+        if four.any():
+            r = K[four] / x[four]
+            r = r * r
+            out[four] = 1.0 / (1.0 + r * r)
+        return out
 
 
 def _loop_pain(y: NDArray, p: Any) -> NDArray:
@@ -349,9 +371,22 @@ def lane_rhs(t: float, y: NDArray, p: NDArray, dy: NDArray) -> None:
     Rp = max(y[5], 0.0)
     F = Rp / (p[_R50] + Rp)
     theta = p[_THETA0] * (1.0 + p[_K_R] * F)
-    lnP = np.log(P) if P > 0.0 else -np.inf
-    hill_T = 1.0 / (1.0 + np.exp(p[_N_T] * (np.log(p[_P_T]) - lnP)))
-    hill_S = 1.0 / (1.0 + np.exp(p[_M] * (np.log(theta) - lnP)))
+    # the Hill terms as _hill computes them: products for n = 2 or 4, else exp/log
+    n_T, m = p[_N_T], p[_M]
+    if n_T == 2.0 or n_T == 4.0:
+        r = p[_P_T] / P if P > 0.0 else np.inf
+        r = r * r
+        hill_T = 1.0 / (1.0 + (r if n_T == 2.0 else r * r))
+    else:
+        lnP = np.log(P) if P > 0.0 else -np.inf
+        hill_T = 1.0 / (1.0 + np.exp(n_T * (np.log(p[_P_T]) - lnP)))
+    if m == 2.0 or m == 4.0:
+        r = theta / P if P > 0.0 else np.inf
+        r = r * r
+        hill_S = 1.0 / (1.0 + (r if m == 2.0 else r * r))
+    else:
+        lnP = np.log(P) if P > 0.0 else -np.inf
+        hill_S = 1.0 / (1.0 + np.exp(m * (np.log(theta) - lnP)))
     dy[0] = (p[_D0] - y[0]) / p[_TAU_D]
     dy[1] = (y[0] + p[_C_T] * y[2] + p[_C_A] * y[4] - y[1]) / p[_TAU_I]
     dy[2] = (p[_T0] + p[_G_T] * hill_T - y[2]) / p[_TAU_T]
@@ -375,6 +410,10 @@ PAIN_LOOP = Model(
     references=REFERENCES,
     pulses={"analgesia": lambda y, P, dose: analgesia(y, P, dose)},
     lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain),
+    # "sensitized": near the high-pain attractor's sensitization, arousal and loop states
+    # (assumption; a phenotype's run-in then settles each patient on its own attractor)
+    starts={"sensitized": {"S": 0.9, "T": 0.45, "I": 0.45, "A": 0.95}},
+    injury_state="D",
 )
 """The default model. ``painsim describe`` prints its equations and parameters."""
 

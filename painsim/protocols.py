@@ -16,6 +16,16 @@ Schedules (times in days):
 A protocol may add ``maintenance`` visits (a :class:`Fixed` schedule whose start is
 counted from the end of the course, 001-3).
 
+Calendar: the visits of a schedule whose interval is at least one day are whole days
+apart, so every visit of a course is at the time of day of its first (with a whole
+``start_day``: on whole days at the protocol's ``visit_hour``). The planned times are
+exact (``start_day + k * every_days``; a month is 30.4375 days, a year 365.25) and each
+visit happens on the whole day after the first that its planned time falls in (rounded
+down, see :func:`visit_day`): twice weekly (``every_days=3.5``) from day 0 is days 0, 3,
+7, 10, 14, ...; monthly (30.4375) from day 0 is days 0, 30, 60, 91, 121, ..., and twelve
+months later is day 365. Intervals shorter than a day (several visits a day) keep their
+exact times.
+
 Decisions that read pain see it as of the most recent decision boundary (the engine's
 ``epoch_days``, 1 day by default): that is the resolution of state-based decisions.
 """
@@ -31,13 +41,38 @@ import numpy as np
 from .errors import ParameterError, check_number, check_text, check_type
 from .interventions import Intervention
 
-__all__ = ["Arm", "AsNeeded", "Clinic", "Fixed", "Given", "Protocol", "Tapering"]
+__all__ = ["CALENDAR_TOLERANCE_DAYS", "Arm", "AsNeeded", "Clinic", "Fixed", "Given",
+           "Protocol", "Tapering", "visit_day"]
 
 #: Latest day anything may happen (days): the longest horizon :func:`painsim.simulate`
 #: runs. The scenario schema takes its ranges from these two constants.
 MAX_DAY = 36500.0
 #: Longest interval between two visits, and longest run-in (days): 10 years.
 MAX_INTERVAL_DAYS = 3652.5
+
+
+#: Tolerance (days) when a planned time is rounded down to a whole day: sums such as
+#: ``0.1 + 0.2`` that fall a rounding error short of a whole day stay on it.
+CALENDAR_TOLERANCE_DAYS = 1e-9
+
+
+def visit_day(planned_day: Any, every_days: float, first_day: Any = 0.0) -> Any:
+    """When a visit planned for ``planned_day`` (days; a float or an array) happens, in
+    a schedule whose first visit is on ``first_day``: a whole number of days after the
+    first (rounded down) when visits are at least a day apart (``every_days >= 1``),
+    else the planned time itself. The visit is then at this day + ``visit_hour / 24``.
+
+    Examples
+    --------
+    >>> [float(visit_day(1 + k * 3.5, 3.5, 1.0)) for k in range(5)]
+    [1.0, 4.0, 8.0, 11.0, 15.0]
+    >>> float(visit_day(12 * 30.4375, 30.4375)), visit_day(0.25, 0.25)
+    (365.0, 0.25)
+    """
+    if every_days < 1:
+        return planned_day
+    with np.errstate(invalid="ignore"):  # lanes without a first visit (-inf) stay NaN
+        return first_day + np.floor(planned_day - first_day + CALENDAR_TOLERANCE_DAYS)
 
 
 def _num(owner: str, name: str, v: float, lo: float, hi: float, unit: str = "") -> None:
@@ -50,7 +85,14 @@ def _int(owner: str, name: str, v: int, lo: int, hi: int) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fixed:
-    """``sessions`` visits, ``every_days`` apart, from ``start_day`` (days)."""
+    """``sessions`` visits, ``every_days`` apart, from ``start_day`` (days).
+
+    With ``every_days >= 1`` visits are whole days apart (:func:`visit_day`; twice
+    weekly, 3.5, from day 0: days 0, 3, 7, 10, ...). As a protocol's
+    ``maintenance``, ``start_day`` counts from the day of the course's last visit:
+    ``start_day=every_days`` is one interval after it, 0 the same visit time (two
+    sessions at once).
+    """
 
     start_day: float = 0.0
     every_days: float = 7.0
@@ -64,8 +106,9 @@ class Fixed:
 
     @property
     def planned_end_day(self) -> float:
-        """Day of the last planned session."""
-        return self.start_day + self.every_days * max(self.sessions - 1, 0)
+        """Day of the last planned session (:func:`visit_day`)."""
+        return float(visit_day(self.start_day + self.every_days * max(self.sessions - 1, 0),
+                               self.every_days, self.start_day))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,7 +117,9 @@ class Tapering:
 
     After each visit the next interval is ``every_days`` times ``growth`` to the power
     of the number of visits so far at which pain was at or below
-    ``(1 - improvement) * baseline``, capped at ``max_every_days``.
+    ``(1 - improvement) * baseline``, capped at ``max_every_days``. With ``every_days >=
+    1`` visits are whole days apart (:func:`visit_day`): 3.5 days after a visit on day 1
+    is day 4.
     """
 
     start_day: float = 0.0
@@ -171,15 +216,15 @@ class Given:
     def read(cls, source: Any) -> Given:
         """From a table (CSV/Parquet path, DataFrame or mapping) with columns ``patient``
         and ``day``, one row per visit; a bad entry names its row and column."""
-        from .inputs import _numbers, read_table
+        from .inputs import number_column, read_table
 
         cols = read_table(source, what="sessions")
         extra = sorted(set(cols) - {"patient", "day"})
         if extra:
             raise ParameterError("sessions columns", extra, "patient, day",
                                  why="are not session-table columns")
-        patient = _numbers(cols, "patient", "sessions", 0, 2**62, integer=True)
-        day = _numbers(cols, "day", "sessions", 0.0, MAX_DAY)
+        patient = number_column(cols, "patient", "sessions", 0, 2**62, integer=True)
+        day = number_column(cols, "day", "sessions", 0.0, MAX_DAY)
         days: dict[int, list[float]] = {}
         for p, d in zip(patient.tolist(), day.tolist(), strict=True):
             days.setdefault(p, []).append(d)
@@ -228,8 +273,8 @@ class Protocol:
     schedule : Fixed, Tapering or AsNeeded
         When sessions happen.
     maintenance : Fixed, optional
-        Further visits after the course; its ``start_day`` counts from the course's
-        last session.
+        Further visits after the course; its ``start_day`` counts from the day of the
+        course's last session (give ``start_day=every_days`` for one interval later).
     p_miss : float
         Probability that a planned visit is missed (0–1); a missed visit is logged and
         the schedule moves on.

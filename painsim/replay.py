@@ -132,7 +132,8 @@ def _manifest(folder: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise PainsimError(f"{mf}: broken manifest ({exc})") from None
     if not isinstance(m, dict) or "scenario_text" not in m:
-        raise PainsimError(f"{mf}: not a painsim manifest (no scenario_text)")
+        raise PainsimError(f"{mf}: no scenario_text: only a results folder written from "
+                           "a scenario file (painsim run) can be replayed")
     return m
 
 

@@ -27,13 +27,12 @@ import numpy as np
 
 from . import __version__
 from .errors import PainsimError
-from .outcomes import SimulationResult
+from .outcomes import DISCLAIMER, SimulationResult
 from .scenario import Scenario
 
 __all__ = ["check_out", "estimate_memory_bytes", "read_results", "remove_stale_temporaries",
            "write_results"]
 
-DISCLAIMER = "A model for research and teaching, not medical advice."
 
 
 def estimate_memory_bytes(s: Scenario) -> int:
@@ -170,13 +169,58 @@ def atomic_folder(out: Path, *, force: bool = False, check: bool = True) -> Iter
         raise
 
 
-def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bool = False,
-                  command: str = "", wall_seconds: float = 0.0) -> list[str]:
-    """Write ``out`` with summary, patients, events, trajectories, manifest and plots.
+def write_results(result: SimulationResult, out: str | Path, *,
+                  scenario: Scenario | None = None, force: bool = False, command: str = "",
+                  wall_seconds: float = 0.0, trajectories: bool | None = None,
+                  plots: bool | None = None) -> list[str]:
+    """Write the results folder ``out``: summary, patients, events, trajectories, plots
+    (PNG and SVG) and a manifest.
 
     The folder appears only when complete: everything is written into a temporary
     folder beside it and renamed. An existing ``out`` is replaced only with ``force``.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        From :func:`painsim.simulate` (or :func:`painsim.load`).
+    out : str or Path
+        The folder to create.
+    scenario : Scenario, optional
+        The scenario file it ran (:func:`painsim.scenario.load_scenario`): the manifest
+        then holds its text and hash, and its ``[outputs]`` choose what is written.
+        Without one, the manifest records what the result itself knows (arms, seed,
+        cohort size, horizon, solver settings).
+    force : bool
+        Replace an existing ``out``.
+    command, wall_seconds : str, float
+        The command line and its wall time (s), for the manifest.
+    trajectories, plots : bool, optional
+        Write trajectories.csv and the figures (default: the scenario's ``[outputs]``,
+        else both).
+
+    Returns
+    -------
+    list of str
+        The files written, the manifest last.
+
+    Examples
+    --------
+    >>> import painsim, tempfile, pathlib
+    >>> res = painsim.simulate([painsim.Arm(name="none")], painsim.Cohort(n=3, seed=1), 14)
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "results"
+    >>> write_results(res, out, plots=False)[:3]
+    ['summary.csv', 'patients.csv', 'events.csv']
     """
+    if not isinstance(result, SimulationResult):
+        raise PainsimError(f"write_results: result is {type(result).__name__}, not a "
+                           "SimulationResult; call write_results(result, out, "
+                           "scenario=...)")
+    out, s = Path(out), scenario
+    settings = result.settings
+    if trajectories is None:
+        trajectories = s.outputs["trajectories"] if s is not None else True
+    if plots is None:
+        plots = s.outputs["plots"] if s is not None else True
     with atomic_folder(out, force=force, check=False) as tmp:
         files = []
         s_out = result.summary.copy()
@@ -193,28 +237,40 @@ def write_results(s: Scenario, result: SimulationResult, out: Path, *, force: bo
                 ["arm", "phenotype"], sort=False).size())
             by.to_csv(tmp / "summary_by_phenotype.csv", float_format="%.6g")
             files.append("summary_by_phenotype.csv")
-        if s.outputs["trajectories"]:
+        if trajectories:
             result.trajectories().to_csv(tmp / "trajectories.csv", index=False,
                                          float_format="%.6g")
             files.append("trajectories.csv")
-        if s.outputs["plots"]:
+        if plots:
             from .plots import plot_all
 
             ev = result.events[result.events.kind == "session"]
             sessions = {a: ev[ev.arm == a].day.to_numpy() for a in result.arms}
-            files += plot_all(result, tmp, sessions)
+            files += plot_all(result, tmp, sessions, confidence=(
+                s.outcomes.confidence if s is not None else settings.get("confidence", 0.95)))
+        seed = s.seed if s is not None else settings.get("seed")
         manifest = {
             "painsim_manifest": 1, "note": DISCLAIMER, "command": command,
-            "created_unix": time.time(), "scenario_file": s.path, "scenario_sha256": s.sha256,
-            "scenario_text": s.text, "input_files_sha256": s.inputs, "title": s.title,
-            "seed": s.seed,
-            "patients": s.patients, "arms": list(result.arms),
-            "horizon_days": s.horizon_days, "decision_resolution_days": s.epoch_days,
-            "seeds": {"scenario": s.seed, "patient_streams":
+            "created_unix": time.time(),
+            # without a scenario file there is no text to hash, compare or replay
+            **({"scenario_file": s.path, "scenario_sha256": s.sha256,
+                "scenario_text": s.text, "input_files_sha256": s.inputs}
+               if s is not None else {"scenario_file": None}),
+            "title": s.title if s is not None else "",
+            "seed": seed,
+            "patients": s.patients if s is not None else int(
+                settings.get("patients", result.pain[result.arms[0]].shape[0])),
+            "arms": list(result.arms),
+            "horizon_days": s.horizon_days if s is not None else settings.get("horizon_days"),
+            "decision_resolution_days": s.epoch_days if s is not None else settings.get(
+                "epoch_days"),
+            "seeds": {"scenario": seed, "patient_streams":
                       "SeedSequence([seed, patient, stream]); streams: cohort 1, flares 2, "
                       "visits 3, effects 4, dropout 5"},
-            "solver": {"method": "Dormand-Prince 5(4), per-patient steps", "rtol": s.rtol,
-                       "atol": s.atol, "backend": result.settings.get("backend", "numpy")},
+            "solver": {"method": "Dormand-Prince 5(4), per-patient steps",
+                       "rtol": s.rtol if s is not None else settings.get("rtol"),
+                       "atol": s.atol if s is not None else settings.get("atol"),
+                       "backend": settings.get("backend", "numpy")},
             "versions": _versions(),
             "platform": {"system": platform.platform(), "machine": platform.machine(),
                          "python": sys.version.split()[0]},

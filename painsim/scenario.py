@@ -6,7 +6,11 @@ its dotted path (``arms[1].schedule.every``), and :func:`reference_markdown` ren
 as the key reference (``scenarios/REFERENCE.md``), so the two cannot drift.
 
 Durations are strings with a unit — ``"30 min"``, ``"2 weeks"``, ``"3 months"`` — and
-are converted once, here, to days (a month is 30.4375 days, a year 365.25 days).
+are converted once, here, to days (a month is 30.4375 days, a year 365.25 days: the
+Gregorian averages). Visits stay on the calendar: a schedule's ``start`` in months or
+years is rounded down to a whole day, and visits at least a day apart are whole days apart
+(:func:`painsim.protocols.visit_day`), at the arm's ``visit_hour``; a maintenance phase
+starts one ``every`` after the course's last visit unless its ``start`` says otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import math
 import re
 import tomllib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +29,8 @@ from typing import Any
 
 from . import interventions as iv
 from .cohort import MAX_PATIENTS, PHENOTYPE_PRESETS, Cohort, with_parameters
-from .errors import ParameterError, ScenarioError, did_you_mean, short_repr
-from .outcomes import Outcomes
+from .errors import ParameterError, ScenarioError, ScenarioWarning, did_you_mean, short_repr
+from .outcomes import DISCLAIMER, Outcomes
 from .painloop import PAIN_LOOP
 from .protocols import (
     MAX_DAY,
@@ -37,6 +42,7 @@ from .protocols import (
     Given,
     Protocol,
     Tapering,
+    visit_day,
 )
 
 __all__ = [
@@ -58,6 +64,13 @@ UNITS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "h": 1 / 24,
          "week": 7.0, "weeks": 7.0, "month": 30.4375, "months": 30.4375,
          "y": 365.25, "year": 365.25, "years": 365.25}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*$")
+
+
+def _in_calendar_units(value: Any) -> bool:
+    """Whether a duration is written in months or years (average lengths of 30.4375 and
+    365.25 days): a schedule's ``start`` in them is rounded down to a whole day."""
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    return bool(m) and m.group(2).lower() in ("month", "months", "y", "year", "years")
 
 
 def parse_duration(value: Any) -> float:
@@ -124,6 +137,8 @@ MODEL_PARAMETERS: dict[str, Key] = {
 COHORT_MIX: dict[str, Key] = {
     k: Key("float", f"Fraction of {ph.description}.", None, 0, 1)
     for k, ph in PHENOTYPE_PRESETS.items()}
+#: Section -> key -> :class:`Key` (type, meaning, default, allowed range, unit) of a
+#: scenario file: the loader checks files against it and ``REFERENCE.md`` is written from it.
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {
         "title": Key("str", "Short title of the study.", default=""),
@@ -169,7 +184,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
                       choices=("same", "alternate")),
         "schedule": Key("table", "When visits happen (see Schedules).", None),
         "maintenance": Key("table", "Further `fixed` visits after the course; `start` "
-                           "counts from the course's last visit.", None),
+                           "counts from the day of the course's last visit (default: "
+                           "one `every` after it).", None),
         "p_miss": Key("float", "Probability that a planned visit is missed.", 0.0, 0, 1),
         "dropout_per_day": Key("float", "Baseline dropout hazard.", 0.0, 0, 10, "1/day"),
         "dropout_pain_factor": Key("float", "Hazard multiplier per unit of pain/10.",
@@ -261,30 +277,58 @@ SCHEMA: dict[str, dict[str, Key]] = {
 }
 
 #: Intervention kinds and their parameters (factory in painsim.interventions).
+def _nonspecific_key(kind: str, what: str, basis: str) -> Key:
+    """The ``nonspecific`` key of a treatment whose visit is of ``kind``."""
+    return Key("float", "Non-specific relief (expectation, attention, ritual) added to the "
+               "state C by each visit; dimensionless: the loop's pain is divided by "
+               "1 + k_E*E + C, and C decays over tau_C. Absent: the shared default for "
+               f"{what}, painsim.interventions.NONSPECIFIC['{kind}'] = "
+               f"{iv.NONSPECIFIC[kind]:g} (fitted to {basis}). Set on one arm only, that "
+               "arm's non-specific effect differs from its control's.", None, 0, 10)
+
+
+_NEEDLING = ("every needling visit (sham, dry needling, acupuncture)",
+             "GERAC sham responders at 6 months, 44.2%")
+_VISIT = ("a visit without needles (exercise, usual care)",
+          "GERAC conventional-care responders at 6 months, 27.4%")
+
+#: Treatment kind (``[arms.treatment] kind``) -> (its factory in
+#: :mod:`painsim.interventions`, its keys as :class:`Key` s with ranges and units).
 TREATMENTS: dict[str, tuple[Callable[..., iv.Intervention], dict[str, Key]]] = {
     "dry_needling": (iv.dry_needling, {
         "release": Key("float", "Fraction of tension released.", 0.7, 0, 1),
-        "soreness": Key("float", "Inflammation added by soreness.", 0.1, 0, 10),
+        "soreness": Key("float", "Soreness Q added when post-needling soreness occurs "
+                        "(felt, outside the pain loop; decays over tau_Q).", 0.1, 0, 10),
         "p_soreness": Key("float", "Probability of soreness per session.", 0.3, 0, 1),
         "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
+        "p_bruising": Key("float", "Probability of bruising per session, logged as an "
+                          "adverse event (Brady et al. 2014: 7.55% of treatments).",
+                          iv.DRY_NEEDLING_P_BRUISING, 0, 1),
+        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
         "session_minutes": Key("float", "Session length.", 5.0, 0, 1440, "min")}),
     "acupuncture": (iv.acupuncture, {
         "dose": Key("float", "Added to the systemic state R.", 0.15, 0, 10),
         "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
         "release": Key("float", "Small local release of tension.", 0.1, 0, 1),
-        "p_bruising": Key("float", "Probability of bruising per session.", 0.15, 0, 1),
+        "p_bruising": Key("float", "Probability per session of an adverse event "
+                          "(bruising, bleeding), logged as bruising.", 0.0097, 0, 1),
+        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
         "session_minutes": Key("float", "Needle retention.", 25.0, 0, 1440, "min")}),
     "sham": (iv.sham, {
         "analgesia": Key("float", "Non-specific analgesia pulse.", 0.7, 0, 10),
-        "dose": Key("float", "Non-specific systemic dose.", 0.05, 0, 10),
+        "dose": Key("float", "Added to the systemic state R per session (0: a sham has "
+                    "no specific effect).", 0.0, 0, 10),
+        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
         "session_minutes": Key("float", "Session length.", 20.0, 0, 1440, "min")}),
     "exercise": (iv.exercise, {
         "tension_baseline_factor": Key("float", "T0 multiplied per session.", 0.95, 0, 2),
         "arousal_baseline_factor": Key("float", "a0 multiplied per session.", 0.97, 0, 2),
         "dose": Key("float", "Added to R per session.", 0.03, 0, 10),
+        "nonspecific": _nonspecific_key("visit", *_VISIT),
         "session_minutes": Key("float", "Session length.", 45.0, 0, 1440, "min")}),
     "usual_care": (iv.usual_care, {
         "dose": Key("float", "Added to R per visit.", 0.02, 0, 10),
+        "nonspecific": _nonspecific_key("visit", *_VISIT),
         "session_minutes": Key("float", "Visit length.", 15.0, 0, 1440, "min")}),
 }
 
@@ -298,13 +342,17 @@ for _factory, _keys in TREATMENTS.values():
 #: Schedule kinds and their keys.
 SCHEDULES: dict[str, dict[str, Key]] = {
     "fixed": {
-        "start": Key("duration", "First visit.", "0 days", 0, MAX_DAY),
-        "every": Key("duration", "Interval between visits.", "1 week", 1 / 24,
-                     MAX_INTERVAL_DAYS),
+        "start": Key("duration", "First visit (in months or years: rounded down to a whole "
+                     "day).", "0 days", 0, MAX_DAY),
+        "every": Key("duration", "Interval between visits; from 1 day up, visits are whole "
+                     "days apart ('3.5 days': 3 and 4 in turn; '1 month': 30 or 31).",
+                     "1 week", 1 / 24, MAX_INTERVAL_DAYS),
         "sessions": Key("int", "Number of visits.", 6, 0, 10000)},
     "tapering": {
-        "start": Key("duration", "First visit.", "0 days", 0, MAX_DAY),
-        "every": Key("duration", "First interval.", "3.5 days", 1 / 24, MAX_INTERVAL_DAYS),
+        "start": Key("duration", "First visit (in months or years: rounded down to a whole "
+                     "day).", "0 days", 0, MAX_DAY),
+        "every": Key("duration", "First interval; from 1 day up, visits are whole days "
+                     "apart.", "3.5 days", 1 / 24, MAX_INTERVAL_DAYS),
         "growth": Key("float", "Interval multiplier once pain has fallen.", 2.0, 1, 10),
         "max_every": Key("duration", "Longest interval.", "4 weeks", 1 / 24,
                          MAX_INTERVAL_DAYS),
@@ -421,6 +469,16 @@ def _section(keys: dict[str, Key], data: dict[str, Any], prefix: str, pr: _Probl
     out: dict[str, Any] = {}
     for k in data:
         if k not in keys and k not in skip:
+            v = data[k]
+            if skip and (isinstance(v, dict) or (isinstance(v, list) and v and all(
+                    isinstance(x, dict) for x in v))):  # a misspelt [section]
+                names = {s: f"[[{s}]]" if s == "arms" else f"[{s}]" for s in skip}
+                hint = did_you_mean(k, tuple(skip))
+                for s, shown in names.items():
+                    hint = hint.replace(repr(s), shown)
+                pr.add(f"{prefix}{k}", f"unknown section [{k}]{hint}; sections: "
+                       + ", ".join(names.values()))
+                continue
             known = (*keys, *skip)
             pr.add(f"{prefix}{k}", "unknown key" + did_you_mean(k, known)
                    + "; allowed: " + ", ".join(known))
@@ -463,6 +521,10 @@ class Scenario:
     inputs : dict of str to str
         Files the scenario reads (per-patient tables, event tables), as written in it,
         with the SHA-256 of their bytes: a manifest then pins them as well.
+    warnings : tuple of str
+        What runs but may not be meant (each also issued as a :class:`ScenarioWarning`
+        by :func:`load_scenario`), one line each: two sessions of one patient at the
+        same time.
     """
 
     path: str
@@ -482,6 +544,7 @@ class Scenario:
     outputs: dict[str, Any]
     data: dict[str, Any] = field(repr=False)
     inputs: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 def _read(path: Path) -> str:
@@ -617,8 +680,12 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
             for key in ("schedule", "maintenance"):
                 sch = a.get(key) or {}
                 if sch.get("start") is not None and sch["start"] > horizon:
-                    pr.add(f"arms[{i}].{key}.start", f"{sch['start']:g} days is after the "
-                           f"horizon ({horizon:g} days)")
+                    given = "start" in (arms_raw[i].get(key) or {})
+                    pr.add(f"arms[{i}].{key}.{'start' if given else 'every'}",
+                           f"{sch['start']:g} days is after the horizon ({horizon:g} "
+                           "days)" if given else f"the first maintenance visit, one "
+                           f"interval ({sch['start']:g} days) after the course, is after "
+                           f"the horizon ({horizon:g} days); give a shorter every or a start")
         st = tables["outcomes"]["short_term"]
         if st is not None and st > horizon:
             pr.add("outcomes.short_term", f"{st:g} days is after the horizon "
@@ -649,7 +716,36 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
     if pr.items:
         raise ScenarioError("\n".join(f"{name}: {p}: {m}" for p, m in pr.items), file=name,
                             problems=pr.items)
-    return _build(name, text, top, tables, arms_norm, mix)
+    s = _build(name, text, top, tables, arms_norm, mix)
+    found = tuple(_same_time_sessions(name, s.arms))
+    for w in found:
+        warnings.warn(w, ScenarioWarning, stacklevel=2)
+    return dataclasses.replace(s, warnings=found) if found else s
+
+
+def _same_time_sessions(name: str, arms: tuple[Arm, ...]) -> list[str]:
+    """One line per arm in which two sessions of one patient fall at the same time: a
+    maintenance phase starting 0 days after the course, or a patient's repeated day in a
+    ``given`` table (a session on top of a session is rarely what a protocol means)."""
+    out = []
+    for i, a in enumerate(arms):
+        p = a.protocol
+        if p is None:
+            continue
+        if p.maintenance is not None and p.maintenance.start_day == 0 and \
+                p.maintenance.sessions and (not isinstance(p.schedule, Given)
+                                            or p.schedule.sessions):
+            out.append(f"{name}: arms[{i}].maintenance.start: 0 days puts the first "
+                       "maintenance visit at the time of the course's last visit (two "
+                       "sessions at once); leave start out for one interval after it")
+        if isinstance(p.schedule, Given):
+            twice = sorted(q for q, ds in p.schedule.days.items() if len(set(ds)) < len(ds))
+            if twice:
+                q = twice[0]
+                d = next(x for x in p.schedule.days[q] if p.schedule.days[q].count(x) > 1)
+                out.append(f"{name}: arms[{i}].schedule.table: {len(twice)} patient(s) have "
+                           f"two sessions at the same time (patient {q} on day {d:g})")
+    return out
 
 
 #: ``[sensitivity] parameters``: protocol keys (every treated arm's schedule).
@@ -746,6 +842,11 @@ def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
         body = _section(SCHEDULES[kind], {k: v for k, v in sch.items() if k != "kind"},
                         f"{pre}{key}.", pr)
         body["kind"] = kind
+        if key == "maintenance" and "start" not in sch:  # one interval after the course
+            body["start"] = body["every"]
+            sch = {**sch, "start": sch.get("every")}
+        if body.get("start") is not None and _in_calendar_units(sch.get("start")):
+            body["start"] = float(math.floor(body["start"]))  # months, years: whole days
         out[key] = body
     if treat and out.get("schedule") is None and "schedule" not in a:
         pr.add(f"{pre}schedule", "is required when the arm has a treatment, e.g. "
@@ -890,20 +991,50 @@ def _days(d: float) -> str:
     return f"{d:g} day" + ("s" if d != 1 else "")
 
 
+def _as_written(raw: Any, days: float) -> str:
+    """A duration in the words of the file (``"9 months"``), else in days or weeks."""
+    return " ".join(raw.split()) if isinstance(raw, str) else _days(days)
+
+
+def _visit_days(first: float, every: float, sessions: int) -> str:
+    """The first visit days of a fixed schedule, as :func:`visit_day` places them."""
+    days = [float(visit_day(first + k * every, every, first)) for k in range(min(sessions, 9))]
+    return ", ".join(f"{d:g}" for d in days[:8]) + (", ..." if sessions > 8 else "")
+
+
 def describe_scenario(s: Scenario) -> str:
-    """The scenario in plain words: who, which arms, which sessions when."""
+    """The scenario in plain words: who, which arms, which sessions when; durations in
+    the units the file used ("9 months", "every 2 weeks"), visit days as they fall."""
+    try:
+        written = tomllib.loads(s.text)
+    except tomllib.TOMLDecodeError:  # pragma: no cover - it was loaded from this text
+        written = {}
+    raw_arms = written.get("arms") if isinstance(written.get("arms"), list) else []
+    raw_arms = [a if isinstance(a, dict) else {} for a in raw_arms]
+    raw_arms += [{}] * (len(s.arms) - len(raw_arms))
+
+    def said(arm: int, table: str, key: str, days: float) -> str:
+        t = raw_arms[arm].get(table)
+        return _as_written(t.get(key) if isinstance(t, dict) else None, days)
+
     mix = ", ".join(f"{frac:.0%} {k.replace('_', ' ')} ({PHENOTYPE_PRESETS[k].description})"
                     for k, frac in s.cohort.mix.items())
     lines = [f"{s.title or Path(s.path).stem}", ""]
     if s.description:
         lines += [s.description.strip(), ""]
+    cohort = written.get("cohort") if isinstance(written.get("cohort"), dict) else {}
+    horizon = _as_written(written.get("horizon"), s.horizon_days) + " from day 0"
+    if s.horizon_days != int(s.horizon_days):
+        horizon += f" (daily readings to day {int(s.horizon_days)})"
     lines += [f"Who: {s.patients} virtual patients, seed {s.seed}: {mix}. Each is settled "
-              f"by a {s.cohort.run_in_days:g}-day untreated run-in before day 0.",
-              f"Follow-up: {s.horizon_days:g} days from day 0"
-              + (f"; decisions that read pain are taken every {_days(s.epoch_days)}."
+              f"by an untreated run-in of "
+              f"{_as_written(cohort.get('run_in'), s.cohort.run_in_days)} before day 0.",
+              f"Follow-up: {horizon}"
+              + ("; decisions that read pain are taken every "
+                 f"{_as_written(written.get('decision_resolution'), s.epoch_days)}."
                  if any(a.protocol and a.protocol.reads_state for a in s.arms) else "."),
               ""]
-    for a, raw in zip(s.arms, s.data["arms"], strict=True):
+    for i, (a, raw) in enumerate(zip(s.arms, s.data["arms"], strict=True)):
         lines.append(f"Arm {a.name!r}:")
         if a.protocol is None:
             lines.append("  no treatment (natural course).")
@@ -915,22 +1046,24 @@ def describe_scenario(s: Scenario) -> str:
                 what = "alternating " + what
             for kind, params in raw["treatment"]:
                 if params:
-                    args = ", ".join(f"{k} {v:g}" for k, v in params.items())
+                    args = ", ".join(f"{k} {v:g}" for k, v in params.items()
+                                     if v is not None)
                     lines.append(f"  {kind.replace('_', ' ')}: {args}")
             sch = p.schedule
+            hour = f"{int(p.visit_hour):02d}:{round(p.visit_hour % 1 * 60):02d}"
             if isinstance(sch, Fixed):
-                days = [sch.start_day + k * sch.every_days for k in range(sch.sessions)]
-                shown = ", ".join(f"{d:g}" for d in days[:8]) + (", ..." if len(days) > 8
-                                                                 else "")
                 lines.append(f"  {what}: {sch.sessions} visits every "
-                             f"{_days(sch.every_days)} from day {sch.start_day:g} "
-                             f"(days {shown}).")
+                             f"{said(i, 'schedule', 'every', sch.every_days)} from day "
+                             f"{sch.start_day:g} (days "
+                             f"{_visit_days(sch.start_day, sch.every_days, sch.sessions)}, "
+                             f"at {hour}).")
             elif isinstance(sch, Tapering):
-                lines.append(f"  {what}: {sch.sessions} visits from day {sch.start_day:g}, "
-                             f"first every {_days(sch.every_days)}; each visit at which pain "
-                             f"is {sch.improvement:.0%} below baseline multiplies the "
-                             f"interval by {sch.growth:g} (at most "
-                             f"{_days(sch.max_every_days)}).")
+                lines.append(f"  {what}: {sch.sessions} visits from day {sch.start_day:g} "
+                             f"at {hour}, first every "
+                             f"{said(i, 'schedule', 'every', sch.every_days)}; each visit "
+                             f"at which pain is {sch.improvement:.0%} below baseline "
+                             f"multiplies the interval by {sch.growth:g} (at most "
+                             f"{said(i, 'schedule', 'max_every', sch.max_every_days)}).")
             elif isinstance(sch, Given):
                 lines.append(f"  {what}: on each patient's own days from "
                              f"{raw['schedule']['table']!r} ({sch.sessions} visits for "
@@ -939,13 +1072,21 @@ def describe_scenario(s: Scenario) -> str:
             else:
                 lines.append(f"  {what}: as needed, when pain >= {sch.threshold:g}/10 on "
                              f"{sch.consecutive_days} daily checks in a row, at most "
-                             f"{sch.max_sessions} visits, at least {_days(sch.min_gap_days)}"
-                             " apart.")
+                             f"{sch.max_sessions} visits, at least "
+                             f"{said(i, 'schedule', 'min_gap', sch.min_gap_days)} apart.")
             if p.maintenance:
                 m = p.maintenance
+                raw_m = raw_arms[i].get("maintenance")
+                told = isinstance(raw_m, dict) and "start" in raw_m  # else one `every`
+                first = ("at the time of the course's last visit" if m.start_day == 0 else
+                         f"{said(i, 'maintenance', 'start' if told else 'every', m.start_day)}"
+                         " after the course's last visit")
+                if isinstance(sch, Fixed) and sch.sessions:
+                    first += (" (days " + _visit_days(sch.planned_end_day + m.start_day,
+                                                      m.every_days, m.sessions) + ")")
                 lines.append(f"  then {m.sessions} maintenance visits every "
-                             f"{_days(m.every_days)}, the first {_days(m.start_day)} after "
-                             "the course.")
+                             f"{said(i, 'maintenance', 'every', m.every_days)}, the first "
+                             f"{first}.")
             extras = []
             if p.p_miss:
                 extras.append(f"{p.p_miss:.0%} of visits missed")
@@ -956,7 +1097,7 @@ def describe_scenario(s: Scenario) -> str:
         if a.clinic:
             lines.append(f"  Clinic: {a.clinic.slots_per_day} slots per day, first come "
                          "first served.")
-    lines += ["", "A model for research and teaching, not medical advice."]
+    lines += ["", DISCLAIMER]
     return "\n".join(lines)
 
 
@@ -966,7 +1107,10 @@ def reference_markdown() -> str:
            "Generated from `painsim.scenario` (the schema that validates scenario files); "
            "regenerate with `painsim describe --reference`. Durations are strings with a "
            "unit: `min`, `hour`, `day`, `week`, `month` (30.4375 days), `year` (365.25 "
-           "days).", ""]
+           "days). Visits stay on the calendar: a schedule's `start` in months or years "
+           "is rounded down to a whole day, and visits at least a day apart are whole "
+           "days apart, at the arm's `visit_hour` (every '1 month' from day 0: days 0, 30, "
+           "60, 91, ..., 365 a year later).", ""]
 
     def table(title: str, keys: dict[str, Key]) -> None:
         out.extend([f"## {title}", "", "| key | type | default | allowed | meaning |",

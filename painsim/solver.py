@@ -7,7 +7,17 @@ runs over lanes inside a step.
 
 The method is the Dormand–Prince 5(4) pair (Dormand & Prince 1980) with local
 extrapolation (the 5th-order solution is propagated), FSAL, and the quartic dense
-output of Shampine (1986), the same method as SciPy's ``RK45``.
+output of Shampine (1986), the same method as SciPy's ``RK45``. Its tableau and
+step-size controller are data, :data:`DOPRI5`, read by every backend; the NumPy kernel
+is a few named pieces that follow it (``_dp_stages``, ``_dp_error_norm``,
+``_dp_factor``, ``_dense_coefficients``, ``_bisect_crossings``), working in place in
+preallocated arrays. :func:`integrate` drives them: stops, jumps, crossings, output
+times, status.
+
+Helpers shared with the compiled backend (:mod:`painsim.compiled`), so both accept the
+same arguments and report the same way: :func:`validate_integrate_args`,
+:func:`apply_on_stop`, :func:`stop_jumps`, :func:`crossing_table`,
+:func:`status_messages`, :func:`solver_error` and :func:`raise_if_failed`.
 
 Vectorization contract
 ----------------------
@@ -26,47 +36,142 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import SolverError
 
-__all__ = ["STATUS_MESSAGES", "Solution", "integrate"]
+__all__ = [
+    "DOPRI5",
+    "STATUS_MESSAGES",
+    "DormandPrince",
+    "IntegrateArgs",
+    "Solution",
+    "apply_on_stop",
+    "crossing_table",
+    "integrate",
+    "raise_if_failed",
+    "solver_error",
+    "status_messages",
+    "stop_jumps",
+    "validate_integrate_args",
+]
 
-# --- Dormand–Prince 5(4) tableau (Hairer, Nørsett & Wanner, Table II.5.2) -------------
-_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
-_A = np.zeros((7, 6))
-_A[1, :1] = [1 / 5]
-_A[2, :2] = [3 / 40, 9 / 40]
-_A[3, :3] = [44 / 45, -56 / 15, 32 / 9]
-_A[4, :4] = [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729]
-_A[5, :5] = [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656]
-_A[6, :6] = [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]
-_B = _A[6, :6].copy()  # 5th-order weights; the 7th stage is f(t + h, y_new) (FSAL)
-# error weights: 5th-order minus 4th-order solution, over all 7 stages
-_E = np.array([71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
-# dense output: y(t + x h) = y + h * sum_k K_k * (P[k] @ [x, x^2, x^3, x^4])
-_P = np.array([
-    [1, -8048581381 / 2820520608, 8663915743 / 2820520608, -12715105075 / 11282082432],
-    [0, 0, 0, 0],
-    [0, 131558114200 / 32700410799, -68118460800 / 10900136933,
-     87487479700 / 32700410799],
-    [0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072],
-    [0, 127303824393 / 49829197408, -318862633887 / 49829197408,
-     701980252875 / 199316789632],
-    [0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844],
-    [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
-])
-_ORDER_ERR = 4  # the error estimate is of the 4th-order solution
-_MIN_RTOL = 100 * np.finfo(float).eps  # as solve_ivp: below this no step is accurate enough
-# Crossing search: bisection on the step's dense-output polynomial until the bracket is
-# at most _CROSS_ULPS ulps of t wide, whatever the step size; both backends use the same
-# rule, so they differ only where their rounding of g differs (|dg| / |g'|).
-_CROSS_ULPS = 4
-_CROSS_MAX_BISECTIONS = 64  # 2**-64 of a step is below one ulp of t for any step <= t
-_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+def _frozen(rows: Any) -> NDArray[np.float64]:
+    arr = np.array(rows, dtype=np.float64)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, slots=True)
+class DormandPrince:
+    """The Dormand–Prince 5(4) method and its step-size controller, as data.
+
+    Every backend (:func:`integrate`, :func:`painsim.compiled.integrate_pain`, the
+    benchmarks' hand-written loops) reads the tableau and the control constants from the
+    one instance :data:`DOPRI5`, so they run the same method by construction. A step of
+    size ``h`` from ``(t, y)`` with stages ``K[0..6]`` (``K[0] = f(t, y)``)::
+
+        K[s]  = f(t + C[s] h, y + h * sum_j A[s, j] K[j])      s = 1..6
+        y_new = y + h * sum_j B[j] K[j]                        (5th order; K[6] = f(t+h,
+                                                                y_new): FSAL)
+        err   = h * sum_j E[j] K[j]                            (5th minus 4th order)
+        y(t + x h) = y + h * sum_j K[j] * (P[j] @ [x, x^2, x^3, x^4])   0 <= x <= 1
+
+    The error norm is the root-mean-square over states of ``err / (atol + rtol *
+    max(|y|, |y_new|))``; a step is accepted when it is below 1 and the next step is
+    ``h * factor``, ``factor = safety * norm ** (-1 / (order_err + 1))`` clipped to
+    ``[min_factor, max_factor]`` (at most 1 after a rejection, and after an accepted step
+    that follows a rejected one). Sums over stages are taken in stage order, skipping
+    zero coefficients, so every backend adds the same terms in the same order.
+
+    Attributes
+    ----------
+    C : ndarray, shape (7,)
+        Nodes, fractions of the step (dimensionless).
+    A : ndarray, shape (7, 6)
+        Stage coefficients (row ``s`` is used by stage ``s``; row 6 equals ``B``).
+    B : ndarray, shape (6,)
+        Weights of the propagated 5th-order solution.
+    E : ndarray, shape (7,)
+        Error weights, 5th-order minus embedded 4th-order solution, over all 7 stages.
+    P : ndarray, shape (7, 4)
+        Dense-output coefficients (Shampine 1986): stage ``j``'s weight at fraction ``x``
+        of the step is ``P[j] @ [x, x^2, x^3, x^4]``.
+    order_err : int
+        Order of the error estimate (4): the controller's exponent is ``-1/(order_err+1)``.
+    safety, min_factor, max_factor : float
+        Step-size controller: safety factor and the smallest and largest change of the
+        step per step (dimensionless).
+    min_rtol : float
+        Smallest accepted ``rtol`` (100 ulps of 1, as SciPy's floor).
+    cross_ulps : int
+        A crossing is bisected on the step's dense output until its bracket is at most
+        this many ulps of ``t`` wide, whatever the step size.
+    cross_max_bisections : int
+        Most bisections of one crossing (2**-64 of a step is below one ulp of ``t`` for
+        any step <= t).
+    arrive_ulps : int
+        A lane within this many ulps of ``t1`` has arrived (it is moved to ``t1``; the
+        state cannot change over that interval).
+    min_step_ulps : int
+        A lane whose step falls below this many ulps of ``max(|t|, 1)`` fails with
+        status -2 (step size underflow).
+    """
+
+    C: NDArray[np.float64]
+    A: NDArray[np.float64]
+    B: NDArray[np.float64]
+    E: NDArray[np.float64]
+    P: NDArray[np.float64]
+    order_err: int = 4
+    safety: float = 0.9
+    min_factor: float = 0.2
+    max_factor: float = 10.0
+    min_rtol: float = 100 * float(np.finfo(float).eps)
+    cross_ulps: int = 4
+    cross_max_bisections: int = 64
+    arrive_ulps: int = 16
+    min_step_ulps: int = 10
+
+    @property
+    def exponent(self) -> float:
+        """The controller's exponent, ``-1 / (order_err + 1)`` (dimensionless)."""
+        return -1.0 / (self.order_err + 1)
+
+
+# Tableau: Hairer, Nørsett & Wanner (1993), Table II.5.2; dense output: Shampine (1986),
+# as SciPy's RK45.
+DOPRI5 = DormandPrince(
+    C=_frozen([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0]),
+    A=_frozen([
+        [0, 0, 0, 0, 0, 0],
+        [1 / 5, 0, 0, 0, 0, 0],
+        [3 / 40, 9 / 40, 0, 0, 0, 0],
+        [44 / 45, -56 / 15, 32 / 9, 0, 0, 0],
+        [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0],
+        [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0],
+        [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+    ]),
+    B=_frozen([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84]),
+    E=_frozen([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40]),
+    P=_frozen([
+        [1, -8048581381 / 2820520608, 8663915743 / 2820520608,
+         -12715105075 / 11282082432],
+        [0, 0, 0, 0],
+        [0, 131558114200 / 32700410799, -68118460800 / 10900136933,
+         87487479700 / 32700410799],
+        [0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072],
+        [0, 127303824393 / 49829197408, -318862633887 / 49829197408,
+         701980252875 / 199316789632],
+        [0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844],
+        [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
+    ]),
+)
+"""The method of every painsim backend; see :class:`DormandPrince`."""
 
 #: Lane status codes and their meaning.
 STATUS_MESSAGES = {
@@ -127,17 +232,29 @@ class Solution:
         return bool(np.all(self.status == 0))
 
 
-def _combine(coef: NDArray[np.float64], K: NDArray[np.float64]) -> NDArray[np.float64]:
-    """sum_k coef[k] * K[k] in a fixed order, elementwise per lane.
+def _combine_into(out: NDArray[np.float64], coef: NDArray[np.float64],
+                  K: NDArray[np.float64] | list[NDArray[np.float64]],
+                  tmp: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``sum_k coef[k] * K[k]`` written into ``out``, elementwise per lane, in stage order,
+    skipping zero coefficients (``tmp``: scratch of ``out``'s shape).
 
     Deliberately not a BLAS call: every lane's arithmetic is then independent of how
     many other lanes share the batch, so results are bit-identical for any chunking.
+    Each product is rounded, then added (no fused multiply-add), as in the compiled
+    kernel.
     """
-    out = None
+    first = True
     for c, k in zip(coef, K, strict=False):
         if c != 0.0:
-            out = c * k if out is None else out + c * k
-    return out if out is not None else np.zeros_like(K[0])
+            if first:
+                np.multiply(k, c, out=out)
+                first = False
+            else:
+                np.multiply(k, c, out=tmp)
+                np.add(out, tmp, out=out)
+    if first:
+        out.fill(0.0)
+    return out
 
 
 def _horner(Q: list[NDArray[np.float64]], x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -165,15 +282,155 @@ def _rms(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.sqrt(acc / x.shape[0])
 
 
-def _messages(status: NDArray, t_final: NDArray) -> NDArray[np.str_]:
-    """Each lane's status in words, with the time of a failure."""
+# --- The NumPy kernel: one Dormand–Prince step of many lanes, in named pieces ----------
+# Each piece works in place in a _Workspace, so a step allocates no array of shape
+# (n_states, n_lanes); each does the arithmetic of the formulas in DormandPrince's
+# docstring in the order written there, elementwise per lane.
+
+
+class _Workspace:
+    """Scratch arrays of one step for ``m`` lanes: the stages ``K`` (7, n_states, m),
+    the 5th-order solution ``y_new``, the error estimate ``err`` and two scratch arrays
+    (n_states, m) each."""
+
+    __slots__ = ("K", "err", "stage", "tmp", "y_new")
+
+    def __init__(self, n_states: int, m: int) -> None:
+        self.K = np.empty((7, n_states, m))
+        self.y_new = np.empty((n_states, m))
+        self.err = np.empty((n_states, m))
+        self.stage = np.empty((n_states, m))
+        self.tmp = np.empty((n_states, m))
+
+
+def _dp_stages(call: Callable[[NDArray, NDArray], NDArray], t: NDArray[np.float64],
+               y: NDArray[np.float64], f: NDArray[np.float64], h: NDArray[np.float64],
+               ws: _Workspace) -> NDArray[np.float64]:
+    """The six new stages of a step of size ``h`` (per lane) from ``(t, y)`` with
+    ``f = rhs(t, y)``, into ``ws.K``; returns the 5th-order solution ``ws.y_new``.
+
+    Stage 6 is evaluated at ``(t + h, y_new)``, since the last row of ``A`` is ``B``
+    (FSAL): its argument *is* the new solution, which is therefore not summed twice.
+    """
+    K = ws.K
+    K[0] = f
+    for s in range(1, 7):
+        arg = ws.y_new if s == 6 else ws.stage
+        _combine_into(arg, DOPRI5.A[s, :s], K[:s], ws.tmp)
+        np.multiply(arg, h, out=arg)
+        np.add(y, arg, out=arg)  # y + h * sum_j A[s, j] K[j]
+        K[s] = call(t + DOPRI5.C[s] * h, arg)
+    return ws.y_new
+
+
+def _dp_error_norm(y: NDArray[np.float64], h: NDArray[np.float64], ws: _Workspace,
+                   rtol: float, atol: NDArray[np.float64], positive_scale: bool
+                   ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """The step's error in tolerance units per lane (RMS over states of ``h sum_j E[j]
+    K[j] / (atol + rtol max(|y|, |y_new|))``), and whether the lane's norm and new
+    state are finite. ``positive_scale``: ``atol > 0`` for every state, so no scale is
+    0 and the division needs no special case (a NaN scale gives a NaN norm, which
+    counts as not finite like the inf of the general case)."""
+    err = _combine_into(ws.err, DOPRI5.E, ws.K, ws.tmp)
+    np.multiply(err, h, out=err)
+    scale = np.abs(y, out=ws.tmp)
+    abs_new = np.abs(ws.y_new, out=ws.stage)
+    # max over states propagates NaN: finite exactly when every state is
+    new_finite = np.isfinite(abs_new.max(axis=0))
+    np.maximum(scale, abs_new, out=scale)
+    np.multiply(scale, rtol, out=scale)
+    np.add(scale, atol, out=scale)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if positive_scale:
+            en = _rms(np.divide(err, scale, out=err))
+        else:
+            en = _rms(_ratio(err, scale))
+    return en, np.isfinite(en) & new_finite
+
+
+def _dp_factor(en: NDArray[np.float64], finite: NDArray[np.bool_], accept: NDArray[np.bool_],
+               rejected_before: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Next step over this step, per lane: ``safety * en ** exponent`` clipped to
+    ``[min_factor, max_factor]``, at most 1 after a rejection (this one or the last)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        factor = np.where(en == 0, DOPRI5.max_factor, DOPRI5.safety * en ** DOPRI5.exponent)
+    factor = np.where(finite, factor, DOPRI5.min_factor)
+    return np.where(accept, np.minimum(factor, np.where(rejected_before, 1.0,
+                                                        DOPRI5.max_factor)),
+                    np.clip(factor, DOPRI5.min_factor, 1.0))
+
+
+def _dense_coefficients(K: NDArray[np.float64], lanes: NDArray[np.intp] | None
+                        ) -> list[NDArray[np.float64]]:
+    """``Q[j] = sum_s P[s, j] K[s]`` (j = 0..3) for ``lanes`` (all when None): the step's
+    dense output is ``y + h * (x Q[0] + x^2 Q[1] + x^3 Q[2] + x^4 Q[3])``."""
+    Ks = K if lanes is None else K[:, :, lanes]
+    tmp = np.empty(Ks.shape[1:])
+    return [_combine_into(np.empty(Ks.shape[1:]), DOPRI5.P[:, j], Ks, tmp)
+            for j in range(4)]
+
+
+def _bisect_crossings(g_of: Callable[..., NDArray], y: NDArray[np.float64],
+                      Q: list[NDArray[np.float64]], t: NDArray[np.float64],
+                      h: NDArray[np.float64], which: NDArray[np.intp], up: NDArray[np.bool_],
+                      a: tuple) -> NDArray[np.float64]:
+    """Times of sign changes of ``g`` row ``which`` inside steps ``[t, t + h]`` (one per
+    column), by bisection on each step's dense output until the bracket is at most
+    ``DOPRI5.cross_ulps`` ulps of ``t + h`` wide; the time reported is the bracket's end on
+    the new side (``up``: g rose through 0). Columns are independent: the result of one
+    does not depend on which others are bisected with it."""
+    lo_x, hi_x = np.zeros(t.size), np.ones(t.size)
+    width = DOPRI5.cross_ulps * np.spacing(np.abs(t + h))
+    cols = np.arange(t.size)
+    for _ in range(DOPRI5.cross_max_bisections):
+        open_ = (hi_x - lo_x) * h > width
+        if not open_.any():
+            break
+        mid = 0.5 * (lo_x + hi_x)
+        ym = y + h * _horner(Q, mid)
+        gm = g_of(t + mid * h, ym, a)[which, cols]
+        before = open_ & ((gm >= 0) != up)  # still on the starting side
+        after = open_ & ~before
+        lo_x = np.where(before, mid, lo_x)
+        hi_x = np.where(after, mid, hi_x)
+    return t + hi_x * h
+
+
+def status_messages(status: NDArray[np.int_], t_final: NDArray[np.float64]
+                    ) -> NDArray[np.str_]:
+    """Each lane's status in words, with the time of a failure.
+
+    Parameters
+    ----------
+    status : ndarray of int, shape (n_lanes,)
+        Status codes (keys of :data:`STATUS_MESSAGES`).
+    t_final : ndarray, shape (n_lanes,)
+        Time each lane reached (the caller's time unit, days in painsim's models).
+
+    Returns
+    -------
+    ndarray of str, shape (n_lanes,)
+        :attr:`Solution.message`.
+    """
     return np.array([STATUS_MESSAGES[int(s)] + ("" if s == 0 else f" (at t={t_final[i]:.6g})")
                      for i, s in enumerate(status)])
 
 
-def _crossing_table(found: list[tuple[NDArray, ...]]) -> dict[str, NDArray]:
-    """:attr:`Solution.crossings` from pieces (lane, which, t, direction), sorted by
-    lane, then time, then row."""
+def crossing_table(found: list[tuple[NDArray, ...]]) -> dict[str, NDArray]:
+    """:attr:`Solution.crossings` from pieces, sorted by lane, then time, then row.
+
+    Parameters
+    ----------
+    found : list of (lane, which, t, direction)
+        Pieces of the table, each four arrays of one length: lane index (int), row of
+        ``g`` (int), time of the crossing (days) and direction (+1 up, -1 down).
+
+    Returns
+    -------
+    dict of ndarray
+        Keys ``lane``, ``which``, ``t`` and ``direction``; empty arrays when nothing was
+        found.
+    """
     if not found:
         return {"lane": np.zeros(0, int), "which": np.zeros(0, int), "t": np.zeros(0),
                 "direction": np.zeros(0, int)}
@@ -182,19 +439,60 @@ def _crossing_table(found: list[tuple[NDArray, ...]]) -> dict[str, NDArray]:
     return {"lane": cl[order], "which": cw[order], "t": ct[order], "direction": cd[order]}
 
 
-def _stop_effect(on_stop: Callable[..., ArrayLike], t: NDArray, y: NDArray,
-                 lanes: NDArray, k: NDArray) -> NDArray[np.float64]:
-    """The states after ``on_stop`` (called on copies), checked for shape."""
+def apply_on_stop(on_stop: Callable[..., ArrayLike], t: NDArray[np.float64],
+                  y: NDArray[np.float64], lanes: NDArray[np.intp], k: NDArray[np.intp]
+                  ) -> NDArray[np.float64]:
+    """The states after a stop: ``on_stop`` called on copies, its result checked.
+
+    Parameters
+    ----------
+    on_stop : callable
+        ``on_stop(t, y, lanes, k) -> y_new``, as in :func:`integrate`.
+    t : ndarray, shape (m,)
+        Stop times of the lanes (days).
+    y : ndarray, shape (n_states, m)
+        States before the stop.
+    lanes : ndarray of int, shape (m,)
+        The lanes' indices (passed on to ``on_stop``).
+    k : ndarray of int, shape (m,)
+        Index of the stop in each lane's row of ``stops``.
+
+    Returns
+    -------
+    ndarray, shape (n_states, m)
+        States after the stop.
+
+    Raises
+    ------
+    ValueError
+        When ``on_stop`` returns another shape.
+    """
     new = np.asarray(on_stop(t.copy(), y.copy(), lanes, k), dtype=float)
     if new.shape != y.shape:
         raise ValueError(f"on_stop returned shape {new.shape}; expected {y.shape}")
     return new
 
 
-def _jumps(lanes: NDArray, t: NDArray, before: NDArray, after: NDArray
-           ) -> tuple[NDArray, ...] | None:
-    """Crossings made by a stop's jump (``g`` before and after, one column per lane),
-    reported at the stop time ``t``; None when there are none."""
+def stop_jumps(lanes: NDArray[np.intp], t: NDArray[np.float64],
+               before: NDArray[np.float64],
+               after: NDArray[np.float64]) -> tuple[NDArray, ...] | None:
+    """Crossings made by a stop's jump, reported at the stop time.
+
+    Parameters
+    ----------
+    lanes : ndarray of int, shape (m,)
+        Lane indices of the columns.
+    t : ndarray, shape (m,)
+        Stop times (days).
+    before, after : ndarray, shape (n_g, m)
+        ``g`` just before and just after the stop's effect.
+
+    Returns
+    -------
+    tuple of ndarray or None
+        ``(lane, which, t, direction)`` for :func:`crossing_table`; None when no sign
+        changed.
+    """
     jumped = (before >= 0) != (after >= 0)
     if not jumped.any():
         return None
@@ -282,18 +580,34 @@ def _backwards(rhs, t0, t1, y0, kw):
     if cross["t"].size:
         cross["t"] = t0 - cross["t"]
     sol = dataclasses.replace(sol, t=np.array([t0, t1]) if t_eval is None else t_eval,
-                              t_final=t_final, message=_messages(sol.status, t_final),
+                              t_final=t_final, message=status_messages(sol.status, t_final),
                               crossings=cross)
-    _raise_if_failed(sol, throw)
+    raise_if_failed(sol, throw)
     return sol
 
 
-def _raise_if_failed(sol: Solution, throw: bool) -> None:
-    if not throw or sol.success:
-        return
+def solver_error(sol: Solution) -> SolverError:
+    """The error raised for a failed :class:`Solution`: the first failing lane, its time
+    and state, how many lanes failed, and what to try.
+
+    Both backends (:func:`integrate` and :func:`painsim.compiled.integrate_pain`) raise
+    this one message with ``throw=True``.
+
+    Parameters
+    ----------
+    sol : Solution
+        A solution with at least one lane whose status is not 0.
+
+    Returns
+    -------
+    SolverError
+        Not raised here; the caller raises it.
+    """
     bad = np.flatnonzero(sol.status != 0)
+    if not bad.size:
+        raise ValueError("every lane succeeded: there is no failure to report")
     i = int(bad[0])
-    raise SolverError(
+    return SolverError(
         f"lane {i} failed at t={sol.t_final[i]:.6g}: {sol.message[i]}; last state "
         f"{np.array2string(sol.y_final[:, i], precision=6)}; {bad.size} of "
         f"{sol.status.size} lanes failed. Try a smaller rtol/atol, a larger max_steps, or "
@@ -302,7 +616,70 @@ def _raise_if_failed(sol: Solution, throw: bool) -> None:
         status=int(sol.status[i]), n_failed=int(bad.size))
 
 
-def _validate(t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step):
+def raise_if_failed(sol: Solution, throw: bool) -> None:
+    """Raise :func:`solver_error` of ``sol`` when ``throw`` is true and a lane failed.
+
+    Parameters
+    ----------
+    sol : Solution
+        The result to check.
+    throw : bool
+        The ``throw`` argument of :func:`integrate`; nothing happens when false.
+
+    Raises
+    ------
+    SolverError
+        When ``throw`` is true and not every lane reached the end of ``t_span``.
+    """
+    if throw and not sol.success:
+        raise solver_error(sol)
+
+
+class IntegrateArgs(NamedTuple):
+    """Checked and normalised arguments of a forward integration (see
+    :func:`validate_integrate_args`)."""
+
+    t0: float
+    """Start time (days, or the caller's unit)."""
+    t1: float
+    """End time, ``>= t0``."""
+    y0: NDArray[np.float64]
+    """Initial states, shape (n_states, n_lanes)."""
+    atol: NDArray[np.float64]
+    """Absolute tolerance, shape () or (n_states, 1)."""
+    t_eval: NDArray[np.float64]
+    """Sorted output times within ``[t0, t1]``, shape (n_eval,)."""
+    stops: NDArray[np.float64]
+    """Per-lane sorted stop times padded with +inf, shape (n_lanes, k >= 1)."""
+
+
+def validate_integrate_args(
+    t_span: Any, y0: ArrayLike, rtol: float, atol: float | ArrayLike,
+    t_eval: ArrayLike | None, stops: ArrayLike | None, max_steps: int,
+    step: float | None, max_step: float,
+) -> IntegrateArgs:
+    """Check and normalise the arguments of a forward integration, as :func:`integrate`
+    documents them; every backend calls this, so they accept and refuse the same input.
+
+    Parameters
+    ----------
+    t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step
+        As in :func:`integrate` (times in days, or the caller's unit). ``t_span`` must
+        run forwards (``t1 >= t0``): :func:`integrate` reverses a backward span before
+        it gets here.
+
+    Returns
+    -------
+    IntegrateArgs
+        ``(t0, t1, y0, atol, t_eval, stops)``: ``y0`` as float, ``atol`` of shape ()
+        or (n_states, 1), ``t_eval`` defaulting to ``[t0, t1]``, ``stops`` of shape
+        (n_lanes, k >= 1) padded with +inf.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument and what it must be.
+    """
     if len(t_span) != 2:
         raise ValueError(f"t_span must be (t0, t1), got {t_span!r}")
     t0, t1 = _span(t_span)
@@ -315,9 +692,9 @@ def _validate(t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step):
     if not np.all(np.isfinite(y0)):
         bad = np.argwhere(~np.isfinite(y0))[0]
         raise ValueError(f"y0 must be finite; y0[{bad[0]}, {bad[1]}] = {y0[tuple(bad)]}")
-    if isinstance(rtol, bool) or not (np.isfinite(rtol) and _MIN_RTOL <= rtol < 1):
-        raise ValueError(f"rtol must be a number in [{_MIN_RTOL:.3g}, 1) (100 ulps, as SciPy's "
-                         f"floor: a smaller one cannot be met in double precision), "
+    if isinstance(rtol, bool) or not (np.isfinite(rtol) and DOPRI5.min_rtol <= rtol < 1):
+        raise ValueError(f"rtol must be a number in [{DOPRI5.min_rtol:.3g}, 1) (100 ulps, "
+                         f"as SciPy's floor: a smaller one cannot be met in double precision), "
                          f"got {rtol!r}")
     atol = _as_float_array("atol", atol)
     if atol.ndim > 1 or (atol.ndim == 1 and atol.shape[0] != y0.shape[0]):
@@ -363,7 +740,7 @@ def _validate(t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step):
         raise ValueError(f"step must be a finite number > 0, got {step!r}")
     if not max_step > 0:
         raise ValueError(f"max_step must be > 0, got {max_step!r}")
-    return t0, t1, y0, atol, t_eval, stops
+    return IntegrateArgs(t0, t1, y0, atol, t_eval, stops)
 
 
 def integrate(
@@ -471,8 +848,8 @@ def integrate(
             args=args, t_eval=t_eval, rtol=rtol, atol=atol, stops=stops, on_stop=on_stop,
             first_step=first_step, max_step=max_step, max_steps=max_steps, step=step,
             crossings=crossings, save=save, throw=throw))
-    t0, t1, y0, atol, t_eval, stops = _validate(t_span, y0, rtol, atol, t_eval, stops,
-                                                max_steps, step, max_step)
+    t0, t1, y0, atol, t_eval, stops = validate_integrate_args(
+        t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step)
     n_states, n_lanes = y0.shape
     n_eval = t_eval.size
     args = tuple(args)
@@ -527,20 +904,26 @@ def integrate(
     def next_stop(w: NDArray, p: NDArray) -> NDArray:
         return stops_pad[w, np.minimum(p, n_stop_cols)]
 
+    stop_t = next_stop(wid, ptr)  # each working lane's next stop time
+
     def apply_stops(sel: NDArray) -> None:
         """Apply on_stop for working-set positions `sel` sitting on their next stop."""
-        nonlocal y
         while sel.size:
             k = ptr[sel]
             if on_stop is not None:
-                y[:, sel] = _stop_effect(on_stop, t[sel], y[:, sel], wid[sel], k)
+                y[:, sel] = apply_on_stop(on_stop, t[sel], y[:, sel], wid[sel], k)
             ptr[sel] += 1
             nstop_g[wid[sel]] += 1
+            stop_t[sel] = next_stop(wid[sel], ptr[sel])
             # several stops may share one time: apply them in order
-            again = next_stop(wid[sel], ptr[sel]) <= t[sel]
-            sel = sel[again]
+            sel = sel[stop_t[sel] <= t[sel]]
 
-    found: list[tuple[NDArray, NDArray, NDArray, NDArray]] = []
+    # Crossings: a piece of the table per event, in the order they happen. Bisections
+    # are deferred and run together (their columns are independent), so a step with a
+    # crossing costs one dense-output evaluation, not one bisection loop of its own.
+    found: list[Any] = []
+    pending: list[dict[str, Any]] = []
+    n_pending = 0
 
     def g_of(t: NDArray, y: NDArray, a: tuple) -> NDArray:
         g = np.asarray(crossings(t, y, *a), dtype=float)
@@ -550,13 +933,34 @@ def integrate(
         return g
 
     def jump_crossings(on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
-        j = _jumps(wid[on], t[on], g_before, g_after)
+        j = stop_jumps(wid[on], t[on], g_before, g_after)
         if j is not None:
             found.append(j)
 
+    def bisect_pending() -> None:
+        """Locate every deferred crossing and put it in its place in `found`."""
+        nonlocal n_pending
+        if not pending:
+            return
+        def cat(key: str) -> NDArray:
+            return np.concatenate([p[key] for p in pending], axis=-1)
+
+        a_all = tuple(np.concatenate([p["a"][i] for p in pending], axis=-1) if per
+                      else pending[0]["a"][i] for i, per in enumerate(lane_mask))
+        Q = [np.concatenate([p["Q"][j] for p in pending], axis=1) for j in range(4)]
+        tc = _bisect_crossings(g_of, cat("y"), Q, cat("t"), cat("h"), cat("which"),
+                               cat("up"), a_all)
+        lo = 0
+        for p in pending:
+            hi = lo + p["t"].size
+            found[p["slot"]] = (p["lane"], p["which"], tc[lo:hi], np.where(p["up"], 1, -1))
+            lo = hi
+        pending.clear()
+        n_pending = 0
+
     g_prev = g_of(t, y, a) if crossings is not None else None
     # stops at t0 act before the first step
-    at_t0 = np.flatnonzero(next_stop(wid, ptr) <= t0)
+    at_t0 = np.flatnonzero(stop_t <= t0)
     if at_t0.size:
         apply_stops(at_t0)
         if crossings is not None:
@@ -566,16 +970,26 @@ def integrate(
     if t1 == t0:  # a zero-length span: the state after the stops at t0, no step taken
         for j in range(n_eval):
             Y[:, :, j] = saved(np.full(n_lanes, t0), y, None)
-        sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y, status=status,
-                       message=_messages(status, t_fin), n_steps=steps_g, n_rejected=rej_g,
-                       n_stops=nstop_g, nfev=nfev, crossings=_crossing_table(found))
-        return sol
+        return Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y, status=status,
+                        message=status_messages(status, t_fin), n_steps=steps_g,
+                        n_rejected=rej_g, n_stops=nstop_g, nfev=nfev,
+                        crossings=crossing_table(found))
     f = call(t, y, a)
+
+    # atol > 0 for every state: no tolerance scale is 0, and x / scale needs no special
+    # case (a NaN scale gives NaN units, which every test below treats as inf units)
+    positive_scale = bool(np.all(atol > 0))
+
+    def units(x: NDArray, scale: NDArray) -> NDArray:
+        if not positive_scale:
+            return _ratio(x, scale)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return x / scale
 
     def initial_step(t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
         """Hairer, Nørsett & Wanner (1993), II.4, per lane (as SciPy's select_initial_step)."""
         scale = atol + rtol * np.abs(y)
-        d0, d1 = _rms(_ratio(y, scale)), _rms(_ratio(f, scale))
+        d0, d1 = _rms(units(y, scale)), _rms(units(f, scale))
         with np.errstate(invalid="ignore"):
             h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
         # an unmeetable tolerance (inf units) gives no usable guess: start small, and let
@@ -584,11 +998,11 @@ def integrate(
         h0 = np.minimum(h0, t1 - t)
         f1 = call(t + h0, y + h0 * f, a)
         with np.errstate(invalid="ignore", divide="ignore"):
-            d2 = _rms(_ratio(f1 - f, scale)) / h0
+            d2 = _rms(units(f1 - f, scale)) / h0
         dm = np.maximum(d1, d2)
         with np.errstate(invalid="ignore", divide="ignore"):
             h1 = np.where(dm <= 1e-15, np.maximum(1e-6, h0 * 1e-3),
-                          (0.01 / np.maximum(dm, 1e-300)) ** (1 / (_ORDER_ERR + 1)))
+                          (0.01 / np.maximum(dm, 1e-300)) ** (1 / (DOPRI5.order_err + 1)))
         h1 = np.where(np.isfinite(dm), h1, h0 * 1e-3)
         return np.minimum(np.minimum(100 * h0, h1), np.minimum(t1 - t, max_step))
 
@@ -601,16 +1015,20 @@ def integrate(
     h = np.minimum(h, max_step)
     rejected_before = np.zeros(n_lanes, dtype=bool)
     eval_ptr = np.searchsorted(t_eval, t, side="left")  # next t_eval index per lane
-    K = np.empty((7, n_states, n_lanes))
+    t_eval_pad = np.append(t_eval, np.inf)  # next output time: t_eval_pad[eval_ptr]
+    n_tried = np.zeros(n_lanes, dtype=int)  # accepted + rejected steps per working lane
+    ws = _Workspace(n_states, n_lanes)
     active = t < t1
 
     def compact(keep: NDArray) -> None:
-        nonlocal wid, y, t, ptr, f, h, rejected_before, eval_ptr, K, active, a, g_prev
+        nonlocal wid, y, t, ptr, f, h, rejected_before, eval_ptr, ws, active, a, g_prev
+        nonlocal stop_t, n_tried
         wid, y, t, ptr, f, h = wid[keep], y[:, keep], t[keep], ptr[keep], f[:, keep], h[keep]
         if g_prev is not None:
             g_prev = g_prev[:, keep]
         rejected_before, eval_ptr, active = rejected_before[keep], eval_ptr[keep], active[keep]
-        K = np.empty((7, n_states, keep.size))
+        stop_t, n_tried = stop_t[keep], n_tried[keep]
+        ws = _Workspace(n_states, keep.size)
         a = _take(args, lane_mask, wid)
 
     def finish(sel: NDArray, code: int) -> None:
@@ -620,97 +1038,81 @@ def integrate(
         status[g] = code
         active[sel] = False
 
+    def dense_output(acc: NDArray, t_new: NDArray, h_use: NDArray) -> None:
+        """Fill Y at the t_eval points in [t, t_new) of accepted lanes ``acc``."""
+        due = acc[t_eval_pad[eval_ptr[acc]] < t_new[acc]]
+        if not due.size:
+            return
+        cnt = np.searchsorted(t_eval, t_new[due], side="left") - eval_ptr[due]
+        Q = _dense_coefficients(ws.K, due)  # 4 x (n_states, due.size)
+        if np.all(cnt == 1):
+            lanes, idx = due, eval_ptr[due]
+        else:  # several points in a step: one row per (lane, point)
+            rep = np.repeat(np.arange(due.size), cnt)
+            lanes = due[rep]
+            idx = eval_ptr[lanes] + (np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+            Q = [q[:, rep] for q in Q]
+        x = (t_eval[idx] - t[lanes]) / np.where(h_use[lanes] > 0, h_use[lanes], 1)
+        yi = y[:, lanes] + h_use[lanes] * _horner(Q, x)
+        Y[:, wid[lanes], idx] = saved(t_eval[idx], yi, lanes)
+        eval_ptr[due] += cnt
+
+    def detect_crossings(acc: NDArray, t_new: NDArray, y_new: NDArray, h_use: NDArray
+                         ) -> None:
+        """Compare g at the ends of accepted steps; defer the bisection of changes."""
+        nonlocal n_pending
+        whole = acc.size == t.size
+        a_acc = a if whole else _take(a, lane_mask, acc)
+        g_new = g_of(t_new if whole else t_new[acc], y_new if whole else y_new[:, acc],
+                     a_acc)
+        changed = (g_prev[:, acc] >= 0) != (g_new >= 0)
+        if changed.any():
+            which, pos = np.nonzero(changed)
+            ln = acc[pos]
+            found.append(None)  # its place in the table's order
+            pending.append({"slot": len(found) - 1, "lane": wid[ln], "which": which,
+                            "up": g_new[which, pos] >= 0, "t": t[ln], "h": h_use[ln],
+                            "y": y[:, ln], "Q": _dense_coefficients(ws.K, ln),
+                            "a": _take(a, lane_mask, ln)})
+            n_pending += ln.size
+        g_prev[:, acc] = g_new
+
     while np.any(active):
         m = active.size
         if np.count_nonzero(active) < 0.5 * m:
             compact(np.flatnonzero(active))
             m = active.size
-        stop_t = next_stop(wid, ptr)
         limit = np.minimum(stop_t, t1)
         h_use = np.where(active, np.minimum(h, limit - t), 0.0)
         clipped = active & (h_use < h)
-        K[0] = f
-        for s in range(1, 7):
-            K[s] = call(t + _C[s] * h_use, y + h_use * _combine(_A[s, :s], K[:s]), a)
-        y_new = y + h_use * _combine(_B, K[:6])
-        # K[6] was evaluated at t + h, y + h * sum(B K) == y_new (FSAL)
+        y_new = _dp_stages(lambda ts, ys: call(ts, ys, a), t, y, f, h_use, ws)
         if step is not None:
             accept = active.copy()
             factor = np.ones(m)
         else:
-            err = h_use * _combine(_E, K)
-            scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
-            with np.errstate(invalid="ignore", over="ignore"):
-                en = _rms(_ratio(err, scale))
-            finite = np.isfinite(en) & np.all(np.isfinite(y_new), axis=0)
+            en, finite = _dp_error_norm(y, h_use, ws, rtol, atol, positive_scale)
             accept = active & finite & (en < 1.0)
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                factor = np.where(en == 0, _MAX_FACTOR, _SAFETY * en ** (-1 / (_ORDER_ERR + 1)))
-            factor = np.where(finite, factor, _MIN_FACTOR)
-            factor = np.where(accept, np.minimum(factor, np.where(rejected_before, 1.0,
-                                                                  _MAX_FACTOR)),
-                              np.clip(factor, _MIN_FACTOR, 1.0))
+            factor = _dp_factor(en, finite, accept, rejected_before)
         rejected = active & ~accept
+        n_tried += active
         steps_g[wid[accept]] += 1
         rej_g[wid[rejected]] += 1
 
-        # dense output for t_eval points in [t, t_new) of accepted lanes
         acc = np.flatnonzero(accept)
         t_new = np.where(accept, t + h_use, t)
         hit = accept & (h_use >= limit - t)  # landed on a stop or t1: use it exactly
         t_new[hit] = limit[hit]
         if acc.size and n_eval:
-            hi = np.searchsorted(t_eval, t_new[acc], side="left")
-            cnt = hi - eval_ptr[acc]
-            if np.any(cnt > 0):
-                sel = acc[cnt > 0]
-                cnt = cnt[cnt > 0]
-                Ks = K[:, :, sel]
-                Q = [_combine(_P[:, j], Ks) for j in range(4)]  # 4 x (n_states, len(sel))
-                for j in range(int(cnt.max())):
-                    w = cnt > j
-                    lanes = sel[w]
-                    idx = eval_ptr[lanes] + j
-                    x = (t_eval[idx] - t[lanes]) / np.where(h_use[lanes] > 0, h_use[lanes], 1)
-                    # at j = 0 every selected lane is due a point: no gathering needed
-                    Qw = Q if j == 0 else [q[:, w] for q in Q]
-                    yi = y[:, lanes] + h_use[lanes] * _horner(Qw, x)
-                    Y[:, wid[lanes], idx] = saved(t_eval[idx], yi, lanes)
-                eval_ptr[sel] += cnt
-
+            dense_output(acc, t_new, h_use)
         if crossings is not None and acc.size:
-            a_acc = _take(a, lane_mask, acc)
-            g_new = g_of(t_new[acc], y_new[:, acc], a_acc)
-            changed = (g_prev[:, acc] >= 0) != (g_new >= 0)
-            if changed.any():
-                which, pos = np.nonzero(changed)
-                ln = acc[pos]
-                Ks = K[:, :, ln]
-                Q = [_combine(_P[:, j], Ks) for j in range(4)]
-                a_ln = _take(a, lane_mask, ln)
-                up = g_new[which, pos] >= 0
-                lo_x, hi_x = np.zeros(ln.size), np.ones(ln.size)
-                t_ln, h_ln = t[ln], h_use[ln]
-                width = _CROSS_ULPS * np.spacing(np.abs(t_ln + h_ln))
-                cols = np.arange(ln.size)
-                for _ in range(_CROSS_MAX_BISECTIONS):  # bisection on the dense output
-                    open_ = (hi_x - lo_x) * h_ln > width
-                    if not open_.any():
-                        break
-                    mid = 0.5 * (lo_x + hi_x)
-                    ym = y[:, ln] + h_ln * _horner(Q, mid)
-                    gm = g_of(t_ln + mid * h_ln, ym, a_ln)[which, cols]
-                    before = open_ & ((gm >= 0) != up)  # still on the starting side
-                    after = open_ & ~before
-                    lo_x = np.where(before, mid, lo_x)
-                    hi_x = np.where(after, mid, hi_x)
-                found.append((wid[ln], which, t_ln + hi_x * h_ln, np.where(up, 1, -1)))
-            g_prev[:, acc] = g_new
+            detect_crossings(acc, t_new, y_new, h_use)
+            if n_pending >= max(m, 1024):
+                bisect_pending()
 
         # advance accepted lanes
         t = t_new
-        y[:, acc] = y_new[:, acc]
-        f[:, acc] = K[6][:, acc]
+        np.copyto(y, y_new, where=accept)
+        np.copyto(f, ws.K[6], where=accept)
         h_next = h_use * factor
         if step is None:
             h = np.where(accept & clipped, np.maximum(h_next, h), np.where(active, h_next, h))
@@ -743,10 +1145,11 @@ def integrate(
         # a lane within a few ulps of t1 (a stop just before the end) has arrived: the
         # state cannot change over that interval, and a step that small would be
         # reported as a step-size underflow
-        near = np.flatnonzero(active & (t < t1) & (t1 - t <= 16 * np.spacing(abs(t1))))
+        near = np.flatnonzero(active & (t < t1)
+                              & (t1 - t <= DOPRI5.arrive_ulps * np.spacing(abs(t1))))
         if near.size:
             t[near] = t1
-            apply_stops(near[next_stop(wid[near], ptr[near]) <= t1])
+            apply_stops(near[stop_t[near] <= t1])
         # lanes at the end
         done = np.flatnonzero(active & (t >= t1))
         if done.size:
@@ -754,22 +1157,22 @@ def integrate(
                 Y[:, wid[done], j] = saved(np.full(done.size, t_eval[j]), y[:, done], done)
             finish(done, 0)
         # failures
-        steps_w = steps_g[wid] + rej_g[wid]
-        over = np.flatnonzero(active & (steps_w >= max_steps))
+        over = np.flatnonzero(active & (n_tried >= max_steps))
         if over.size:
             finish(over, -1)
         if step is None:
-            tiny = np.flatnonzero(active & (h < 10 * np.spacing(np.maximum(np.abs(t), 1.0))))
+            smallest = DOPRI5.min_step_ulps * np.spacing(np.maximum(np.abs(t), 1.0))
+            tiny = np.flatnonzero(active & (h < smallest))
             if tiny.size:
                 finish(tiny, -2)
 
     if np.any(active):  # pragma: no cover - loop exits only when no lane is active
         finish(np.flatnonzero(active), -1)
+    bisect_pending()
     # a failed lane's output after its failure stays NaN
-    messages = _messages(status, t_fin)
-    cross = _crossing_table(found)
     sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y_fin, status=status,
-                   message=messages, n_steps=steps_g, n_rejected=rej_g, n_stops=nstop_g,
-                   nfev=nfev, crossings=cross)
-    _raise_if_failed(sol, throw)
+                   message=status_messages(status, t_fin), n_steps=steps_g,
+                   n_rejected=rej_g, n_stops=nstop_g, nfev=nfev,
+                   crossings=crossing_table(found))
+    raise_if_failed(sol, throw)
     return sol

@@ -276,8 +276,14 @@ def test_a_set_without_a_mechanism_is_rejected(tmp_path):
 
 
 def test_every_treatment_parameter_has_a_plausible_range_for_calibration():
+    from painsim.interventions import NONSPECIFIC
+
     for kind, (factory, _) in TREATMENTS.items():
         for par, default in factory.__kwdefaults__.items():
+            if par == "nonspecific":  # None: the shared default for the kind of visit
+                assert default is None
+                default = NONSPECIFIC["visit" if kind in ("exercise", "usual_care")
+                                      else "needling"]
             lo, hi, basis = TREATMENT_PLAUSIBLE[kind][par]
             assert lo <= default <= hi and basis, (kind, par, default)
             assert _plausible(f"{kind}.{par}", -1e9, 1e9) == (lo, hi)
@@ -355,16 +361,16 @@ def test_bootstrap_tables_give_the_same_metrics_as_dataframes():
 
 
 def test_a_combined_visit_counts_the_non_specific_effect_once():
-    arms = {a.name: a for a in cl._arms({})}
+    arms = {a.name: a for a in cl.standard_arms({})}
 
     def nonspecific(name: str) -> list:
         return [e for e in arms[name].protocol.intervention.effects
-                if e.target == cl._NONSPECIFIC_TARGET]
+                if e.per_visit]
 
     assert nonspecific("acupuncture") and nonspecific("dry needling")
     assert nonspecific("combination") == nonspecific("acupuncture")
     specific = [e for e in arms["combination"].protocol.intervention.effects
-                if e.target != cl._NONSPECIFIC_TARGET]
+                if not e.per_visit]
     assert len(specific) == sum(  # every specific effect of both parts is kept
         len([e for e in arms[n].protocol.intervention.effects
-             if e.target != cl._NONSPECIFIC_TARGET]) for n in ("acupuncture", "dry needling"))
+             if not e.per_visit]) for n in ("acupuncture", "dry needling"))

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import painsim
-from painsim.cohort import STREAMS, _Streams, patient_rng
+from painsim.cohort import STREAMS, PatientStreams, patient_rng
 from painsim.painloop import PAIN_LOOP, equilibria, local_kick, systemic_kick
 
 from .bounds import pain_bound, state_bound
@@ -105,7 +105,7 @@ def test_linear_decay_matches_exact_solution(rates, t_end):
        stream=st.sampled_from(sorted(STREAMS)))
 def test_fast_streams_give_the_same_numbers_as_each_patients_own_generator(seed, patients,
                                                                            stream):
-    fast = _Streams(seed, np.array(patients), stream)
+    fast = PatientStreams(seed, np.array(patients), stream)
     for j, p in enumerate(patients):
         np.testing.assert_array_equal(fast[j].random(6),
                                       patient_rng(seed, p, stream).random(6))

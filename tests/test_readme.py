@@ -27,7 +27,8 @@ def test_python_examples_run_and_print_the_documented_output():
     for code in blocks:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(code, "README.md", "exec"), {})
+            # run as a script is run: a Dask example starts workers under a __main__ guard
+            exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
         assert out.getvalue().strip() in texts, out.getvalue()
 
 

@@ -106,7 +106,9 @@ def test_compare_shows_both_and_manifest_differences(tmp_path):
     res = _run("compare", tmp_path / "a", tmp_path / "b")
     assert res.exit_code == 0, res.output
     assert "A: dn" in res.output and "B: dn" in res.output
-    assert "seed: A=1  B=5" in res.output
+    # the seed is the only cause that differs, and compare names it as A -> B
+    assert "seed: 1 -> 5" in res.output
+    assert "why they differ" in res.output
     res = _run("compare", tmp_path / "a", tmp_path / "nothing")
     assert res.exit_code != 0 and "not a painsim results folder" in res.output
 
@@ -123,6 +125,45 @@ def test_reference_is_generated_from_the_schema():
     assert (ROOT / "scenarios" / "REFERENCE.md").read_text().strip() == \
         reference_markdown().strip()
     assert "`every`" in reference_markdown() and "dropout_per_day" in reference_markdown()
+
+
+def test_nonspecific_relief_and_dry_needling_bruising_are_scenario_keys(tmp_path):
+    """A file sets a visit's non-specific relief and dry needling's bruising chance;
+    absent, every arm gets the shared defaults of painsim.interventions."""
+    from painsim.interventions import DRY_NEEDLING_P_BRUISING, NONSPECIFIC
+
+    weekly = 'schedule = { kind = "fixed", start = "1 day", every = "1 week", sessions = 3 }\n'
+    text = GOOD.replace('treatment = [{ kind = "dry_needling" }]', 'treatment = [{ kind = '
+                        '"dry_needling", p_bruising = 1.0, nonspecific = 0.0 }]') + "".join(
+        f'[[arms]]\nname = "{name}"\ntreatment = [{treat}]\n{weekly}' for name, treat in (
+            ("sham", '{ kind = "sham", nonspecific = 0.25 }'),
+            ("acupuncture", '{ kind = "acupuncture" }'),
+            ("usual care", '{ kind = "usual_care" }'),
+            ("dn default", '{ kind = "dry_needling" }')))
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    arms = {a.name: {e.target: e for e in a.protocol.intervention.effects}
+            for a in load_scenario(f).arms if a.protocol}
+    assert arms["dn"]["C"].value == 0.0 and arms["dn"]["bruising"].probability == 1.0
+    assert arms["sham"]["C"].value == 0.25
+    assert arms["acupuncture"]["C"].value == NONSPECIFIC["needling"]
+    assert arms["usual care"]["C"].value == NONSPECIFIC["visit"]
+    assert arms["dn default"]["C"].value == NONSPECIFIC["needling"]
+    assert arms["dn default"]["bruising"].probability == DRY_NEEDLING_P_BRUISING
+    res = _run("run", f, "--out", tmp_path / "out", "--quiet")
+    assert res.exit_code == 0, res.output
+    ev = pd.read_csv(tmp_path / "out" / "events.csv")
+    dn = ev[ev.arm == "dn"]
+    n_sessions = int((dn.kind == "session").sum())
+    assert n_sessions == 4 * 3  # 4 patients, 3 visits each within 30 days
+    assert int((dn.detail == "bruising").sum()) == n_sessions  # p_bruising = 1
+    res = _run("describe", f)
+    assert res.exit_code == 0 and "nonspecific 0.25" in res.output, res.output
+    for bad in ("nonspecific = -0.1", "nonspecific = 10.5", "p_bruising = 1.5"):
+        f.write_text(text.replace("p_bruising = 1.0, nonspecific = 0.0", bad))
+        res = _run("check", f)
+        assert res.exit_code == 1 and "arms[1].treatment[0]." + bad.split()[0] in \
+            res.output, res.output
 
 
 def test_durations():

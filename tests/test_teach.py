@@ -16,12 +16,23 @@ from painsim.teach import CONTRADICTIONS
 CLAIMS = Path(__file__).resolve().parent.parent / "scenarios" / "claims"
 
 
-def test_teach_writes_a_self_contained_report(tmp_path):
+def test_teach_writes_a_self_contained_report(tmp_path, monkeypatch):
     import matplotlib.image as mpimg
 
+    from painsim import cli
+    from painsim.teach import MAP_SHARES
+
+    tty = io.StringIO()
+    tty.isatty = lambda: True  # a terminal: the progress bar is drawn
+    monkeypatch.setattr(cli, "_terminal", lambda: tty)
     res = CliRunner().invoke(main, ["teach", "--out", str(tmp_path), "--claims-dir",
-                                    str(CLAIMS), "--patients", "8", "--workers", "1"])
+                                    str(CLAIMS), "--patients", "8", "--workers", "1", "-v"])
     assert res.exit_code == 0, res.output
+    # progress per simulated cohort (each assumption set, then each claim-map column)
+    n = len(load_assumptions(CLAIMS / "assumptions.toml")) + len(MAP_SHARES)
+    assert f"building the report ({n} cohorts)" in tty.getvalue()
+    assert f"{n}/{n}" in tty.getvalue()
+    assert "one cohort of 8 patients per assumption set" in res.stderr
     text = (tmp_path / "report.html").read_text()
     assert text.count('<section class="contradiction">') == len(CONTRADICTIONS) == 3
     for c in CONTRADICTIONS:

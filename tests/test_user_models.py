@@ -179,3 +179,90 @@ def test_the_event_table_path_gives_the_built_in_paths_numbers_exactly():
         intervention=ps.dry_needling(), schedule=given))], own, horizon_days=120)
     np.testing.assert_array_equal(built_in.pain["dn"], tables.pain["dn"])  # bit for bit
     assert built_in.patients.equals(tables.patients)
+
+
+# --- what a cohort asks of a model is declared by the model, not assumed by name --------------
+def test_named_starts_and_the_injury_state_are_declared_by_the_model():
+    base = _relaxation()
+    m = dataclasses.replace(base, starts={"high": {"x": 9.0}}, injury_state="x")
+    ph = {"hi": ps.Phenotype(name="hi", description="starts high, then an injury",
+                             start="high", injury=0.5),
+          "lo": ps.Phenotype(name="lo", description="starts pain-free")}
+    c = ps.Cohort(n=40, seed=3, model=m, mix={"hi": 0.5, "lo": 0.5}, phenotypes=ph,
+                  run_in_days=0.0)
+    s = c.sample(horizon_days=1.0)
+    x0 = s.y0[0]
+    hi = s.phenotype == "hi"
+    assert 0 < hi.sum() < 40  # both phenotypes drawn, so both branches are checked
+    # exact: the start value plus the injury (9.0 + 0.5 and 6.0 are binary-exact sums)
+    np.testing.assert_array_equal(x0[hi], 9.5)
+    np.testing.assert_array_equal(x0[~hi], 6.0)
+    # a start or an injury the model does not declare is refused, not silently dropped
+    with pytest.raises(ParameterError, match=r"sensitized.*Model\.starts"):
+        ps.Cohort(n=2, model=base, mix={"s": 1.0}, run_in_days=0.0,
+                  phenotypes={"s": ps.Phenotype(name="s", description="d",
+                                                start="sensitized")})
+    with pytest.raises(ParameterError, match="injury_state"):
+        ps.Cohort(n=2, model=base, mix={"s": 1.0}, run_in_days=0.0,
+                  phenotypes={"s": ps.Phenotype(name="s", description="d", injury=0.3)})
+    with pytest.raises(ValueError, match="unknown state"):
+        dataclasses.replace(base, starts={"high": {"y": 1.0}})
+    with pytest.raises(ValueError, match="injury_state"):
+        dataclasses.replace(base, injury_state="D")
+
+
+def test_the_pain_loop_declares_its_sensitized_start_and_injury_state():
+    m = ps.PAIN_LOOP
+    assert m.injury_state == "D" and set(m.starts) == {"sensitized"}
+    c = ps.Cohort(n=3, seed=1, mix={"chronic_sensitized": 1.0}, run_in_days=0.0)
+    y0 = c.sample(horizon_days=1.0).y0
+    for k, v in m.starts["sensitized"].items():
+        np.testing.assert_array_equal(y0[m.index(k)], v)
+
+
+def test_cohort_wide_constants_reach_the_model_as_floats_and_refuse_spread():
+    seen = []
+
+    def rhs(t, y, p):
+        seen.append(type(p.n))
+        hill = 1.0
+        n = p.n if np.ndim(p.n) == 0 else p.n[0]  # a per-patient row holds equal values here
+        for _ in range(int(n)):  # Python control flow on a constant
+            hill = hill * y[0] / 10
+        return (-p.k * y[0] * (1 - hill))[None]
+
+    states = (ps.State(name="x", unit="points", description="pain", initial=6.0),)
+
+    def model(per_patient):
+        pars = (ps.Parameter(name="k", default=0.2, unit="1/day", description="rate",
+                             bounds=(0.0, 10.0), plausible=(0.05, 1.0)),
+                ps.Parameter(name="n", default=2.0, unit="1", description="Hill exponent",
+                             bounds=(1.0, 8.0), plausible=(1.0, 4.0),
+                             per_patient=per_patient))
+        return ps.Model(name="hill", states=states, parameters=pars, rhs=rhs,
+                        pain=lambda y, p: y[0])
+
+    const, varying = model(False), model(True)
+    ph = {"p": ps.Phenotype(name="p", description="rates vary",
+                            params={"k": ps.Uniform(0.1, 0.5), "n": 3.0})}
+    runs = {}
+    for key, m in (("const", const), ("varying", varying)):
+        c = ps.Cohort(n=5, seed=2, model=m, mix={"p": 1.0}, phenotypes=ph, run_in_days=0.0)
+        seen.clear()
+        runs[key] = ps.simulate([ps.Arm(name="none")], c, horizon_days=20).pain["none"]
+        kinds = set(seen)
+        assert kinds == ({float} if m is const else {np.ndarray}), kinds
+    # the same arithmetic on a float as on an array of equal values: identical numbers
+    np.testing.assert_array_equal(runs["const"], runs["varying"])
+    with pytest.raises(ParameterError, match="cohort-wide constant"):
+        ps.Cohort(n=2, model=const, mix={"p": 1.0}, run_in_days=0.0,
+                  phenotypes={"p": ps.Phenotype(name="p", description="d",
+                                                params={"n": ps.Uniform(2.0, 3.0)})})
+    with pytest.raises(ParameterError, match="cohort-wide constant"):
+        ps.Cohort(n=2, model=const, mix={"p": 1.0}, run_in_days=0.0, phenotypes=ph,
+                  table={"n": [2.0, 3.0]})
+    with pytest.raises(ParameterError, match="cohort-wide constant"):
+        const.params(n=np.array([2.0, 3.0]))
+    with pytest.raises(ParameterError, match="cohort-wide constant"):
+        ps.Effect(target="n", op="scale", value=0.5).kind(const)
+    assert const.params(n=np.array([3.0, 3.0])).n == 3.0  # equal values are one constant

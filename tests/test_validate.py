@@ -351,3 +351,71 @@ def test_study_days_after_the_horizon_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"outcomes\.responder_days\[0\]: 182 days is "
                        "after the horizon"):
         load_scenario(f)
+
+
+def test_adverse_event_measures_count_patients_and_sessions_by_hand(tmp_path: Path) -> None:
+    """The two adverse-event measures of Baeumler 2021 (share of patients with >= 1 event
+    over a course; share of *treatments* with >= 1 event) recomputed from the raw event
+    log of a tiny run: the numerators are distinct patients and distinct sessions, the
+    denominators patients and sessions attended."""
+    from painsim.engine import simulate
+    from painsim.validate import evaluate
+
+    f = tmp_path / "ae.toml"
+    f.write_text("""
+title = "ae"
+seed = 4
+horizon = "3 weeks"
+[cohort]
+patients = 15
+mix = { chronic_sensitized = 1.0 }
+[[arms]]
+name = "dn"
+treatment = [{ kind = "dry_needling", p_soreness = 0.4, p_bruising = 0.3 }]
+schedule = { kind = "fixed", start = "1 day", every = "3.5 days", sessions = 4 }
+[outcomes]
+adverse_event_by = ["2 weeks"]
+[evidence]
+id = "ae"
+source = "A test."
+population = "Virtual."
+design = "None."
+definition = "Adverse events per patient and per session."
+band_method = "Made up."
+[[targets]]
+name = "patients"
+measure = "adverse_event_patients"
+arm = "dn"
+day = "2 weeks"
+published = 0.5
+band = [0.0, 1.0]
+[[targets]]
+name = "sessions"
+measure = "adverse_event_sessions"
+arm = "dn"
+event = "any"
+published = 0.5
+band = [0.0, 1.0]
+[[targets]]
+name = "bruising"
+measure = "adverse_event_sessions"
+arm = "dn"
+event = "bruising"
+published = 0.5
+band = [0.0, 1.0]
+""")
+    ev = load_evidence(f)
+    s = ev.scenario
+    res = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes)
+    got = {r.target.name: r.value for r in evaluate(ev, res)}
+    log = res.events
+    ae = log[log.kind == "adverse event"]
+    sessions = log[log.kind == "session"]
+    assert len(sessions) == 15 * 4  # visits at days 1.5, 5, 8.5, 12 (noon), all attended
+    # both events of one session count once; a patient with events at two sessions once
+    hand_sessions = len(ae.groupby(["patient", "day"]))
+    hand_patients = ae[ae.day <= 14].patient.nunique()
+    assert len(ae) > hand_sessions > hand_patients > 0  # the tiny case tells them apart
+    assert got["sessions"] == hand_sessions / len(sessions)
+    assert got["patients"] == hand_patients / 15
+    assert got["bruising"] == (ae.detail == "bruising").sum() / len(sessions)

@@ -1,0 +1,142 @@
+"""A second benchmark model, written independently of painsim's pain loop.
+
+A six-state bistable switch with per-patient events, chosen only because it has the
+features that make a cohort simulation costly (a fast and a slow time scale, a
+switch-like Hill term, per-patient event times that jump the state), and because it is
+not painsim's model: the benchmark should not be tuned to one right-hand side.
+
+Equations (time in days, every state dimensionless, pain on 0-10)::
+
+    du/dt = -u / tau_u                                  injury drive (flares add to u)
+    dv/dt = ((u + a m + b s) / (1 + c w) - v) / tau_v   fast nociceptive activity
+    dm/dt = (m0 + k v^4 / (K^4 + v^4) - m) / tau_m      memory switch (bistable via v)
+    ds/dt = (s0 + g p / 10 - s) / tau_s                 stress, driven by pain
+    dw/dt = (p / 10 - w) / tau_w                        slow habituation
+    dr/dt = -r / tau_r                                  relief of a session
+    p     = 10 v^2 / (1 + v^2) / (1 + r)                pain
+
+With ``k`` about 2 and ``K`` about 1 the switch ``m`` has a low (pain-free) and a high
+(about 7/10) stable state. Events: a *session* adds ``dose`` to ``r`` and scales ``m``
+by ``1 - knock``; a *flare* adds its size to ``u``.
+
+The module gives the model as plain NumPy functions (:func:`rhs`, :func:`packed_rhs`,
+:func:`pain`, :func:`event`), as a :class:`painsim.Model` built with painsim's public
+user-model API (:func:`painsim_model`), and a cohort of problems (:func:`problems`).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from numpy.typing import NDArray
+
+import painsim as ps
+
+STATES = ("u", "v", "m", "s", "w", "r")
+#: name: (low, high) of the uniform draw per patient, and the unit
+PARAMETERS = {
+    "tau_u": ((2.0, 5.0), "day"), "tau_v": ((0.1, 0.3), "day"),
+    "tau_m": ((3.0, 8.0), "day"), "tau_s": ((5.0, 15.0), "day"),
+    "tau_w": ((20.0, 40.0), "day"), "tau_r": ((5.0, 10.0), "day"),
+    "a": ((0.9, 1.1), "1"), "b": ((0.1, 0.3), "1"), "c": ((0.2, 0.6), "1"),
+    "m0": ((0.02, 0.08), "1"), "k": ((1.8, 2.4), "1"), "K": ((0.8, 1.2), "1"),
+    "s0": ((0.0, 0.1), "1"), "g": ((0.1, 0.3), "1"),
+    "dose": ((0.5, 1.5), "1"), "knock": ((0.05, 0.2), "1"),
+}
+NAMES = tuple(PARAMETERS)
+IX = {name: i for i, name in enumerate(NAMES)}
+SESSION, FLARE = 0, 1
+
+
+def pain(y: NDArray, p: object = None) -> NDArray:
+    """Pain on 0-10 of states ``y`` (6, ...); ``p`` (parameters) is not needed."""
+    v2 = y[1] * y[1]
+    return 10.0 * v2 / (1.0 + v2) / (1.0 + y[5])
+
+
+def rhs(t: NDArray, y: NDArray, p: SimpleNamespace) -> NDArray:
+    """dy/dt per day of states ``y`` (6, m); ``p`` has the parameters as attributes
+    (arrays of shape (m,)), as :class:`painsim.Model` passes them."""
+    u, v, m, s, w, r = y
+    pn = pain(y)
+    q = v * v / (p.K * p.K)
+    hill = q * q / (1.0 + q * q)  # v^4 / (K^4 + v^4)
+    return np.stack([
+        -u / p.tau_u,
+        ((u + p.a * m + p.b * s) / (1.0 + p.c * w) - v) / p.tau_v,
+        (p.m0 + p.k * hill - m) / p.tau_m,
+        (p.s0 + p.g * pn / 10.0 - s) / p.tau_s,
+        (pn / 10.0 - w) / p.tau_w,
+        -r / p.tau_r,
+    ])
+
+
+def packed_rhs(t: NDArray, y: NDArray, P: NDArray) -> NDArray:
+    """:func:`rhs` on packed parameters ``P`` (16, m), rows in :data:`NAMES` order."""
+    return rhs(t, y, SimpleNamespace(**dict(zip(NAMES, P, strict=True))))
+
+
+def event(y: NDArray, P: NDArray, kind: NDArray, size: NDArray) -> NDArray:
+    """States after events of ``kind`` (SESSION or FLARE, shape (m,)) with flare
+    ``size`` (m,), applied to ``y`` (6, m) with packed parameters ``P`` (16, m); a copy."""
+    y = y.copy()
+    sess = kind == SESSION
+    y[5, sess] += P[IX["dose"], sess]
+    y[2, sess] *= 1.0 - P[IX["knock"], sess]
+    y[0, ~sess] += size[~sess]
+    return y
+
+
+def problems(n: int, days: float = 180.0, seed: int = 7) -> dict:
+    """``n`` patients: parameters, initial states and per-patient events.
+
+    Every parameter is uniform on its range; the initial injury ``u`` is uniform on
+    [0, 2] and a third of the patients start in the high state of the switch. Sessions:
+    weekly, six, from a day uniform on [7, 28]; flares: Poisson, one per 45 days on
+    average, log-normal sizes (median 0.5).
+
+    Returns
+    -------
+    dict
+        ``P`` (16, n), ``y0`` (6, n), ``times`` (n, k) days padded with +inf, ``kinds``
+        and ``sizes`` (n, k), ``t_eval`` (daily, days) and ``days``.
+    """
+    rng = np.random.default_rng(seed)
+    P = np.stack([rng.uniform(lo, hi, n) for (lo, hi), _ in PARAMETERS.values()])
+    y0 = np.zeros((6, n))
+    y0[0] = rng.uniform(0.0, 2.0, n)
+    high = rng.random(n) < 1 / 3
+    y0[2] = np.where(high, 1.8, 0.05)
+    y0[1] = y0[0] + y0[2]
+    rows = []
+    for _ in range(n):
+        start = rng.uniform(7.0, 28.0)
+        ev = [(start + 7.0 * j, SESSION, 0.0) for j in range(6)]
+        t = rng.exponential(45.0)
+        while t < days:
+            ev.append((t, FLARE, float(rng.lognormal(np.log(0.5), 0.5))))
+            t += rng.exponential(45.0)
+        rows.append(sorted(e for e in ev if e[0] < days))
+    k = max(len(r) for r in rows)
+    times = np.full((n, k), np.inf)
+    kinds = np.zeros((n, k), dtype=np.int64)
+    sizes = np.zeros((n, k))
+    for i, r in enumerate(rows):
+        times[i, : len(r)] = [e[0] for e in r]
+        kinds[i, : len(r)] = [e[1] for e in r]
+        sizes[i, : len(r)] = [e[2] for e in r]
+    return {"P": P, "y0": y0, "times": times, "kinds": kinds, "sizes": sizes,
+            "t_eval": np.arange(0.0, np.floor(days) + 1), "days": float(days)}
+
+
+def painsim_model() -> ps.Model:
+    """The model through painsim's public user-model API (:class:`painsim.Model`)."""
+    states = tuple(ps.State(name=s, unit="1", description=f"state {s} of the switch model",
+                            initial=0.0) for s in STATES)
+    params = tuple(ps.Parameter(name=name, default=0.5 * (lo + hi), unit=unit,
+                                description=name, bounds=(0.0, 100.0), plausible=(lo, hi))
+                   for name, ((lo, hi), unit) in PARAMETERS.items())
+
+    return ps.Model(name="bistable-switch", states=states, parameters=params, rhs=rhs,
+                    pain=pain)

@@ -1,0 +1,58 @@
+"""Error messages that lead somewhere (issue 17, friction 5): a misspelt section gets a
+did-you-mean among the sections; ``painsim check`` checks each file as what it is."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from painsim.cli import main
+from painsim.errors import ScenarioError
+from painsim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAIMS = ROOT / "scenarios" / "claims"
+
+
+@pytest.mark.parametrize("header, hint", [
+    ("[cohrt]", "did you mean [cohort]?"),
+    ("[outcome]", "did you mean [outcomes]?"),
+    ("[[armz]]", "did you mean [[arms]]?"),
+    ("[nothing_like_it]", "sections: [model], [cohort], [[arms]]"),
+])
+def test_a_misspelt_section_is_named_as_a_section_with_a_did_you_mean(tmp_path, header,
+                                                                       hint):
+    f = tmp_path / "s.toml"
+    f.write_text(f'horizon = "10 days"\n[[arms]]\nname = "a"\n{header}\npatients = 5\n')
+    with pytest.raises(ScenarioError) as e:
+        load_scenario(f)
+    (line,) = str(e.value).splitlines()
+    name = header.strip("[]")
+    assert line.startswith(f"{f}: {name}: unknown section [{name}]") and hint in line
+    # a misspelt top-level key is still a key, with the keys it could be
+    f.write_text('horizn = "10 days"\n[[arms]]\nname = "a"\n')
+    with pytest.raises(ScenarioError, match="horizn: unknown key \\(did you mean "
+                       "'horizon'\\?\\); allowed: title"):
+        load_scenario(f)
+
+
+def test_check_validates_claim_assumption_and_evidence_files_as_such(tmp_path):
+    files = [CLAIMS / "003-1.toml", CLAIMS / "002-4.toml", CLAIMS / "assumptions.toml",
+             ROOT / "scenarios" / "evidence" / "gerac2007_responders.toml",
+             ROOT / "scenarios" / "tapering_acupuncture.toml"]
+    res = CliRunner().invoke(main, ["check", *map(str, files)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert len(lines) == len(files)  # one line per file, nothing irrelevant
+    assert lines[0] == f"{files[0]}: ok (claim 003-1: 6 observable(s))"
+    assert "claim 002-4, not expressible" in lines[1]
+    assert "5 assumption set(s): default" in lines[2]
+    assert "evidence gerac2007: 3 target(s)" in lines[3]
+    assert "2 arms, 200 patients" in lines[4]
+    # a broken claim file is reported as a claim file: the field, not scenario keys
+    bad = tmp_path / "bad.toml"
+    bad.write_text((CLAIMS / "004-3.toml").read_text().replace("metric =", "metrc ="))
+    res = CliRunner().invoke(main, ["check", str(bad)])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "observable[0]" in res.output and "allowed: title" not in res.output
+    assert "1 of 1 file(s) have problems" in res.output
