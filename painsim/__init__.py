@@ -50,8 +50,10 @@ import of every module against it, so a new module must be placed here::
      5  painloop      the built-in pain-loop model, its phenotypes and equilibria
      5  interventions what one session does: frozen lists of effects
      6  protocols     when sessions happen: schedules, arms, clinics
+     6  effects       what a session or flare does to a lane; the solver's stop tables
      7  cohort        phenotypes, mixtures, flares, per-patient random streams
      8  outcomes      outcome definitions, SimulationResult, DISCLAIMER
+     8  events        one arm's visits: SimPy processes, batched planner, event log
      9  engine        simulate: the decide/integrate loop over epochs, workers, Dask
     10  scenario      TOML studies validated against one schema
     11  plots         PNG figures of a result
@@ -72,8 +74,8 @@ Where a change goes
 -------------------
 New schedule kind
     A frozen, validated class in :mod:`~painsim.protocols` (and accepted by
-    ``Protocol``'s check); its SimPy process in :mod:`~painsim.engine`
-    (``_ArmRun._patient`` picks the process; ``_plan_fixed`` if every visit time is known
+    ``Protocol``'s check); its SimPy process in :mod:`~painsim.events`
+    (``Visits._patient`` picks the process; ``plan_fixed`` if every visit time is known
     in advance); its TOML form and plain-words description in :mod:`~painsim.scenario`;
     exported here. Tests: ``tests/test_engine.py`` (planner equals the SimPy processes).
 New intervention

@@ -166,7 +166,8 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
               days: Sequence[float] | None = None, pathways: Mapping[str, str] | None = None,
               bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
               backend: str = "numpy", workers: int = 1, rtol: float = 1e-6,
-              atol: float = 1e-8, epoch_days: float = 1.0) -> Attribution:
+              atol: float = 1e-8, epoch_days: float = 1.0,
+              executor: Any = None) -> Attribution:
     """Shapley attribution of arms' effects on pain to pathways (see the module).
 
     Parameters
@@ -189,6 +190,9 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
         Percentile bootstrap over patients of the mean contributions.
     backend, workers, rtol, atol, epoch_days
         Passed to :func:`painsim.simulate`; results do not depend on ``workers``.
+    executor : distributed.Client, optional
+        Run the simulations' chunks on a Dask cluster (see :func:`painsim.simulate`);
+        results are bit-identical to a local run.
     """
     from .engine import simulate
 
@@ -237,7 +241,8 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
                     keys.append((nm, keep | ({FLARES} if world and flare_player
                                              else frozenset())))
         res = simulate(run_arms, worlds[world], horizon_days, backend=backend,
-                       workers=workers, rtol=rtol, atol=atol, epoch_days=epoch_days)
+                       workers=workers, rtol=rtol, atol=atol, epoch_days=epoch_days,
+                       executor=executor)
         cols = [int(np.searchsorted(res.days, d)) for d in days]
         natural[world] = res.pain["__natural__"][:, cols]
         for key, ra in zip(keys, run_arms[1:], strict=True):

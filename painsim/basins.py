@@ -303,7 +303,7 @@ def basin_map(cohort: Cohort, *, lever: Lever | None = None,
               with_equilibria: bool = True, driver: str | None = "R",
               driver_values: Sequence[float] | None = None, driver_patient: int = 0,
               backend: str = "numpy", workers: int = 1, tol: float = 1e-3,
-              rtol: float = 1e-6, atol: float = 1e-8) -> BasinMap:
+              rtol: float = 1e-6, atol: float = 1e-8, executor: Any = None) -> BasinMap:
     """The basin map of a cohort (see the module docstring).
 
     Parameters
@@ -330,6 +330,9 @@ def basin_map(cohort: Cohort, *, lever: Lever | None = None,
     backend, workers : str, int
         Solver backend of the integrations and of :func:`painsim.simulate` (sessions);
         results do not depend on ``workers``.
+    executor : distributed.Client, optional
+        Run the sessions' simulation on a Dask cluster (see :func:`painsim.simulate`);
+        results are bit-identical to a local run.
     """
     from .engine import simulate
     from .protocols import Arm, Fixed, Protocol
@@ -366,7 +369,8 @@ def basin_map(cohort: Cohort, *, lever: Lever | None = None,
                                                 sessions=k)))
         for k in range(1, max_sessions + 1)]
     total = horizon + every_days * max_sessions  # every course ends >= horizon before
-    res = simulate(arms, cohort, total, backend=backend, workers=workers, rtol=rtol,
+    res = simulate(arms, cohort, total, backend=backend, workers=workers, executor=executor,
+                   rtol=rtol,
                    atol=atol)
     days = res.days
     low = np.empty((n, len(arms)), dtype=bool)

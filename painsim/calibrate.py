@@ -96,7 +96,8 @@ def _uncertainty(J: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
 
 def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations: int = 40,
               workers: int = 1,
-              progress: Callable[[int, int], None] | None = None) -> CalibrationResult:
+              progress: Callable[[int, int], None] | None = None,
+              executor: Any = None) -> CalibrationResult:
     """Fit the ``[calibration]`` of claim file ``path`` to its observables' bands.
 
     Parameters
@@ -113,6 +114,9 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
         Worker processes per simulation.
     progress : callable, optional
         ``progress(done, max_evaluations)`` after each simulation.
+    executor : distributed.Client, optional
+        Run the simulations' chunks on a Dask cluster (see :func:`painsim.simulate`);
+        results are bit-identical to a local run.
 
     Raises
     ------
@@ -187,7 +191,8 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
         cohort = Cohort(n=n, seed=int(spec.get("seed", 2026)), mix=mix,
                         phenotypes=with_parameters(PHENOTYPE_PRESETS, model))
         arms = [a for a in standard_arms(treat) if a.name in need]
-        res = simulate(arms, cohort, horizon, outcomes=outcomes, workers=workers)
+        res = simulate(arms, cohort, horizon, outcomes=outcomes, workers=workers,
+                       executor=executor)
         pt = patients_table(res, horizon)
         seen[key] = np.array([observable_value(pt, o) for o in obs])
         if progress is not None:
@@ -381,7 +386,7 @@ class _Overrides:
 def simulate_evidence(names: Sequence[str], values: Sequence[float],
                       paths: Sequence[str | Path] = ("scenarios/evidence",), *,
                       patients: int | None = None, workers: int = 1,
-                      backend: str = "numpy") -> list:
+                      backend: str = "numpy", executor: Any = None) -> list:
     """Every evidence target's :class:`painsim.validate.TargetResult` with the named
     parameters set to ``values`` (see :class:`_Overrides` for the names)."""
     import dataclasses
@@ -396,7 +401,7 @@ def simulate_evidence(names: Sequence[str], values: Sequence[float],
             cohort = dataclasses.replace(s.cohort, phenotypes=phenotypes)
             res = simulate(list(s.arms), cohort, s.horizon_days, outcomes=s.outcomes,
                            epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
-                           workers=workers, backend=backend)
+                           workers=workers, backend=backend, executor=executor)
             rows += evaluate(ev, res, seed=s.seed)
     return rows
 
@@ -405,7 +410,7 @@ def fit_evidence(parameters: Sequence[tuple[str, float, float, float]],
                  paths: Sequence[str | Path] = ("scenarios/evidence",), *,
                  patients: int | None = None, workers: int = 1, backend: str = "numpy",
                  max_evaluations: int = 60, weights: dict[str, float] | None = None,
-                 progress: Any = None) -> EvidenceFit:
+                 progress: Any = None, executor: Any = None) -> EvidenceFit:
     """Bounded least squares of many evidence targets at once.
 
     ``parameters`` rows are (name, low, high, start); names as in
@@ -426,7 +431,7 @@ def fit_evidence(parameters: Sequence[tuple[str, float, float, float]],
         nonlocal evals
         evals += 1
         rows = simulate_evidence(names, x, paths, patients=patients, workers=workers,
-                                 backend=backend)
+                                 backend=backend, executor=executor)
         r = []
         for row in rows:
             a, b = row.target.band

@@ -793,7 +793,8 @@ def _needs(claims: Sequence[Claim], horizon: float) -> tuple[list[float],
 def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
                     patients: int = 200, seed: int = 2026, horizon_days: float = 270.0,
                     n_boot: int = 200, workers: int = 1, backend: str = "numpy",
-                    progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                    progress: Callable[[int, int], None] | None = None,
+                    executor: Any = None) -> pd.DataFrame:
     """Run each assumption set once (all standard arms, one paired cohort) and check
     every observable of every claim.
 
@@ -814,6 +815,9 @@ def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
     progress : callable, optional
         ``progress(done, total)`` after each assumption set (its simulation and every
         claim's check), ``total = len(sets)``.
+    executor : distributed.Client, optional
+        Run the simulations' chunks on a Dask cluster (see :func:`painsim.simulate`);
+        results are bit-identical to a local run.
 
     Returns
     -------
@@ -829,7 +833,7 @@ def evaluate_claims(claims: Sequence[Claim], sets: Sequence[AssumptionSet], *,
         cohort = Cohort(n=patients, seed=seed, mix=s.mix,
                         phenotypes=with_parameters(PHENOTYPE_PRESETS, s.parameters))
         res = simulate(standard_arms(s.treatments), cohort, horizon_days, outcomes=outcomes,
-                       workers=workers, backend=backend)
+                       workers=workers, backend=backend, executor=executor)
         p = patients_table(res, horizon_days, days, windows, ev_days)
         p = p[[c for c in p.columns if c in _USED or c.startswith(_USED_PREFIXES)]]
         rng = np.random.default_rng([seed, 99])

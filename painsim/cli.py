@@ -50,6 +50,27 @@ def _workers_option(default: int) -> click.Option:
         "the cores are cut to the cores); results do not depend on it.")
 
 
+def _scheduler_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--scheduler``: run the simulations' chunks on a Dask cluster."""
+    return click.option(
+        "--scheduler", default=None, metavar="local|ADDRESS",
+        help="Run the chunks on Dask: 'local' starts a local cluster of --workers "
+        "processes, or give a scheduler's address (tcp://host:8786); results are the same "
+        "numbers. Needs pip install \"painsim[dask]\".")(f)
+
+
+@contextmanager
+def _cluster(scheduler: str | None, workers: int) -> Iterator[Any]:
+    """A Dask client for ``--scheduler`` (closed on exit), or None without one."""
+    if scheduler is None:
+        yield None
+        return
+    from .cluster import dask_client
+
+    with dask_client(scheduler, workers=workers or MAX_WORKERS) as client:
+        yield client
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every cleanup runs."""
 
@@ -272,10 +293,7 @@ def _check_one(f: Path) -> str:
               show_default=True, help="Solver: the NumPy reference, or the same method "
               "compiled with Numba (faster; pip install \"painsim[fast]\"); they agree to "
               "rounding.")
-@click.option("--scheduler", default=None, metavar="local|ADDRESS",
-              help="Run the chunks on Dask: 'local' starts a local cluster of --workers "
-              "processes, or give a scheduler's address (tcp://host:8786); results are the "
-              "same numbers. Needs pip install \"painsim[dask]\".")
+@_scheduler_option
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
         quiet: bool, verbose: bool, workers: int, backend: str,
         scheduler: str | None) -> None:
@@ -332,11 +350,7 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
     t0 = time.perf_counter()
     try:
         with contextlib.ExitStack() as stack:
-            executor = None
-            if scheduler is not None:
-                from .cluster import dask_client
-
-                executor = stack.enter_context(dask_client(scheduler, workers=workers))
+            executor = stack.enter_context(_cluster(scheduler, workers))
             bar = stack.enter_context(_Progress("simulating", "chunk", not quiet))
             result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
                               epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
@@ -378,9 +392,11 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
               "verdicts.json, verdicts.txt (written completely or not at all).")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @_workers_option(0)
+@_scheduler_option
 @_verbosity
 def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, seed: int,
-           out: Path | None, force: bool, workers: int, verbose: bool, quiet: bool) -> None:
+           out: Path | None, force: bool, workers: int, scheduler: str | None,
+           verbose: bool, quiet: bool) -> None:
     """Check claims (default: scenarios/claims/*.toml) under every assumption set."""
     _say(verbose, quiet, "")
     from .claims import (
@@ -409,9 +425,11 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
          f"sets from {assumptions}: {', '.join(s.name for s in sets)}; {patients} patients "
          f"per set, seed {seed}; backend numpy, {workers or MAX_WORKERS} worker(s)")
     try:
-        with _Progress("checking claims", "assumption set", not quiet) as bar:
+        with _cluster(scheduler, workers) as executor, \
+                _Progress("checking claims", "assumption set", not quiet) as bar:
             table = evaluate_claims(cl, sets, patients=patients, seed=seed,
-                                    workers=workers, progress=bar.callback)
+                                    workers=workers, progress=bar.callback,
+                                    executor=executor)
         written = [] if out is None else write_verdicts(
             cl, sets, table, out, force=force,
             settings={"patients": patients, "seed": seed, "claim_files": list(map(str, files)),
@@ -433,9 +451,10 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
               show_default=True, help="Most simulations the fit runs, those of its "
               "Jacobians included (at least one more than the parameters fitted).")
 @_workers_option(0)
+@_scheduler_option
 @_verbosity
 def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: int,
-              verbose: bool, quiet: bool) -> None:
+              scheduler: str | None, verbose: bool, quiet: bool) -> None:
     """Fit a claim file's [calibration] parameters to its reported numbers."""
     from .calibrate import calibrate as fit
     from .calibrate import format_calibration
@@ -444,9 +463,10 @@ def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: i
          + (f" of {patients} patients" if patients else "")
          + f"; backend numpy, {workers or MAX_WORKERS} worker(s)")
     try:
-        with _Progress("fitting", "simulation", not quiet) as bar:
+        with _cluster(scheduler, workers) as executor, \
+                _Progress("fitting", "simulation", not quiet) as bar:
             result = fit(file, patients=patients, max_evaluations=max_evaluations,
-                         workers=workers, progress=bar.callback)
+                         workers=workers, progress=bar.callback, executor=executor)
     except PainsimError as exc:
         raise _fail(exc) from None
     if not quiet:
@@ -627,10 +647,11 @@ def compare(dir_a: Path, dir_b: Path) -> None:
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
+@_scheduler_option
 @_verbosity
 def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: int | None,
-             seed: int | None, workers: int, backend: str, verbose: bool,
-             quiet: bool) -> None:
+             seed: int | None, workers: int, backend: str, scheduler: str | None,
+             verbose: bool, quiet: bool) -> None:
     """Check the model against published figures (default: scenarios/evidence/).
 
     Prints each target's published figure, simulated value with 95% interval, band and
@@ -649,10 +670,11 @@ def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: i
              f"{patients if patients else 'as each file says'}, seed "
              f"{seed if seed is not None else 'as each file says'}; backend {backend}, "
              f"{workers or MAX_WORKERS} worker(s)")
-        with _Progress("validating", "evidence file", not quiet) as bar:
+        with _cluster(scheduler, workers) as executor, \
+                _Progress("validating", "evidence file", not quiet) as bar:
             done = iter(range(1, n_files + 1))
             report = run_suite(paths, patients=patients, seed=seed, workers=workers,
-                               backend=backend,
+                               backend=backend, executor=executor,
                                progress=bar.callback and (lambda _: bar.update(
                                    next(done), n_files)))
         if not quiet:
@@ -681,9 +703,10 @@ def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: i
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
+@_scheduler_option
 def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
                 patients: int | None, seed: int | None, force: bool, workers: int,
-                backend: str) -> None:
+                backend: str, scheduler: str | None) -> None:
     """Global sensitivity (Morris or Sobol, SALib) of the outcomes in FILE's
     [sensitivity] table to the parameters it names; writes --out."""
     from .results import DISCLAIMER, check_out
@@ -695,7 +718,9 @@ def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
         spec_of(s)
         check_out(out, force=force)
         t0 = time.perf_counter()
-        res = run_sensitivity(s, workers=workers, backend=backend, n=n, method=method)
+        with _cluster(scheduler, workers) as executor:
+            res = run_sensitivity(s, workers=workers, backend=backend, n=n, method=method,
+                                  executor=executor)
         files = write_sensitivity(res, out, force=force, scenario=s)
     except PainsimError as exc:
         raise _fail(exc) from None
@@ -728,9 +753,11 @@ def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
+@_scheduler_option
 def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_sessions: int,
            every: float, horizon: float, patient: int | None, arm: str | None,
-           no_equilibria: bool, force: bool, workers: int, backend: str) -> None:
+           no_equilibria: bool, force: bool, workers: int, backend: str,
+           scheduler: str | None) -> None:
     """Basin map of FILE's cohort: stable states and saddles, the minimal tension
     release of one dry-needling session and the minimal number of sessions that leave
     each patient low for good, and the minimal release against the systemic state R."""
@@ -762,10 +789,11 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
         if k >= s.patients:
             raise PainsimError(f"--patient {k}: the cohort has {s.patients} patients")
         t0 = time.perf_counter()
-        bm = basin_map(s.cohort, lever=lever, course=course, every_days=every,
-                       max_sessions=max_sessions, horizon=horizon, driver_patient=k,
-                       with_equilibria=not no_equilibria, backend=backend, workers=workers,
-                       rtol=s.rtol, atol=s.atol)
+        with _cluster(scheduler, workers) as executor:
+            bm = basin_map(s.cohort, lever=lever, course=course, every_days=every,
+                           max_sessions=max_sessions, horizon=horizon, driver_patient=k,
+                           with_equilibria=not no_equilibria, backend=backend,
+                           workers=workers, rtol=s.rtol, atol=s.atol, executor=executor)
         files = write_basins(bm, s.cohort, out, force=force, lever=lever, course=course,
                              systemic=acupuncture(**ac), patient=patient, scenario=s)
     except PainsimError as exc:
@@ -790,9 +818,10 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
+@_scheduler_option
 def explain(file: Path, out: Path, arm: str | None, reference: str | None,
             patient: int | None, patients: int | None, seed: int | None, force: bool,
-            workers: int, backend: str) -> None:
+            workers: int, backend: str, scheduler: str | None) -> None:
     """Why did patients get better? Split each arm's effect on pain into pathway
     contributions (exact Shapley values over counterfactual ablations, common random
     numbers) at the short-term day and at the horizon."""
@@ -817,9 +846,11 @@ def explain(file: Path, out: Path, arm: str | None, reference: str | None,
         day = s.outcomes.short_term_day
         days = sorted({min(day if day is not None else 42.0, s.horizon_days),
                        float(int(s.horizon_days))})
-        att = attribute(list(s.arms), s.cohort, s.horizon_days, arm=arm,
-                        reference=reference, days=days, seed=s.seed, backend=backend,
-                        workers=workers, rtol=s.rtol, atol=s.atol, epoch_days=s.epoch_days)
+        with _cluster(scheduler, workers) as executor:
+            att = attribute(list(s.arms), s.cohort, s.horizon_days, arm=arm,
+                            reference=reference, days=days, seed=s.seed, backend=backend,
+                            workers=workers, rtol=s.rtol, atol=s.atol,
+                            epoch_days=s.epoch_days, executor=executor)
         files = write_attribution(att, out, force=force, scenario=s)
     except PainsimError as exc:
         raise _fail(exc) from None

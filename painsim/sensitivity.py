@@ -349,6 +349,9 @@ class StudyEvaluator:
         If given, the outcome is the paired difference ``arm - reference``.
     workers : int
         Worker processes of :func:`painsim.simulate`; results do not depend on it.
+    executor : distributed.Client, optional
+        Run the simulations' chunks on a Dask cluster (see :func:`painsim.simulate`);
+        results are bit-identical to a local run.
     backend : {"numpy", "numba"}
     block_lanes : int
         Lanes (sets x patients) per solver run (memory); fixes the lane layout, so it
@@ -363,6 +366,7 @@ class StudyEvaluator:
     workers: int = 1
     backend: str = "numpy"
     block_lanes: int = 8192
+    executor: Any = None
     runs: int = 0
 
     def __post_init__(self) -> None:
@@ -488,7 +492,8 @@ class StudyEvaluator:
             cohort._draws(s.horizon_days)  # here, before simulate forks its workers
             res = simulate(run_arms, cohort, s.horizon_days, outcomes=o,
                            epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
-                           workers=self.workers, backend=self.backend)
+                           workers=self.workers, backend=self.backend,
+                           executor=self.executor)
             self.runs += 1
             for k in self.outcomes:
                 y = _per_set(res, self.arm, k, len(V), m, o.relapse_window_days)
@@ -555,14 +560,14 @@ def spec_of(scenario: Any) -> dict[str, Any]:
 
 def run_sensitivity(scenario: Any, *, workers: int = 1, backend: str = "numpy",
                     n: int | None = None, method: str | None = None,
-                    block_lanes: int = 8192) -> SensitivityResult:
+                    block_lanes: int = 8192, executor: Any = None) -> SensitivityResult:
     """The ``[sensitivity]`` analysis of a scenario (see :func:`analyse`)."""
     sec = spec_of(scenario)
     pars = sec["parameters"]
     names = list(pars)
     ev = StudyEvaluator(scenario, names, outcomes=tuple(sec["outcomes"]), arm=sec["arm"],
                         reference=sec["reference"], workers=workers, backend=backend,
-                        block_lanes=block_lanes)
+                        block_lanes=block_lanes, executor=executor)
     res = analyse(names, [pars[k] for k in names], ev, method=method or sec["method"],
                   n=n or sec["n"], seed=scenario.seed, second_order=sec["second_order"],
                   levels=sec["levels"], resamples=sec["resamples"])

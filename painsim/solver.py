@@ -29,6 +29,7 @@ of shape ``(n_states, m)`` and returns shape ``(n_states, m)``, with::
 where ``args_i`` takes lane ``i`` of every per-lane argument. An argument is per-lane
 when it is a NumPy array whose last axis has length ``n_lanes``; the solver passes the
 running lanes' slice of it (``a[..., lanes]``). Anything else is passed unchanged.
+``rhs`` must not modify ``y`` in place: the solver passes its own working arrays.
 """
 
 from __future__ import annotations

@@ -483,7 +483,8 @@ def evidence_files(paths: Sequence[str | Path]) -> list[Path]:
 def validate(paths: Sequence[str | Path] = ("scenarios/evidence",), *,
              patients: int | None = None, seed: int | None = None, workers: int = 1,
              backend: str = "numpy",
-             progress: Callable[[str], None] | None = None) -> ValidationReport:
+             progress: Callable[[str], None] | None = None,
+             executor: Any = None) -> ValidationReport:
     """Run every evidence file and judge each target.
 
     Parameters
@@ -498,6 +499,9 @@ def validate(paths: Sequence[str | Path] = ("scenarios/evidence",), *,
         Solver backend (see :func:`painsim.simulate`).
     progress : callable, optional
         Called with each file's path when it is done.
+    executor : distributed.Client, optional
+        Run the simulations' chunks on a Dask cluster (see :func:`painsim.simulate`);
+        results are bit-identical to a local run.
 
     Returns
     -------
@@ -530,6 +534,7 @@ def validate(paths: Sequence[str | Path] = ("scenarios/evidence",), *,
         tic = time.perf_counter()
         res = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
                        epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol, workers=workers,
+                       executor=executor,
                        backend=backend)
         rows += evaluate(ev, res, seed=s.seed)
         seconds[ev.path] = time.perf_counter() - tic

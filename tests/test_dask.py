@@ -140,3 +140,35 @@ def test_progress_reports_every_task_once_up_to_the_total(workers):
                 progress=lambda done, total: seen.append((done, total)))
     total = 5  # ceil(30 / 7) chunks, no clinic arm
     assert seen == [(k, total) for k in range(1, total + 1)]
+
+
+def test_claims_on_a_cluster_give_the_local_numbers(client):
+    from painsim.claims import AssumptionSet, evaluate_claims, load_claims
+
+    claims = load_claims([Path(__file__).resolve().parent.parent / "scenarios" / "claims"
+                          / "003-4.toml"])
+    sets = [AssumptionSet(name="default", description="d", mix={"stress_driven": 1.0})]
+    kw = {"patients": 8, "horizon_days": 45, "n_boot": 20}
+    local = evaluate_claims(claims, sets, **kw)
+    remote = evaluate_claims(claims, sets, executor=client, **kw)
+    assert local.equals(remote)  # every value, interval and verdict, bit for bit
+
+
+def test_analysis_commands_take_a_scheduler_and_print_the_same_numbers():
+    from click.testing import CliRunner
+
+    from painsim.cli import main
+
+    evidence = (Path(__file__).resolve().parent.parent / "scenarios" / "evidence"
+                / "brady2014_dry_needling_ae.toml")
+    args = ["validate", str(evidence), "--patients", "40"]
+    r1 = CliRunner().invoke(main, args)
+    r2 = CliRunner().invoke(main, [*args, "--scheduler", "local", "--workers", "1"])
+    assert r1.exit_code == r2.exit_code and r1.exit_code in (0, 3), r1.output + r2.output
+
+    def numbers(text: str) -> list[str]:  # every line but the timings
+        return [ln for ln in text.splitlines() if " s" not in ln and "seconds" not in ln]
+
+    assert numbers(r1.output) == numbers(r2.output) and len(numbers(r1.output)) > 3
+    for cmd in ("claims", "calibrate", "sensitivity", "basins", "explain"):
+        assert "--scheduler" in CliRunner().invoke(main, [cmd, "--help"]).output, cmd

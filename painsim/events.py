@@ -1,0 +1,401 @@
+"""When sessions happen in one arm run: the SimPy processes, the batched planner, and
+the event log.
+
+:class:`Visits` holds what deciding needs and writes: each patient's pain as of the last
+decision boundary (``pain_now``, set by the engine), the :class:`EventLog`, the
+:class:`~painsim.effects.SessionBook`, dropout days and the day each course ended. Its
+SimPy processes (:meth:`Visits.start`: one per patient, and a shared clinic) decide
+visit by visit and may read pain; :func:`plan_fixed` makes the same decisions for all
+patients at once when nothing reads the state or couples patients (:func:`plannable`).
+Both emit :class:`~painsim.effects.Sessions` records through :meth:`Visits.book`.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+from numpy.typing import NDArray
+
+from .cohort import PatientStreams, patient_rng
+from .effects import SessionBook, Sessions, draw_effects, effect_probabilities
+from .interventions import Intervention
+from .protocols import Arm, AsNeeded, Fixed, Given, Tapering, visit_day
+
+__all__ = ["EventLog", "Visits", "merge_logs", "plan_fixed", "plannable"]
+
+
+class EventLog:
+    """The event log, column by column with coded strings (a million events of a large
+    cohort take tens of MB, not hundreds as tuples of strings would)."""
+
+    def __init__(self) -> None:
+        self.lane = array.array("q")
+        self.t = array.array("d")
+        self.kind = array.array("i")
+        self.detail = array.array("i")
+        self.kinds: dict[str, int] = {}
+        self.details: dict[str, int] = {}
+
+    def add(self, lane: int, t: float, kind: str, detail: str) -> None:
+        self.lane.append(lane)
+        self.t.append(t)
+        self.kind.append(self.kinds.setdefault(kind, len(self.kinds)))
+        self.detail.append(self.details.setdefault(detail, len(self.details)))
+
+    def extend(self, lanes: NDArray, t: NDArray, kind: str | list[str],
+               details: list[str]) -> None:
+        """Many entries at once: one kind for all, or one per entry."""
+        if not len(lanes):
+            return
+        self.lane.extend(lanes.tolist())
+        self.t.extend(t.tolist())
+        k = self.kinds
+        if isinstance(kind, str):
+            self.kind.extend([k.setdefault(kind, len(k))] * len(lanes))
+        else:
+            self.kind.extend([k.setdefault(x, len(k)) for x in kind])
+        d = self.details
+        self.detail.extend([d.setdefault(x, len(d)) for x in details])
+
+    def arrays(self) -> dict[str, Any]:
+        return {"lane": np.frombuffer(self.lane, dtype=np.int64).copy(),
+                "t": np.frombuffer(self.t, dtype=np.float64).copy(),
+                "kind": np.frombuffer(self.kind, dtype=np.intc).astype(np.int32),
+                "kinds": list(self.kinds),
+                "detail": np.frombuffer(self.detail, dtype=np.intc).astype(np.int32),
+                "details": list(self.details)}
+
+
+def merge_logs(logs: list[dict[str, Any]], offsets: list[int]) -> dict[str, Any]:
+    """One log from chunks' logs (lanes shifted by each chunk's first patient)."""
+    kinds: dict[str, int] = {}
+    details: dict[str, int] = {}
+    out: dict[str, list] = {"lane": [], "t": [], "kind": [], "detail": []}
+    for lg, off in zip(logs, offsets, strict=True):
+        kmap = np.array([kinds.setdefault(k, len(kinds)) for k in lg["kinds"]], dtype=np.int32)
+        dmap = np.array([details.setdefault(d, len(details)) for d in lg["details"]],
+                        dtype=np.int32)
+        out["lane"].append(lg["lane"] + off)
+        out["t"].append(lg["t"])
+        out["kind"].append(kmap[lg["kind"]] if kmap.size else lg["kind"])
+        out["detail"].append(dmap[lg["detail"]] if dmap.size else lg["detail"])
+    merged: dict[str, Any] = {k: np.concatenate(v) for k, v in out.items()}
+    merged["kinds"], merged["details"] = list(kinds), list(details)
+    return merged
+
+
+def plannable(arm: Arm) -> bool:
+    """Fixed or Given schedules without a clinic or dropout: nothing couples patients
+    or reads the state, so every visit time is known in advance."""
+    proto = arm.protocol
+    return (proto is not None and arm.clinic is None
+            and isinstance(proto.schedule, Fixed | Given) and proto.dropout_per_day == 0)
+
+
+@dataclass
+class _Patient:
+    """Mutable per-patient bookkeeping inside one arm's SimPy run."""
+
+    rng_visits: np.random.Generator
+    rng_effects: np.random.Generator
+    rng_dropout: np.random.Generator
+    k: int = 0
+    dropped: bool = False
+    adverse: bool = False
+    last_check: float = 0.0
+    last_session: float = -math.inf
+
+
+@dataclass
+class Visits:
+    """The decide side of one arm run on ``lanes`` (global patient indices)."""
+
+    arm: Arm
+    lanes: NDArray[np.intp]
+    seed: int
+    horizon: float
+    baseline: NDArray[np.float64]  # each lane's pain at day 0
+    pain_now: NDArray[np.float64]  # each lane's pain at the last boundary (engine sets)
+    log: EventLog = field(default_factory=EventLog)
+    book: SessionBook = field(init=False)
+    dropout: NDArray[np.float64] = field(init=False)
+    course_end: NDArray[np.float64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.lanes.size
+        self.book = SessionBook(self.interventions)
+        self.dropout = np.full(n, np.inf)
+        self.course_end = np.full(n, np.nan)
+
+    @property
+    def interventions(self) -> tuple[Intervention, ...]:
+        return self.arm.protocol.interventions if self.arm.protocol else ()
+
+    def book_sessions(self, s: Sessions) -> None:
+        """Book ``s`` and log it. Per lane the log reads: the session, then its adverse
+        events in effect order."""
+        self.book.add(s)
+        intv = self.interventions[s.which]
+        waited = f", waited {s.wait:.2f} d" if s.wait > 0 else ""
+        self.log.extend(s.lanes, s.t, "session",
+                        [f"{intv.name} #{x + 1}{waited}" for x in s.k.tolist()])
+        for e, h in zip(intv.effects, s.happens.T, strict=True):
+            if e.event and h.any():
+                self.log.extend(s.lanes[h], s.t[h], "adverse event",
+                                [e.event] * int(h.sum()))
+
+    # --- SimPy processes -----------------------------------------------------------
+    def start(self, env: simpy.Environment) -> None:
+        """The arm's clinic (if any) and one process per patient, in ``env``."""
+        clinic = (simpy.Resource(env, capacity=self.arm.clinic.slots_per_day)
+                  if self.arm.clinic else None)
+        for lane in range(self.lanes.size):
+            env.process(self._patient(env, lane, clinic))
+
+    def _session(self, lane: int, t: float, st: _Patient, wait: float) -> None:
+        idx = st.k % len(self.interventions)
+        intv = self.interventions[idx]
+        happens = draw_effects(intv, st.rng_effects)
+        self.book_sessions(Sessions(lanes=np.array([lane]), t=np.array([t]), which=idx,
+                                    happens=happens[None, :], k=np.array([st.k]),
+                                    wait=wait))
+        for e, h in zip(intv.effects, happens, strict=True):
+            if h and e.event:
+                st.adverse = True
+        st.k += 1
+        st.last_session = t
+
+    def _drops_out(self, now: float, lane: int, st: _Patient) -> bool:
+        """The dropout check at a planned visit (pain- and adverse-event-dependent)."""
+        proto = self.arm.protocol
+        h = proto.dropout_per_day * (1 + proto.dropout_pain_factor
+                                     * self.pain_now[lane] / 10)
+        h *= proto.dropout_adverse_factor if st.adverse else 1.0
+        p = 1.0 - math.exp(-h * max(now - st.last_check, 0.0))
+        st.last_check = now
+        if st.rng_dropout.random() < p:
+            st.dropped = True
+            self.dropout[lane] = now
+            self.log.add(lane, now, "dropout", f"pain {self.pain_now[lane]:.2f}")
+            return True
+        return False
+
+    def _attend(self, env: simpy.Environment, lane: int, st: _Patient,
+                clinic: simpy.Resource | None) -> Generator[Any, Any, bool]:
+        """One planned visit: dropout check, missed visit, clinic queue, session."""
+        proto = self.arm.protocol
+        now = env.now
+        u_miss = st.rng_visits.random()  # drawn for every planned visit: aligned streams
+        if proto.dropout_per_day > 0 and self._drops_out(now, lane, st):
+            return False
+        if u_miss < proto.p_miss:
+            self.log.add(lane, now, "missed visit", "")
+            return False
+        if clinic is None:
+            self._session(lane, now, st, 0.0)
+            return True
+        req = clinic.request()
+        yield req
+        self._session(lane, env.now, st, env.now - now)
+        yield env.timeout(1.0)  # the slot is taken for the day
+        clinic.release(req)
+        return True
+
+    def _planned(self, env, lane, st, clinic, t_first: float, sessions: int,
+                 every: float, *, growth: float = 1.0, max_every: float = math.inf,
+                 improvement: float | None = None):
+        """Planned visits; with ``improvement`` set, intervals grow as pain falls."""
+        t_plan, interval = t_first, every
+        hour = self.arm.protocol.visit_hour / 24.0
+        for _ in range(sessions):
+            day = visit_day(t_plan, every, t_first)  # whole days apart (daily or rarer)
+            if day + hour >= self.horizon or st.dropped:
+                return
+            if day + hour > env.now:
+                yield env.timeout(day + hour - env.now)
+            yield from self._attend(env, lane, st, clinic)
+            if improvement is not None and \
+                    self.pain_now[lane] <= (1 - improvement) * self.baseline[lane]:
+                interval = min(interval * growth, max_every)
+            t_plan = max(t_plan, st.last_session - hour) + interval
+
+    def _given(self, env, lane, st, clinic, days: tuple[float, ...]):
+        """Visits on the patient's own given days (exact times, no visit hour)."""
+        for t in days:
+            if t >= self.horizon or st.dropped:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            yield from self._attend(env, lane, st, clinic)
+
+    def _as_needed(self, env, lane, st, clinic, sched: AsNeeded):
+        count = done = 0
+        t = math.ceil(sched.start_day)
+        while t < self.horizon and done < sched.max_sessions and not st.dropped:
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            count = count + 1 if self.pain_now[lane] >= sched.threshold else 0
+            hour = self.arm.protocol.visit_hour / 24.0
+            if count >= sched.consecutive_days and t + hour < self.horizon and \
+                    env.now + hour - st.last_session >= sched.min_gap_days:
+                if hour > 0:  # the morning check books a visit later that day
+                    yield env.timeout(hour)
+                attended = yield from self._attend(env, lane, st, clinic)
+                done += 1 if attended else 0
+                count = 0
+            t = max(t + 1, math.ceil(env.now))
+
+    def _patient(self, env, lane: int, clinic):
+        proto = self.arm.protocol
+        g = int(self.lanes[lane])
+        st = _Patient(rng_visits=patient_rng(self.seed, g, "visits"),
+                      rng_effects=patient_rng(self.seed, g, "effects"),
+                      rng_dropout=patient_rng(self.seed, g, "dropout"))
+        sched = proto.schedule
+        if isinstance(sched, Fixed):
+            yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
+                                     sched.every_days)
+        elif isinstance(sched, Given):
+            yield from self._given(env, lane, st, clinic, sched.days.get(g, ()))
+        elif isinstance(sched, Tapering):
+            yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
+                                     sched.every_days, growth=sched.growth,
+                                     max_every=sched.max_every_days,
+                                     improvement=sched.improvement)
+        else:
+            yield from self._as_needed(env, lane, st, clinic, sched)
+        self.course_end[lane] = st.last_session if st.k else np.nan
+        m = proto.maintenance
+        if m is not None and st.k and not st.dropped:
+            last_day = st.last_session - proto.visit_hour / 24.0
+            yield from self._planned(env, lane, st, clinic, last_day + m.start_day,
+                                     m.sessions, m.every_days)
+
+
+# --- the batched planner: the same decisions without SimPy ----------------------------
+@dataclass
+class _Lockstep:
+    """All lanes' visits in lockstep: the state of :func:`plan_fixed`."""
+
+    visits: Visits
+    U: NDArray | None  # each lane's visit draws (missed visits), or None: none missed
+    R: NDArray | None  # each lane's effect draws, or None: none needed
+    probs: list[NDArray]
+    hour: float
+    now: NDArray = field(init=False)
+    k: NDArray = field(init=False)
+    visit: NDArray = field(init=False)
+    used: NDArray = field(init=False)  # effect draws used per patient
+    last: NDArray = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.visits.lanes.size
+        self.now = np.zeros(n)
+        self.k = np.zeros(n, dtype=int)
+        self.visit = np.zeros(n, dtype=int)
+        self.used = np.zeros(n, dtype=int)
+        self.last = np.full(n, -math.inf)
+
+    def attend(self, alive: NDArray) -> None:
+        """The planned visit of the ``alive`` lanes, at ``now``."""
+        v, now, k, used = self.visits, self.now, self.k, self.used
+        p_miss = v.arm.protocol.p_miss
+        lanes = np.flatnonzero(alive)
+        if p_miss > 0:
+            missed = self.U[lanes, self.visit[lanes]] < p_miss
+        else:
+            missed = np.zeros(lanes.size, dtype=bool)
+        self.visit[lanes] += 1
+        gone = lanes[missed]
+        v.log.extend(gone, now[gone], "missed visit", [""] * gone.size)
+        att = lanes[~missed]
+        which = k[att] % len(v.interventions)
+        for idx in np.unique(which).tolist():
+            sel = att[which == idx]
+            p = self.probs[idx]
+            if self.R is None:
+                H = np.broadcast_to(p >= 1.0, (sel.size, p.size))
+            else:
+                H = self.R[sel[:, None], used[sel, None] + np.arange(p.size)] < p
+                used[sel] += p.size
+            v.book_sessions(Sessions(lanes=sel, t=now[sel], which=idx, happens=H, k=k[sel]))
+        k[att] += 1
+        self.last[att] = now[att]
+
+    def planned(self, alive: NDArray, t_plan: NDArray, sessions: int, every: float) -> None:
+        """As :meth:`Visits._planned` (no growth), for the ``alive`` lanes."""
+        first, hour, now = t_plan, self.hour, self.now
+        for _ in range(sessions):
+            day = visit_day(t_plan, every, first)
+            alive = alive & (day + hour < self.visits.horizon)
+            if not alive.any():
+                return
+            target = day + hour
+            adv = alive & (target > now)
+            now[adv] = now[adv] + (target[adv] - now[adv])
+            self.attend(alive)
+            t_plan = np.maximum(t_plan, self.last - hour) + every
+
+    def given(self, D: NDArray) -> None:
+        """As :meth:`Visits._given`: exact days (rows padded with +inf), none from the
+        horizon on."""
+        now = self.now
+        alive = np.ones(D.shape[0], dtype=bool)
+        for j in range(D.shape[1]):
+            alive = alive & (D[:, j] < self.visits.horizon)
+            if not alive.any():
+                break
+            adv = alive & (D[:, j] > now)
+            now[adv] = now[adv] + (D[adv, j] - now[adv])
+            self.attend(alive)
+
+
+def _given_days(sched: Given, lanes: NDArray) -> NDArray:
+    """Each lane's own given days, one row per lane, padded with +inf."""
+    own = [sched.days.get(int(g), ()) for g in lanes.tolist()]
+    D = np.full((len(own), max((len(d) for d in own), default=0)), np.inf)
+    for j, d in enumerate(own):
+        D[j, :len(d)] = d
+    return D
+
+
+def plan_fixed(v: Visits) -> None:
+    """All patients' visits of a Fixed or Given schedule (and Fixed maintenance) at once.
+
+    Replays :meth:`Visits._patient` visit by visit for every patient in lockstep: the
+    same times (the same floating-point operations), the same draws from each patient's
+    streams, the same log entries in the same per-patient order. A stream whose draws
+    cannot change anything (no misses possible; effects with probability 0 or 1 only)
+    is not created: the streams are per patient and per purpose, so skipping one
+    changes no other number.
+    """
+    proto = v.arm.protocol
+    n, lanes = v.lanes.size, v.lanes
+    probs = effect_probabilities(v.interventions)
+    m, sched = proto.maintenance, proto.schedule
+    D = _given_days(sched, lanes) if isinstance(sched, Given) else None
+    n_course = D.shape[1] if D is not None else sched.sessions
+    n_visits = n_course + (m.sessions if m is not None else 0)
+    U = R = None
+    if proto.p_miss > 0:
+        st = PatientStreams(v.seed, lanes, "visits")
+        U = np.array([st[j].random(n_visits) for j in range(n)]).reshape(n, n_visits)
+    if any(((p > 0) & (p < 1)).any() for p in probs):
+        width = n_visits * max(p.size for p in probs)
+        st = PatientStreams(v.seed, lanes, "effects")
+        R = np.array([st[j].random(width) for j in range(n)]).reshape(n, width)
+    ls = _Lockstep(visits=v, U=U, R=R, probs=probs, hour=proto.visit_hour / 24.0)
+    if D is not None:
+        ls.given(D)
+    else:
+        ls.planned(np.ones(n, dtype=bool), np.full(n, float(sched.start_day)),
+                   sched.sessions, sched.every_days)
+    v.course_end = np.where(ls.k > 0, ls.last, np.nan)
+    if m is not None:
+        ls.planned(ls.k > 0, (ls.last - ls.hour) + m.start_day, m.sessions, m.every_days)
