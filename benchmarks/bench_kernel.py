@@ -234,6 +234,10 @@ def machine(load_before: tuple[float, ...]) -> dict:
     info["load_average_1_5_15_min_after"] = list(os.getloadavg())
     info["load_note"] = ("shared machine: other users' jobs ran during the measurement; "
                          "compare ratios measured in one run only")
+    info["blas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS")
+    info["note"] = ("every method on one core, in one process; the plain program's stage "
+                    "sums use BLAS (one thread), painsim's do not (bit-identical results "
+                    "for any chunking)")
     return info
 
 

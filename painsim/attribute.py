@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,8 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
               bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
               backend: str = "numpy", workers: int = 1, rtol: float = 1e-6,
               atol: float = 1e-8, epoch_days: float = 1.0,
-              executor: Any = None) -> Attribution:
+              executor: Any = None,
+              progress: Callable[[int, int], None] | None = None) -> Attribution:
     """Shapley attribution of arms' effects on pain to pathways (see the module).
 
     Parameters
@@ -193,6 +194,10 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
     executor : distributed.Client, optional
         Run the simulations' chunks on a Dask cluster (see :func:`painsim.simulate`);
         results are bit-identical to a local run.
+    progress : callable, optional
+        ``progress(done, total)`` as each chunk of the simulations finishes (over both
+        runs, with and without flares, where the cohort has flares); it does not change
+        the results.
     """
     from .engine import simulate
 
@@ -218,7 +223,16 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
     pain: dict[tuple[str, frozenset[str]], NDArray] = {}
     natural: dict[bool, NDArray] = {}
     phenotype = None
-    for world in ((True, False) if flare_player else (False,)):
+    run_worlds = (True, False) if flare_player else (False,)
+    done_before = [0]
+
+    def report(done: int, total: int) -> None:  # both worlds have the same chunk plan
+        if progress is not None:
+            progress(done_before[0] + done, total * len(run_worlds))
+            if done == total:
+                done_before[0] += total
+
+    for world in run_worlds:
         run_arms = [Arm(name="__natural__")]
         keys = []
         for nm in names:
@@ -242,7 +256,7 @@ def attribute(arms: Sequence[Arm], cohort: Cohort, horizon_days: float = 180.0, 
                                              else frozenset())))
         res = simulate(run_arms, worlds[world], horizon_days, backend=backend,
                        workers=workers, rtol=rtol, atol=atol, epoch_days=epoch_days,
-                       executor=executor)
+                       executor=executor, progress=report if progress is not None else None)
         cols = [int(np.searchsorted(res.days, d)) for d in days]
         natural[world] = res.pain["__natural__"][:, cols]
         for key, ra in zip(keys, run_arms[1:], strict=True):

@@ -704,31 +704,55 @@ def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: i
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
 @_scheduler_option
+@_verbosity
 def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
                 patients: int | None, seed: int | None, force: bool, workers: int,
-                backend: str, scheduler: str | None) -> None:
+                backend: str, scheduler: str | None, verbose: bool, quiet: bool) -> None:
     """Global sensitivity (Morris or Sobol, SALib) of the outcomes in FILE's
     [sensitivity] table to the parameters it names; writes --out."""
     from .results import DISCLAIMER, check_out
     from .scenario import load_scenario
     from .sensitivity import format_indices, run_sensitivity, spec_of, write_sensitivity
 
+    _say(verbose, quiet, "")
     try:
         s = load_scenario(file, patients=patients, seed=seed)
-        spec_of(s)
+        sec = spec_of(s)
         check_out(out, force=force)
+        _say(verbose, quiet, f"sensitivity of {file} (seed {s.seed}): "
+             f"{method or sec['method']}, n {n or sec['n']}, parameters "
+             f"{', '.join(sec['parameters'])}; {s.patients:,} patients; backend {backend}, "
+             f"{workers or MAX_WORKERS} worker(s)"
+             + (f", Dask scheduler {scheduler}" if scheduler else ""))
         t0 = time.perf_counter()
-        with _cluster(scheduler, workers) as executor:
+        with _cluster(scheduler, workers) as executor, \
+                _Progress("simulating parameter sets", "solver run", not quiet) as bar:
             res = run_sensitivity(s, workers=workers, backend=backend, n=n, method=method,
-                                  executor=executor)
+                                  executor=executor, progress=bar.callback)
         files = write_sensitivity(res, out, force=force, scenario=s)
     except PainsimError as exc:
         raise _fail(exc) from None
+    if quiet:
+        return
     click.echo(f"{res.method} analysis of {len(res.names)} parameters: {len(res.X)} "
                f"parameter sets x {s.patients} patients, {time.perf_counter() - t0:.1f} s\n")
     click.echo(format_indices(res))
     click.echo(f"wrote {out}/: {', '.join(files)}")
     click.echo(DISCLAIMER)
+
+
+def _patient_of(k: int | None, flag: int | None, file: Path, section: str,
+                patients: int) -> int | None:
+    """The ``--patient`` flag, else the file's ``[section] patient``, checked against the
+    cohort (after ``--patients``): a bad one names the flag or the file's field."""
+    if flag is not None:
+        k, where = flag, "--patient"
+    else:
+        where = f"{file}: {section}.patient:"
+    if k is not None and k >= patients:
+        raise PainsimError(f"{where} {k} is beyond the cohort ({patients} patients, "
+                           "numbered from 0)")
+    return k
 
 
 @main.command()
@@ -737,37 +761,54 @@ def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
               help="Folder for patients.csv, tipped.csv, driver.csv and the figures.")
 @click.option("--patients", type=click.IntRange(min=1), help="Override cohort.patients.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
-@click.option("--max-sessions", type=click.IntRange(min=1, max=200), default=12,
-              show_default=True, help="Longest course tried.")
-@click.option("--every", type=click.FloatRange(min=0.05, max=365), default=7.0,
-              show_default=True, help="Days between the course's sessions.")
-@click.option("--horizon", type=click.FloatRange(min=10, max=3650), default=365.0,
-              show_default=True, help="Days integrated after the (last) session.")
+@click.option("--max-sessions", type=click.IntRange(min=1, max=200),
+              help="Longest course tried (default: basins.max_sessions, 12).")
+@click.option("--every", type=click.FloatRange(min=0.05, max=365),
+              help="Days between the course's sessions (default: basins.every, 7 days).")
+@click.option("--horizon", type=click.FloatRange(min=10, max=3650),
+              help="Days integrated after the (last) session (default: basins.horizon, "
+              "365 days).")
 @click.option("--patient", type=click.IntRange(min=0),
-              help="Patient of the phase plane and of the driver curve (default 0).")
-@click.option("--arm", help="Arm whose session is the course (default: the file's dry "
-              "needling, or dry needling with its defaults).")
-@click.option("--no-equilibria", is_flag=True, help="Skip each patient's stable states and "
-              "saddles (the slowest part); 'low' is then pain <= 2/10.")
+              help="Patient of the phase plane and of the driver curve (default: "
+              "basins.patient, 0).")
+@click.option("--arm", help="Arm whose session is the course (default: basins.arm, else "
+              "the file's dry needling, or dry needling with its defaults).")
+@click.option("--equilibria/--no-equilibria", default=None, help="Compute (or skip) each "
+              "patient's stable states and saddles (the slowest part; skipped: 'low' is "
+              "pain <= basins.low_level). Default: basins.equilibria, true.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @_workers_option(1)
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
 @_scheduler_option
-def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_sessions: int,
-           every: float, horizon: float, patient: int | None, arm: str | None,
-           no_equilibria: bool, force: bool, workers: int, backend: str,
-           scheduler: str | None) -> None:
+@_verbosity
+def basins(file: Path, out: Path, patients: int | None, seed: int | None,
+           max_sessions: int | None, every: float | None, horizon: float | None,
+           patient: int | None, arm: str | None, equilibria: bool | None, force: bool,
+           workers: int, backend: str, scheduler: str | None, verbose: bool,
+           quiet: bool) -> None:
     """Basin map of FILE's cohort: stable states and saddles, the minimal tension
     release of one dry-needling session and the minimal number of sessions that leave
-    each patient low for good, and the minimal release against the systemic state R."""
+    each patient low for good, and the minimal release against the systemic state R.
+    Settings come from FILE's [basins] table; flags override them."""
     from .basins import basin_map, format_basins, write_basins
     from .interventions import acupuncture, dry_needling
     from .results import DISCLAIMER, check_out
     from .scenario import load_scenario
 
+    _say(verbose, quiet, "")
     try:
         s = load_scenario(file, patients=patients, seed=seed)
+        b = s.data["basins"]
+        max_sessions = max_sessions if max_sessions is not None else b["max_sessions"]
+        every = every if every is not None else b["every"]
+        settle = b["settle"]
+        if horizon is not None and settle > horizon:
+            raise PainsimError(f"--horizon {horizon:g}: shorter than {file}'s basins.settle "
+                               f"({settle:g} days); give at least that")
+        horizon = horizon if horizon is not None else b["horizon"]
+        equilibria = equilibria if equilibria is not None else b["equilibria"]
+        patient = _patient_of(b["patient"], patient, file, "basins", s.patients)
         check_out(out, force=force)
         dn = {k: v for a in s.data["arms"] for k_, p in a["treatment"] if k_ == "dry_needling"
               for k, v in p.items()}
@@ -779,6 +820,7 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
             return dry_needling(**rest, release=f)
 
         course = dry_needling(**dn)
+        arm = arm if arm is not None else b["arm"]
         if arm is not None:
             by = {a.name: a for a in s.arms}
             if arm not in by or by[arm].protocol is None:
@@ -786,18 +828,26 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
                                    + ", ".join(a.name for a in s.arms if a.protocol))
             course = by[arm].protocol.interventions[0]
         k = patient or 0
-        if k >= s.patients:
-            raise PainsimError(f"--patient {k}: the cohort has {s.patients} patients")
+        _say(verbose, quiet, f"basin map of {file} (seed {s.seed}): {s.patients:,} patients, "
+             f"course {course.name} every {every:g} days up to {max_sessions} sessions, "
+             f"{horizon:g} days after it, equilibria {'on' if equilibria else 'off'}, "
+             f"driver patient {k}; backend {backend}, {workers or MAX_WORKERS} worker(s)"
+             + (f", Dask scheduler {scheduler}" if scheduler else ""))
         t0 = time.perf_counter()
-        with _cluster(scheduler, workers) as executor:
+        with _cluster(scheduler, workers) as executor, \
+                _Progress("mapping basins", "stage", not quiet) as bar:
             bm = basin_map(s.cohort, lever=lever, course=course, every_days=every,
-                           max_sessions=max_sessions, horizon=horizon, driver_patient=k,
-                           with_equilibria=not no_equilibria, backend=backend,
-                           workers=workers, rtol=s.rtol, atol=s.atol, executor=executor)
+                           max_sessions=max_sessions, horizon=horizon, settle_days=settle,
+                           low_level=b["low_level"], driver_patient=k,
+                           with_equilibria=equilibria, backend=backend,
+                           workers=workers, rtol=s.rtol, atol=s.atol, executor=executor,
+                           progress=bar.callback)
         files = write_basins(bm, s.cohort, out, force=force, lever=lever, course=course,
                              systemic=acupuncture(**ac), patient=patient, scenario=s)
     except PainsimError as exc:
         raise _fail(exc) from None
+    if quiet:
+        return
     click.echo(f"basin map of {s.patients} patients ({time.perf_counter() - t0:.1f} s)\n")
     click.echo(format_basins(bm))
     click.echo(f"\nwrote {out}/: {', '.join(files)}")
@@ -808,10 +858,13 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Folder for summary.csv, patients.csv and contributions.png.")
-@click.option("--arm", help="Arm to explain (default: every treated arm).")
-@click.option("--reference", help="Reference arm (default: the first arm).")
+@click.option("--arm", help="Arm to explain (default: explain.arm, else every treated "
+              "arm).")
+@click.option("--reference", help="Reference arm (default: explain.reference, else the "
+              "first arm).")
 @click.option("--patient", type=click.IntRange(min=0),
-              help="Print the plain-language story of this patient.")
+              help="Print the plain-language story of this patient (default: "
+              "explain.patient).")
 @click.option("--patients", type=click.IntRange(min=1), help="Override cohort.patients.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override the scenario seed.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
@@ -819,41 +872,55 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None, max_se
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default="numpy",
               show_default=True, help="Solver backend (numba: compiled, faster).")
 @_scheduler_option
+@_verbosity
 def explain(file: Path, out: Path, arm: str | None, reference: str | None,
             patient: int | None, patients: int | None, seed: int | None, force: bool,
-            workers: int, backend: str, scheduler: str | None) -> None:
+            workers: int, backend: str, scheduler: str | None, verbose: bool,
+            quiet: bool) -> None:
     """Why did patients get better? Split each arm's effect on pain into pathway
     contributions (exact Shapley values over counterfactual ablations, common random
-    numbers) at the short-term day and at the horizon."""
+    numbers) at the short-term day and at the horizon. Settings come from FILE's
+    [explain] table; flags override them."""
     from .attribute import attribute, format_summary, narrative, write_attribution
     from .results import DISCLAIMER, check_out
     from .scenario import load_scenario
 
+    _say(verbose, quiet, "")
     try:
         s = load_scenario(file, patients=patients, seed=seed)
-        check_out(out, force=force)
+        e = s.data["explain"]
         names = [a.name for a in s.arms]
-        reference = reference or names[0]
+        arm = arm if arm is not None else e["arm"]
+        reference = reference or e["reference"] or names[0]
         for what, a in (("--arm", arm), ("--reference", reference)):
             if a is not None and a not in names:
                 raise PainsimError(f"{what} {a!r}: not an arm of {file}; arms: "
                                    + ", ".join(names))
-        if patient is not None and patient >= s.patients:
-            raise PainsimError(f"--patient {patient}: the cohort has {s.patients} patients")
+        patient = _patient_of(e["patient"], patient, file, "explain", s.patients)
         if arm == reference:
             raise PainsimError(f"--arm {arm!r} is the reference; choose another arm")
-        t0 = time.perf_counter()
+        check_out(out, force=force)
         day = s.outcomes.short_term_day
-        days = sorted({min(day if day is not None else 42.0, s.horizon_days),
-                       float(int(s.horizon_days))})
-        with _cluster(scheduler, workers) as executor:
+        days = e["days"] or sorted({min(day if day is not None else 42.0, s.horizon_days),
+                                    float(int(s.horizon_days))})
+        _say(verbose, quiet, f"attribution of {file} (seed {s.seed}): {s.patients:,} "
+             f"patients, arm {arm or 'every treated arm'} against {reference}, days "
+             f"{', '.join(f'{d:g}' for d in days)}; backend {backend}, "
+             f"{workers or MAX_WORKERS} worker(s)"
+             + (f", Dask scheduler {scheduler}" if scheduler else ""))
+        t0 = time.perf_counter()
+        with _cluster(scheduler, workers) as executor, \
+                _Progress("simulating ablations", "chunk", not quiet) as bar:
             att = attribute(list(s.arms), s.cohort, s.horizon_days, arm=arm,
                             reference=reference, days=days, seed=s.seed, backend=backend,
                             workers=workers, rtol=s.rtol, atol=s.atol,
-                            epoch_days=s.epoch_days, executor=executor)
+                            epoch_days=s.epoch_days, executor=executor,
+                            progress=bar.callback)
         files = write_attribution(att, out, force=force, scenario=s)
     except PainsimError as exc:
         raise _fail(exc) from None
+    if quiet:
+        return
     click.echo(f"pathway attribution, {s.patients} patients "
                f"({time.perf_counter() - t0:.1f} s; {att.info['method']})\n")
     vs = [a for a in att.summary.arm.unique() if " vs " in a]

@@ -28,8 +28,10 @@ __all__ = ["FLARE", "SESSION", "FlareTable", "SessionBook", "Sessions", "StopQue
            "StopTable", "changes_state", "draw_effects", "effect_probabilities",
            "stop_effects", "stop_table"]
 
-#: Kinds of stop in a :class:`StopTable`.
-SESSION, FLARE = 0, 1
+#: The kind of a session's stop in a :class:`StopTable`.
+SESSION = 0
+#: The kind of a flare's stop in a :class:`StopTable`.
+FLARE = 1
 
 
 def effect_probabilities(interventions: Sequence[Intervention]) -> list[NDArray]:

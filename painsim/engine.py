@@ -59,6 +59,30 @@ from .solver import integrate
 __all__ = ["simulate"]
 
 
+@dataclass(frozen=True)
+class ArmTrajectories:
+    """One arm run on one chunk, before outcomes: the save days, daily pain
+    ``(n, n_days)``, baseline pain, solver status, threshold ``crossings`` (lane, which
+    level, day, direction), dropout days, the day each course ended, the booked
+    ``sessions`` (lane, day, days waited), the event log's arrays and phase timings."""
+
+    days: NDArray[np.float64]
+    pain: NDArray[np.float64]
+    baseline: NDArray[np.float64]
+    status: NDArray[np.int_]
+    crossings: tuple[NDArray, NDArray, NDArray, NDArray]
+    dropout: NDArray[np.float64]
+    course_end: NDArray[np.float64]
+    sessions: tuple[NDArray, NDArray, NDArray]
+    log: dict[str, Any]
+    timings: dict[str, float]
+
+    def as_run(self) -> dict[str, Any]:
+        """The fields by name, as :func:`~painsim.outcomes.patient_outcomes` reads them
+        (the same arrays, not copies)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 @dataclass
 class _ArmRun:
     """One arm on one chunk of patients: the decide/integrate loop over epochs."""
@@ -156,7 +180,7 @@ class _ArmRun:
         self.visits.pain_now = model.pain_of(self.y, self.P)
         return sol
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ArmTrajectories:
         n = self.lanes.size
         env = simpy.Environment()
         self._decide_ahead(env)
@@ -184,12 +208,14 @@ class _ArmRun:
             self.timings["integrate_s"] += time.perf_counter() - tic
         cl, cw, ct, cd = (np.concatenate(x) for x in zip(*cross, strict=True))
         v, book = self.visits, self.visits.book
-        return {"days": days, "pain": pain, "baseline": v.baseline, "status": status,
-                "crossings": (cl, cw, ct, cd), "dropout": v.dropout,
-                "course_end": v.course_end,
-                "sessions": (np.array(book.lane, dtype=int), np.array(book.t, dtype=float),
-                             np.array(book.wait, dtype=float)),
-                "log": v.log.arrays(), "timings": self.timings}
+        return ArmTrajectories(
+            days=days, pain=pain, baseline=v.baseline, status=status,
+            crossings=(cl, cw, ct, cd), dropout=v.dropout, course_end=v.course_end,
+            sessions=(np.array(book.lane, dtype=int), np.array(book.t, dtype=float),
+                      np.array(book.wait, dtype=float)),
+            log=v.log.arrays(), timings=self.timings)
+
+
 def simulate(
     arms: Sequence[Arm],
     cohort: Cohort,
@@ -615,20 +641,21 @@ def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> dict[s
     """Arm ``i`` on patients ``lo..hi-1`` (``sample`` holds patients from ``lo``), with
     the per-patient outcomes of that chunk."""
     out = None if job.pain is None else job.pain[i][lo:hi]
-    run = _ArmRun(model=job.model, arm=job.arms[i], sample=sample,
-                  lanes=np.arange(lo, hi), first=lo, horizon=job.horizon,
-                  epoch_days=job.epoch, outcomes=job.outcomes, seed=job.seed,
-                  rtol=job.rtol, atol=job.atol, backend=job.backend, pain_out=out).run()
+    tr = _ArmRun(model=job.model, arm=job.arms[i], sample=sample,
+                 lanes=np.arange(lo, hi), first=lo, horizon=job.horizon,
+                 epoch_days=job.epoch, outcomes=job.outcomes, seed=job.seed,
+                 rtol=job.rtol, atol=job.atol, backend=job.backend, pain_out=out).run()
     tic = time.perf_counter()
-    run["outcomes"] = patient_outcomes(run, job.outcomes, job.horizon)
-    run["timings"]["outcomes_s"] = time.perf_counter() - tic
+    values = patient_outcomes(tr.as_run(), job.outcomes, job.horizon)
+    timings = {**tr.timings, "outcomes_s": time.perf_counter() - tic}
     # crossings and session lists are summed up in the outcomes: none of them goes back
     # through a pipe; pain does only when it is not already in place
-    pain = run.pop("pain")
+    run = {"days": tr.days, "baseline": tr.baseline, "status": tr.status,
+           "dropout": tr.dropout, "course_end": tr.course_end,
+           "sessions": (None, None, tr.sessions[2]),  # waits, for the summary
+           "log": tr.log, "timings": timings, "outcomes": values}
     if job.pain is None:
-        run["pain_rows"] = pain
-    del run["crossings"]
-    run["sessions"] = (None, None, run["sessions"][2])  # waits, for the summary
+        run["pain_rows"] = tr.pain
     return run
 
 

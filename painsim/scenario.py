@@ -274,6 +274,34 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "resamples": Key("int", "Bootstrap resamples of the index intervals.", 200, 10,
                          100000),
     },
+    "basins": {  # painsim basins FILE (painsim.basins); its flags override these
+        "max_sessions": Key("int", "Longest course tried (`--max-sessions`).", 12, 1, 200),
+        "every": Key("duration", "Days between the course's sessions (`--every`).",
+                     "7 days", 0.05, 365),
+        "horizon": Key("duration", "Follow-up integrated after the (last) session, "
+                       "separate from the study's horizon (`--horizon`).", "365 days", 10,
+                       3650),
+        "settle": Key("duration", "Low for good: pain at or below the patient's level over "
+                      "this last part of the follow-up (at most `horizon`).", "60 days", 1,
+                      3650),
+        "low_level": Key("float", "Pain counting as low where a patient has no saddle "
+                         "(or equilibria are skipped).", 2.0, 0, 10, "pain"),
+        "patient": Key("int", "Patient (0-based) of the phase plane and of the driver "
+                       "curve (`--patient`; absent: 0).", None, 0, MAX_PATIENTS - 1),
+        "arm": Key("str", "Treated arm whose session is the course (`--arm`; absent: the "
+                   "file's dry needling, or dry needling with its defaults).", None),
+        "equilibria": Key("bool", "Compute each patient's stable states and saddles (the "
+                          "slowest part; `--no-equilibria`).", True),
+    },
+    "explain": {  # painsim explain FILE (painsim.attribute); its flags override these
+        "arm": Key("str", "Arm to explain (`--arm`; absent: every treated arm).", None),
+        "reference": Key("str", "Reference arm (`--reference`; absent: the first arm).",
+                         None),
+        "patient": Key("int", "Patient (0-based) whose story is printed (`--patient`; "
+                       "absent: none).", None, 0, MAX_PATIENTS - 1),
+        "days": Key("durations", "Days of the contributions, each rounded to a whole day "
+                    "(empty: the short-term day and the horizon).", [], 0, MAX_DAY),
+    },
 }
 
 #: Intervention kinds and their parameters (factory in painsim.interventions).
@@ -691,6 +719,7 @@ def load_scenario(path: str | Path, *, patients: int | None = None,
             pr.add("outcomes.short_term", f"{st:g} days is after the horizon "
                    f"({horizon:g} days)")
     _check_sensitivity(tables["sensitivity"], names, pr)
+    _check_basins_explain(tables, arms_norm, horizon, pr)
     o = tables["outcomes"]
     if o["short_term"] is not None:  # the save grid is daily
         o["short_term"] = float(round(o["short_term"]))
@@ -810,6 +839,36 @@ def _check_sensitivity(sec: dict[str, Any], arm_names: list[str], pr: _Problems)
         if a is not None and arm_names and a not in arm_names:
             pr.add(f"sensitivity.{k}", f"{_fmt(a)} is not an arm; arms: "
                    + ", ".join(arm_names) + did_you_mean(a, tuple(arm_names)))
+
+
+def _check_basins_explain(tables: dict[str, dict[str, Any]], arms: list[dict[str, Any]],
+                          horizon: float | None, pr: _Problems) -> None:
+    """``[basins]`` and ``[explain]``: arms that exist (the basins course a treated one,
+    the explained arm not the reference), ``settle`` within ``horizon`` and ``days``
+    within the study's horizon (rounded to whole days). A ``patient`` is checked against
+    the cohort by the command, after its flags (``--patients``) are applied."""
+    names = [a["name"] for a in arms if a.get("name")]
+    treated = [a["name"] for a in arms if a.get("name") and a.get("treatment")]
+    b, e = tables["basins"], tables["explain"]
+    for sec, k, allowed in (("basins", "arm", treated), ("explain", "arm", names),
+                            ("explain", "reference", names)):
+        a = tables[sec].get(k)
+        if a is not None and names and a not in allowed:
+            what = "a treated arm" if allowed is treated else "an arm"
+            pr.add(f"{sec}.{k}", f"{_fmt(a)} is not {what}; {what[2:].strip()}s: "
+                   + (", ".join(allowed) or "none") + did_you_mean(a, tuple(allowed)))
+    if e.get("arm") is not None and e.get("arm") == e.get("reference"):
+        pr.add("explain.arm", f"{_fmt(e['arm'])} is also the reference; choose another arm")
+    if b.get("settle") is not None and b.get("horizon") is not None and \
+            b["settle"] > b["horizon"]:
+        pr.add("basins.settle", f"{b['settle']:g} days is longer than basins.horizon "
+               f"({b['horizon']:g} days)")
+    if e.get("days"):
+        e["days"] = [float(round(d)) for d in e["days"]]
+        for i, d in enumerate(e["days"] if horizon is not None else []):
+            if d > horizon:
+                pr.add(f"explain.days[{i}]", f"{d:g} days is after the horizon "
+                       f"({horizon:g} days)")
 
 
 def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:

@@ -356,6 +356,9 @@ class StudyEvaluator:
     block_lanes : int
         Lanes (sets x patients) per solver run (memory); fixes the lane layout, so it
         is part of what makes a result reproducible (the seed is the other).
+    progress : callable, optional
+        ``progress(done, total)`` after each solver run (a block of parameter sets);
+        it does not change the results.
     """
 
     scenario: Any
@@ -368,6 +371,7 @@ class StudyEvaluator:
     block_lanes: int = 8192
     executor: Any = None
     runs: int = 0
+    progress: Callable[[int, int], None] | None = None
 
     def __post_init__(self) -> None:
         s = self.scenario
@@ -480,7 +484,7 @@ class StudyEvaluator:
             groups.setdefault(kk, []).append(i)
         blocks = [(kk, idx[b:b + per_block]) for kk, idx in groups.items()
                   for b in range(0, len(idx), per_block)]
-        for kk, sel in blocks:
+        for b, (kk, sel) in enumerate(blocks):
             V = X[sel][:, cols]
             run_arms = arms if not self.protocol else [
                 _with_protocol(a, dict(zip([f for _, f in self.protocol], kk, strict=True)))
@@ -501,6 +505,8 @@ class StudyEvaluator:
                     y = y - _per_set(res, self.reference, k, len(V), m,
                                      o.relapse_window_days)
                 out[k][sel] = y
+            if self.progress is not None:
+                self.progress(b + 1, len(blocks))
         return out
 
 
@@ -560,14 +566,18 @@ def spec_of(scenario: Any) -> dict[str, Any]:
 
 def run_sensitivity(scenario: Any, *, workers: int = 1, backend: str = "numpy",
                     n: int | None = None, method: str | None = None,
-                    block_lanes: int = 8192, executor: Any = None) -> SensitivityResult:
-    """The ``[sensitivity]`` analysis of a scenario (see :func:`analyse`)."""
+                    block_lanes: int = 8192, executor: Any = None,
+                    progress: Callable[[int, int], None] | None = None
+                    ) -> SensitivityResult:
+    """The ``[sensitivity]`` analysis of a scenario (see :func:`analyse`);
+    ``progress(done, total)`` is called after each solver run (a block of parameter
+    sets, see :class:`StudyEvaluator`)."""
     sec = spec_of(scenario)
     pars = sec["parameters"]
     names = list(pars)
     ev = StudyEvaluator(scenario, names, outcomes=tuple(sec["outcomes"]), arm=sec["arm"],
                         reference=sec["reference"], workers=workers, backend=backend,
-                        block_lanes=block_lanes, executor=executor)
+                        block_lanes=block_lanes, executor=executor, progress=progress)
     res = analyse(names, [pars[k] for k in names], ev, method=method or sec["method"],
                   n=n or sec["n"], seed=scenario.seed, second_order=sec["second_order"],
                   levels=sec["levels"], resamples=sec["resamples"])

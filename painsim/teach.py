@@ -36,7 +36,7 @@ from .plots import FOOTER
 from .protocols import Arm, Fixed, Protocol
 from .results import DISCLAIMER
 
-__all__ = ["CONTRADICTIONS", "build_report"]
+__all__ = ["CONTRADICTIONS", "WHY_PATIENTS", "build_report"]
 
 #: The contradictions worth teaching (claims.md), each with its two sides.
 CONTRADICTIONS = (
@@ -225,6 +225,177 @@ def _relapse_and_map(patients: int, seed: int, workers: int,
     return relapse_png, _png(fig)
 
 
+#: Patients of the cohort behind each of the basins, attribution and sensitivity
+#: sections (at most ``--patients``): small, so that ``painsim teach`` stays quick.
+WHY_PATIENTS = 16
+#: Its mix: half chronic sensitized, half stress-driven (both mostly bistable).
+WHY_MIX = {"chronic_sensitized": 0.5, "stress_driven": 0.5}
+#: The study of the sensitivity section, as a scenario file would write it.
+SENSITIVITY_STUDY = """\
+title = "What the acupuncture verdict hangs on (teaching report)"
+horizon = "6 months"
+[cohort]
+mix = {{ chronic_sensitized = 0.5, stress_driven = 0.5 }}
+[[arms]]
+name = "sham"
+treatment = [{{ kind = "sham" }}]
+schedule = {{ kind = "fixed", start = "1 day", every = "1 week", sessions = 6 }}
+[[arms]]
+name = "acupuncture"
+treatment = [{{ kind = "acupuncture" }}]
+schedule = {{ kind = "fixed", start = "1 day", every = "1 week", sessions = 6 }}
+[outcomes]
+short_term = "6 weeks"
+bootstrap = 0
+[sensitivity]
+parameters = {{ model.k_R = [0.5, 2.0], model.tau_R = [60, 730], model.g_T = [0.3, 0.7], \
+acupuncture.dose = [0.02, 0.3] }}
+outcomes = ["change_short_term"]
+arm = "acupuncture"
+reference = "sham"
+method = "morris"
+n = {n}
+levels = 4
+"""
+#: Morris trajectories of the sensitivity section.
+WHY_TRAJECTORIES = 6
+#: Plain names of the parameters the sensitivity section varies.
+_PLAIN = {"model.k_R": "how strongly the systemic state R lifts the sensitization "
+                       "threshold (k_R)",
+          "model.tau_R": "how slowly R fades (tau_R, days)",
+          "model.g_T": "how strongly pain makes muscles guard (g_T)",
+          "acupuncture.dose": "acupuncture's specific systemic dose per session"}
+
+
+def _basins_section(n: int, seed: int, workers: int, backend: str) -> str:
+    """For whom does one kick tip the balance: a basin map of ``n`` patients, in plain
+    words, with the share tipped against sessions."""
+    from .basins import basin_map
+
+    sessions = 6
+    bm = basin_map(Cohort(n=n, seed=seed, mix=WHY_MIX), max_sessions=sessions,
+                   horizon=180.0, settle_days=60.0, backend=backend, workers=workers,
+                   tol=0.01)  # release to 1 point of percentage: enough for prose
+    p = bm.patients
+    bistable = int((p.n_stable >= 2).sum())
+    rel = p.min_release.to_numpy()
+    one = np.isfinite(rel) & (rel > 0)
+    already = int((rel == 0).sum())
+    course = np.isfinite(p.min_sessions.to_numpy()) & (p.min_sessions.to_numpy() > 0)
+    med = float(np.median(rel[one])) if one.any() else float("nan")
+    fig, ax = _fig(7, 3.4)
+    ax = ax[0, 0]
+    for col in bm.tipped.columns:
+        ax.plot(bm.tipped.index, bm.tipped[col], marker="o", lw=1.3,
+                label=col.replace("_", " "))
+    ax.set(xlabel="weekly dry-needling sessions", ylabel="share low for good",
+           ylim=(-0.03, 1.03), title=f"Share tipped into lasting low pain ({n} patients)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    png = _png(fig)
+    text = (f"<p>Of {n} model patients (half chronic sensitized, half stress-driven; "
+            f"flares off), <b>{bistable}</b> have two stable states, a low-pain and a "
+            "sensitized one, with a threshold (a saddle) between them. For each patient "
+            "painsim searched the smallest release of muscle tension by <i>one</i> "
+            "dry-needling session that leaves pain low for good (at or below the "
+            "threshold over the last 60 of 180 days), checked by simulating each patient, "
+            f"not by a formula. One session can do it for <b>{int(one.sum())}</b> of "
+            f"{n}" + (f" (median release needed: {med:.0%} of the tension)" if one.any()
+                      else "") + f"; {already} {'is' if already == 1 else 'are'} low "
+            "already without it. A weekly course "
+            f"of {bm.info['course']} with its default release leaves "
+            f"<b>{int(course.sum())}</b> low for good within {sessions} sessions.</p>")
+    if bm.driver is not None:
+        d = bm.driver
+        zero = d[d.min_release == 0]
+        first = d.min_release.iloc[0]
+        text += ("<p>A change of the drivers moves the threshold: with the slow systemic "
+                 "state R held higher (what acupuncture is said to do), patient "
+                 f"{bm.info['driver_patient']} needs a release of "
+                 + (f"{first:.0%}" if np.isfinite(first) else "more than any session gives")
+                 + " at R = 0" + (f", and none at all from R = {zero.R.min():g} on: there "
+                                  "the sensitized state has disappeared (a saddle-node), "
+                                  "so no kick is needed" if len(zero) else
+                                  ", and still some at the highest R tried") + ".</p>")
+    return (f"<h2>Who tips? Basins and kicks</h2>{text}"
+            f'<img alt="share tipped against sessions" src="data:image/png;base64,{png}">'
+            "<p class=\"small\">painsim basins FILE --out DIR makes the same map for a "
+            "study's own cohort (per-patient table, phase plane, cohort figure).</p>")
+
+
+def _attribution_section(n: int, seed: int, workers: int, backend: str) -> str:
+    """Why did patients get better: Shapley shares of each arm's effect against sham."""
+    from .attribute import attribute
+
+    weekly = Fixed(start_day=1, every_days=7, sessions=6)
+    arms = [Arm(name="sham", protocol=Protocol(intervention=sham(), schedule=weekly)),
+            *_arms()]
+    cohort = Cohort(n=n, seed=seed, mix=WHY_MIX, random_flares=False)  # half the runs
+    att = attribute(arms, cohort, 180.0, reference="sham",
+                    days=[42.0, 180.0], seed=seed, backend=backend, workers=workers,
+                    bootstrap=200)
+    sm = att.summary
+    items = []
+    for arm in ("dry needling", "acupuncture"):
+        label = f"{arm} vs sham"
+        for day in (42.0, 180.0):
+            g = sm[(sm.arm == label) & (sm.day == day)].set_index("pathway")
+            tot = float(g.loc["total", "mean"])
+            parts = g.drop(index="total")["mean"]
+            parts = parts[parts.abs() >= 0.005].sort_values(key=np.abs, ascending=False)
+            said = "; ".join(f"{abs(v):.2f} {'less' if v < 0 else 'more'} from "
+                             f"{html.escape(str(k))}" for k, v in parts.items())
+            head = (f"pain was on average {abs(tot):.2f} points "
+                    f"{'lower' if tot < 0 else 'higher'} than with sham")
+            items.append(f"<li><b>{arm}, day {day:g}</b>: {head}"
+                         + (f": {said}" if said else " (no pathway moved it)") + ".</li>")
+    return ("<h2>Why did they get better? Pathways</h2>"
+            f"<p>The same {n} patients (flares off), paired on the same random numbers, "
+            "had six weekly "
+            "sessions of sham, dry needling or acupuncture. Each arm's difference from sham "
+            "was split into pathways (tension release, soreness, session analgesia, the "
+            "systemic state, the non-specific visit effect) by switching pathways "
+            "off in every combination and taking exact Shapley values: the parts add up to "
+            "the whole difference by construction. Negative numbers lower pain.</p>"
+            f"<ul>{''.join(items)}</ul>"
+            "<p class=\"small\">Day 42 is the end of the course; day 180 the follow-up. "
+            "A pathway whose share at day 42 is gone by day 180 helped only while it "
+            "lasted. painsim explain FILE --out DIR --patient K tells one patient's story."
+            "</p>")
+
+
+def _sensitivity_section(n: int, seed: int, workers: int, backend: str) -> str:
+    """Which assumptions the verdict "acupuncture beats sham" hangs on (Morris)."""
+    from .scenario import load_scenario
+    from .sensitivity import run_sensitivity
+
+    s = load_scenario("teaching-sensitivity.toml", patients=n, seed=seed,
+                      text=SENSITIVITY_STUDY.format(n=WHY_TRAJECTORIES))
+    res = run_sensitivity(s, workers=workers, backend=backend)
+    df = res.indices["change_short_term"].sort_values("mu_star", ascending=False)
+    y = res.Y["change_short_term"]
+    rows = "".join(f"<tr><td>{i}</td><td>{html.escape(_PLAIN.get(k, k))}</td>"
+                   f"<td>{lo:g} – {hi:g}</td><td>{r.mu_star:.3f}</td></tr>"
+                   for i, (k, r) in enumerate(df.iterrows(), start=1)
+                   for lo, hi in [res.bounds[res.names.index(k)]])
+    top = str(df.index[0])
+    return ("<h2>How sure? What the verdict hangs on</h2>"
+            f"<p>Is acupuncture better than sham at 6 weeks? Here the answer was varied "
+            f"with four assumptions at once, each over its plausible range, in {len(y)} "
+            f"model studies of {n} patients (Morris screening, {WHY_TRAJECTORIES} "
+            "trajectories; the designs and estimates come from SALib). Across them the "
+            f"difference in pain change ranged from {np.nanmin(y):+.2f} to "
+            f"{np.nanmax(y):+.2f} points (negative: acupuncture lowers pain more). The "
+            f"assumption it hangs on most is <b>{html.escape(_PLAIN.get(top, top))}</b>. "
+            "μ* is the mean size of the change in the difference when that one assumption "
+            "moves by a step of its range (points of pain): a ranking for screening, not a "
+            "precise share.</p><table><tr><th>rank</th><th>assumption</th><th>range</th>"
+            f"<th>μ* (points)</th></tr>{rows}</table>"
+            "<p class=\"small\">painsim sensitivity FILE --out DIR runs Morris or Sobol "
+            "indices with intervals for a study's own [sensitivity] table.</p>")
+
+
 def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int = 120,
                  seed: int = 2026, workers: int = 0, backend: str = "numpy",
                  progress: Callable[[int, int], None] | None = None) -> Path:
@@ -244,7 +415,9 @@ def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int =
         Solver backend.
     progress : callable, optional
         ``progress(done, total)`` after each simulated cohort: one per assumption set,
-        then one per column of the claim map (:data:`MAP_SHARES`).
+        then one per column of the claim map (:data:`MAP_SHARES`), then one for each of
+        the basins, attribution and sensitivity sections (:data:`WHY_PATIENTS`
+        patients, at most ``patients``).
 
     Returns
     -------
@@ -255,7 +428,7 @@ def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int =
     ids = sorted({c for x in CONTRADICTIONS for c in (*x["a"], *x["b"])})
     claims = {c.id: c for c in load_claims([claims_dir / f"{i}.toml" for i in ids])}
     sets = load_assumptions(claims_dir / "assumptions.toml")
-    total = len(sets) + len(MAP_SHARES)
+    total = len(sets) + len(MAP_SHARES) + 3
     report = progress or (lambda done, total: None)
     table = evaluate_claims(list(claims.values()), sets, patients=patients, seed=seed,
                             n_boot=100, workers=workers, backend=backend,
@@ -265,6 +438,10 @@ def build_report(out_dir: str | Path, claims_dir: str | Path, *, patients: int =
     loop, (typical, typical_caption) = _loop_diagram(), _typical_patients()
     relapse, cmap = _relapse_and_map(patients, seed, workers,
                                      done=lambda: report(next(cohorts), total))
+    why = []
+    for section in (_basins_section, _attribution_section, _sensitivity_section):
+        why.append(section(min(patients, WHY_PATIENTS), seed, workers, backend))
+        report(next(cohorts), total)
 
     def img(b64: str, alt: str) -> str:
         return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
@@ -342,6 +519,7 @@ on or off and which parameters take which values, and why.</p><ul>{sets_html}</u
 <p>The winner on relapse depends on who is treated and on how long one looks: this is
 how both sides of the relapse contradiction can be right, each for its own population
 and window.</p>
+<section class="why">{''.join(f'<div class="why-part">{w}</div>' for w in why)}</section>
 <footer>Made by painsim from its default model and the shipped claim files. {FOOTER}
 </footer></body></html>
 """
