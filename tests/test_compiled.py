@@ -262,7 +262,8 @@ def test_backend_is_checked():
     with pytest.raises(ParameterError, match="numpy, numba"):
         ps.simulate(arms, cohort, horizon_days=30, backend="fortran")
     plain = ps.Model(name="plain", states=PAIN_LOOP.states, parameters=PAIN_LOOP.parameters,
-                     rhs=PAIN_LOOP.rhs, pain=PAIN_LOOP.pain)
+                     rhs=PAIN_LOOP.rhs, pain=PAIN_LOOP.pain, starts=PAIN_LOOP.starts,
+                     injury_state=PAIN_LOOP.injury_state)
     with pytest.raises(ParameterError, match="no lane_form"):
         ps.simulate(arms, ps.Cohort(n=2, model=plain), horizon_days=30, backend="numba")
 
