@@ -5,6 +5,7 @@ recalibrated): constructed intervals, constructed tables and tiny cohorts.
 """
 
 import math
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -116,21 +117,36 @@ def test_claim_verdict_combines_observables():
 # --- windows ------------------------------------------------------------------------
 
 def test_every_claim_records_the_words_that_fix_its_window():
-    md = _norm((SHARED / "claims.md").read_text())
-    seeds = {p.name[:3]: _norm(p.read_text()) for p in (SHARED / "seeds").glob("*.txt")}
     for c in load_claims(_claim_files()):
         if c.not_expressible:
             continue
         assert c.window, c.id
         raw = tomllib.loads(Path(c.path).read_text())
         assert raw["window"]["quote"] == c.window_quote
-        if c.window_quote:  # the claim's own words: in claims.md or in its seed article
-            q = _norm(c.window_quote)
-            assert q in md or q in seeds[c.id[:3]], (c.id, c.window_quote)
         for o in c.observables:  # a metric that depends on time says when it is read
             needs = cl.METRICS[o.metric].needs
             if needs:
                 assert o.day is not None or o.days, (c.id, o.metric)
+
+
+def test_every_window_quote_is_in_the_claims_or_their_source_articles():
+    # The source texts (claims.md and the seed articles) live beside the repository, not
+    # in it: CI lays them there, so there the check must run; a user's clone skips it.
+    if not (SHARED / "claims.md").is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{SHARED / 'claims.md'} is missing; CI lays shared/ beside the "
+                        "repository")
+        pytest.skip("the source texts (../shared/claims.md, seeds/) are not beside this clone")
+    md = _norm((SHARED / "claims.md").read_text())
+    seeds = {p.name[:3]: _norm(p.read_text()) for p in (SHARED / "seeds").glob("*.txt")}
+    quoted = 0
+    for c in load_claims(_claim_files()):
+        if c.not_expressible or not c.window_quote:
+            continue
+        q = _norm(c.window_quote)  # the claim's own words: in claims.md or its article
+        assert q in md or q in seeds[c.id[:3]], (c.id, c.window_quote)
+        quoted += 1
+    assert quoted > 0
 
 
 def test_windows_are_read_from_the_claim_files():
