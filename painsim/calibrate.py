@@ -24,15 +24,15 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from .claims import load_claims, observable_value, patients_table, standard_arms
-from .cohort import PHENOTYPE_PRESETS, Cohort, with_parameters
+from .cohort import MAX_PATIENTS, PHENOTYPE_PRESETS, Cohort, with_parameters
 from .engine import simulate
-from .errors import ParameterError, ScenarioError
+from .errors import ParameterError, ScenarioError, check_number, did_you_mean, short_repr
 from .outcomes import DISCLAIMER, Outcomes
 from .painloop import PAIN_LOOP
 from .scenario import TREATMENTS
 
-__all__ = ["CalibrationResult", "EvidenceFit", "calibrate", "fit_evidence", "format_calibration",
-           "simulate_evidence"]
+__all__ = ["Calibration", "CalibrationResult", "EvidenceFit", "calibrate", "fit_evidence",
+           "format_calibration", "read_calibration", "simulate_evidence"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,157 @@ def _uncertainty(J: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
     return se, corr
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """A claim file's ``[calibration]`` table, checked (:func:`read_calibration`).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Parameters to fit: ``model.<parameter>`` or ``<treatment>.<parameter>``.
+    lo, hi, start : tuple of float
+        Bounds and starting value of each (in the parameter's unit).
+    mix : dict of str to float
+        Phenotype mix of the cohort (default: half acute strain, half recurrent).
+    patients : int
+        Cohort size (default 120).
+    horizon_days : float
+        Follow-up, days (default 180).
+    seed : int
+        Cohort seed (default 2026).
+    note : str
+        Free text shown with the fit.
+    """
+
+    names: tuple[str, ...]
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+    start: tuple[float, ...]
+    mix: dict[str, float]
+    patients: int = 120
+    horizon_days: float = 180.0
+    seed: int = 2026
+    note: str = ""
+
+
+_CAL_KEYS = ("parameter", "mix", "patients", "horizon_days", "seed", "note")
+_PAR_KEYS = ("name", "lo", "hi", "start")
+#: Longest follow-up a calibration may simulate, days (ten years).
+MAX_CALIBRATION_DAYS = 3652.5
+
+
+def read_calibration(path: str | Path) -> Calibration:
+    """Read and check the ``[calibration]`` table of claim file ``path``.
+
+    Every key is checked before anything is simulated: unknown keys (with a
+    did-you-mean), types, bounds inside the parameter's allowed range, phenotype names
+    of ``mix``, and sizes (``patients`` up to :data:`painsim.cohort.MAX_PATIENTS`,
+    ``horizon_days`` up to :data:`MAX_CALIBRATION_DAYS`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A claim file (TOML).
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the field (``calibration.parameter[1].lo``) and what is
+        allowed.
+    """
+    p = str(path)
+
+    def fail(field: str, msg: str) -> ScenarioError:
+        return ScenarioError(f"{p}: calibration.{field}: {msg}", file=p,
+                             problems=[(f"calibration.{field}", msg)])
+
+    def number(field: str, v: Any, lo: float = -math.inf, hi: float = math.inf, *,
+               integer: bool = False) -> float:
+        try:
+            check_number(field, v, lo, hi, integer=integer)
+        except ParameterError as exc:
+            raise fail(field, f"{short_repr(v)} {exc.why}; allowed: {exc.allowed}") from None
+        return v
+
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"{p}: {exc}", file=p) from None
+    spec = data.get("calibration")
+    if not spec:
+        raise ScenarioError(f"{p}: no [calibration] table", file=p)
+    if not isinstance(spec, dict):
+        raise ScenarioError(f"{p}: calibration: a table ([calibration]), not "
+                            f"{type(spec).__name__}", file=p)
+    for k in spec:
+        if k not in _CAL_KEYS:
+            raise fail(k, "unknown key" + did_you_mean(k, _CAL_KEYS)
+                       + f"; allowed: {', '.join(_CAL_KEYS)}")
+    pars = spec.get("parameter", [])
+    if not isinstance(pars, list) or not all(isinstance(q, dict) for q in pars):
+        raise fail("parameter", "an array of tables ([[calibration.parameter]])")
+    if not pars:
+        raise fail("parameter", "at least one is needed ([[calibration.parameter]] with "
+                   "name, lo, hi and optionally start)")
+    names, lo, hi, x0 = [], [], [], []
+    for i, q in enumerate(pars):
+        w = f"parameter[{i}]"
+        for k in q:
+            if k not in _PAR_KEYS:
+                raise fail(f"{w}.{k}", "unknown key" + did_you_mean(k, _PAR_KEYS)
+                           + f"; allowed: {', '.join(_PAR_KEYS)}")
+        for k in ("name", "lo", "hi"):
+            if k not in q:
+                raise fail(f"{w}.{k}", "missing")
+        name = q["name"]
+        kind, _, par = name.partition(".") if isinstance(name, str) else ("", "", "")
+        ok = (kind == "model" and par in PAIN_LOOP.parameter_index) or (
+            kind in TREATMENTS and par in TREATMENTS[kind][0].__kwdefaults__)
+        if not ok:
+            raise fail(f"{w}.name", f"{short_repr(name)}; use model.<parameter> or "
+                       "<treatment>.<parameter> with treatment one of "
+                       f"{', '.join(TREATMENTS)}")
+        allowed = (PAIN_LOOP.parameters[PAIN_LOOP.parameter_index[par]].bounds
+                   if kind == "model" else (-math.inf, math.inf))
+        a = float(number(f"{w}.lo", q["lo"], *allowed))
+        b = float(number(f"{w}.hi", q["hi"], *allowed))
+        if not a < b:
+            raise fail(w, f"lo = {a:g} must be below hi = {b:g}")
+        st = float(number(f"{w}.start", q.get("start", (a + b) / 2), a, b))
+        if name in names:
+            raise fail(f"{w}.name", f"{name!r} is listed twice")
+        names.append(name)
+        lo.append(a)
+        hi.append(b)
+        x0.append(st)
+    if not isinstance(spec.get("note", ""), str):
+        raise fail("note", f"{short_repr(spec['note'])}; a string")
+    mix = spec.get("mix", {"acute_strain": 0.5, "recurrent": 0.5})
+    if not isinstance(mix, dict) or not mix:
+        raise fail("mix", f"{short_repr(mix)}; a table of phenotype = share, phenotypes "
+                   f"from {', '.join(PHENOTYPE_PRESETS)}")
+    for k, v in mix.items():
+        if k not in PHENOTYPE_PRESETS:
+            raise fail(f"mix.{k}", "unknown phenotype" + did_you_mean(k, list(
+                PHENOTYPE_PRESETS)) + f"; allowed: {', '.join(PHENOTYPE_PRESETS)}")
+        number(f"mix.{k}", v, 0.0, math.inf)
+    if not sum(mix.values()) > 0:
+        raise fail("mix", "the shares add up to 0; at least one must be positive")
+    return Calibration(
+        names=tuple(names), lo=tuple(lo), hi=tuple(hi), start=tuple(x0),
+        mix={k: float(v) for k, v in mix.items()},
+        patients=int(number("patients", spec.get("patients", 120), 1, MAX_PATIENTS,
+                            integer=True)),
+        horizon_days=float(number("horizon_days", spec.get("horizon_days", 180), 1,
+                                  MAX_CALIBRATION_DAYS)),
+        seed=int(number("seed", spec.get("seed", 2026), 0, 2**63 - 1, integer=True)),
+        note=str(spec.get("note", "")))
+
+
 def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations: int = 40,
               workers: int = 1,
               progress: Callable[[int, int], None] | None = None,
@@ -125,46 +276,19 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
     ParameterError
         If ``max_evaluations`` cannot pay for one Jacobian.
     """
-    p = str(path)
     (claim,) = load_claims([path])
-    spec = tomllib.loads(Path(path).read_text()).get("calibration")
-    if not spec:
-        raise ScenarioError(f"{p}: no [calibration] table", file=p)
-    pars = spec.get("parameter", [])
-    if not pars:
-        raise ScenarioError(f"{p}: calibration.parameter: at least one is needed", file=p)
-    names, lo, hi, x0 = [], [], [], []
-    for i, q in enumerate(pars):
-        name = q.get("name", "")
-        kind, _, par = name.partition(".")
-        ok = (kind == "model" and par in PAIN_LOOP.parameter_index) or (
-            kind in TREATMENTS and par in TREATMENTS[kind][0].__kwdefaults__)
-        if not ok:
-            raise ScenarioError(f"{p}: calibration.parameter[{i}].name: {name!r}; use "
-                                "model.<parameter> or <treatment>.<parameter> with treatment "
-                                f"one of {', '.join(TREATMENTS)}", file=p)
-        a, b, s = float(q["lo"]), float(q["hi"]), float(q.get("start", (q["lo"] + q["hi"]) / 2))
-        if kind == "model":
-            allowed = PAIN_LOOP.parameters[PAIN_LOOP.parameter_index[par]].bounds
-            if a < allowed[0] or b > allowed[1]:
-                raise ScenarioError(f"{p}: calibration.parameter[{i}]: [{a:g}, {b:g}] is "
-                                    f"outside {name}'s allowed range {allowed}", file=p)
-        if not a <= s <= b or a >= b:
-            raise ScenarioError(f"{p}: calibration.parameter[{i}]: need lo < hi and start "
-                                "within them", file=p)
-        names.append(name)
-        lo.append(a)
-        hi.append(b)
-        x0.append(s)
+    cal = read_calibration(path)
+    names = list(cal.names)
+    lo, hi, x0 = list(cal.lo), list(cal.hi), list(cal.start)
     lo_a, hi_a, x0_a = np.array(lo), np.array(hi), np.array(x0)
     if max_evaluations < len(names) + 1:
         raise ParameterError("max_evaluations", max_evaluations, f"an integer >= "
                              f"{len(names) + 1} (one simulation at a point and one per "
                              f"parameter for its Jacobian: {len(names)} parameters)",
                              why="is too small")
-    mix = spec.get("mix", {"acute_strain": 0.5, "recurrent": 0.5})
-    n = int(patients or spec.get("patients", 120))
-    horizon = float(spec.get("horizon_days", 180))
+    mix = cal.mix
+    n = int(patients or cal.patients)
+    horizon = cal.horizon_days
     obs = claim.observables
     need = {o.arm for o in obs} | {o.minus for o in obs if o.minus}
     target = np.array([(o.band[0] + o.band[1]) / 2 for o in obs])
@@ -188,7 +312,7 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
             kind, par = nm.split(".", 1)
             if kind != "model":
                 treat.setdefault(kind, {})[par] = float(v)
-        cohort = Cohort(n=n, seed=int(spec.get("seed", 2026)), mix=mix,
+        cohort = Cohort(n=n, seed=cal.seed, mix=mix,
                         phenotypes=with_parameters(PHENOTYPE_PRESETS, model))
         arms = [a for a in standard_arms(treat) if a.name in need]
         res = simulate(arms, cohort, horizon, outcomes=outcomes, workers=workers,
@@ -241,7 +365,7 @@ def calibrate(path: str | Path, *, patients: int | None = None, max_evaluations:
         std_error=se, correlation=corr,
         targets=[(o.describe().rsplit(" in [", 1)[0], t, s, v)
                  for o, t, s, v in zip(obs, target, scale, sims, strict=True)],
-        cost=cost, note=str(spec.get("note", "")), evaluations=evals,
+        cost=cost, note=cal.note, evaluations=evals,
         seconds=time.perf_counter() - tic, message=message, max_evaluations=max_evaluations)
 
 

@@ -261,7 +261,17 @@ def _check_one(f: Path) -> str:
         (c,) = load_claims([f])
         if c.not_expressible:
             return f"claim {c.id}, not expressible: {c.not_expressible}"
-        return f"claim {c.id}: {len(c.observables)} observable(s)"
+        cal = ""
+        import tomllib
+
+        if "calibration" in tomllib.loads(f.read_text(encoding="utf-8")):
+            from .calibrate import read_calibration
+
+            k = read_calibration(f)
+            cal = (f"; [calibration] of {len(k.names)} parameter(s) "
+                   f"({', '.join(k.names)}) on {k.patients} patients over "
+                   f"{k.horizon_days:g} days")
+        return f"claim {c.id}: {len(c.observables)} observable(s){cal}"
     if kind == "assumptions":
         from .claims import load_assumptions
 

@@ -9,12 +9,16 @@ slides) and an SVG with its text kept as text (for editing and print).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .outcomes import DISCLAIMER, SimulationResult, km_confidence_band
 
-__all__ = ["DPI", "FOOTER", "plot_all"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DPI", "FOOTER", "comparison_panels", "plot_all"]
 
 #: The line at the foot of every figure painsim draws: the disclaimer, signed.
 FOOTER = f"painsim model output. {DISCLAIMER}"
@@ -111,6 +115,95 @@ def _relapse_plot(result: SimulationResult, out: Path, confidence: float) -> lis
     return _save(fig, out, "relapse_curves")
 
 
+def comparison_panels(summary: pd.DataFrame) -> list[dict[str, Any]]:
+    """What the arm-comparison figure shows: one panel per main outcome, each the
+    summary's estimate per arm with the interval the summary gives it.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :attr:`SimulationResult.summary` (one row per arm; the first arm is the reference
+        of the paired differences).
+
+    Returns
+    -------
+    list of dict
+        Per panel: ``title``, ``column`` (of ``summary``), ``interval`` (its method),
+        ``unit``, ``arms``, ``value``, ``low``, ``high`` (arrays in arm order) and
+        ``zero`` (draw a line at 0: a difference).
+    """
+    ref = summary.index[0]
+    relapse = next(c for c in summary.columns
+                   if c.startswith("relapse_within_") and c.endswith("d_km"))
+    window = relapse[len("relapse_within_"):-len("d_km")]
+    spec = [
+        ("diff_change_vs_ref_points", "diff_change",
+         f"Short-term change minus {ref!r}", "points (0–10)", "paired bootstrap", True),
+        ("diff_responders_vs_ref", "diff_responders",
+         f"Responders (≥30%) minus {ref!r}", "share of patients", "paired bootstrap", True),
+        ("change_short_term_points", None, "Short-term change", "points (0–10)",
+         "Student t", True),
+        ("responders_30pct", None, "Responders (≥30% less pain)", "share of patients",
+         "Wilson", False),
+        ("relief", None, "Relief reached", "share of patients", "Wilson", False),
+        (relapse, None, f"Relapse within {window} days of relief", "share relapsed (KM)",
+         "Greenwood log-log", False),
+        ("durable_response", None, "Durable response", "share of patients", "Wilson",
+         False),
+    ]
+    panels = []
+    for col, ci, title, unit, how, zero in spec:
+        ci = ci or col
+        rows = summary.iloc[1:] if col.startswith("diff_") else summary
+        panels.append({"title": title, "column": col, "interval": how, "unit": unit,
+                       "zero": zero, "arms": list(rows.index),
+                       "value": rows[col].to_numpy(dtype=float),
+                       "low": rows[f"{ci}_ci_low"].to_numpy(dtype=float),
+                       "high": rows[f"{ci}_ci_high"].to_numpy(dtype=float)})
+    return panels
+
+
+def _comparison_plot(result: SimulationResult, out: Path) -> list[str]:
+    """The main outcomes per arm with their intervals, and the paired differences
+    against the first arm (one panel each, arms on a shared y axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = comparison_panels(result.summary)
+    n = result.pain[result.arms[0]].shape[0]
+    level = result.settings.get("confidence", 0.95)
+    fig, axes = plt.subplots(2, 4, figsize=(12, 6.4), dpi=DPI)
+    fig.suptitle(f"Main outcomes by arm, {n} patients per arm (the same patients in every "
+                 f"arm), with {level:.0%} intervals", fontsize=10)
+    arms = list(result.arms)
+    for ax, pan in zip(axes.flat, panels, strict=False):
+        y = np.array([arms.index(a) for a in pan["arms"]], dtype=float)
+        v, lo, hi = pan["value"], pan["low"], pan["high"]
+        err = np.vstack([v - lo, hi - v])
+        ax.errorbar(v, y, xerr=np.nan_to_num(np.maximum(err, 0.0)), fmt="o", capsize=3,
+                    ms=4)
+        if pan["zero"]:
+            ax.axvline(0, color="0.5", lw=0.8)
+        ax.set_yticks(range(len(arms)), arms if ax.get_subplotspec().is_first_col()
+                      else [""] * len(arms))
+        ax.set_ylim(len(arms) - 0.5, -0.5)
+        ax.set_title(f"{pan['title']}\n({pan['interval']})", fontsize=8)
+        ax.set_xlabel(pan["unit"], fontsize=8)
+        ax.tick_params(labelsize=7.5)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    fig.text(0.01, 0.045,
+             "Bars: intervals as summary.csv gives them: percentile bootstrap of the "
+             "paired difference against the first arm; Student t for means; Wilson for "
+             "shares; Greenwood (log-log) for the Kaplan–Meier relapse share.",
+             fontsize=7.5)
+    fig.text(0.01, 0.01, FOOTER, fontsize=7, color="0.4")
+    fig.tight_layout(rect=(0, 0.07, 1, 0.96))
+    return _save(fig, out, "arm_comparison")
+
+
 def plot_all(result: SimulationResult, out: Path, sessions: dict[str, np.ndarray], *,
              confidence: float = 0.95) -> list[str]:
     """Write the three plots into ``out``, each as PNG and SVG; returns their file names.
@@ -149,21 +242,6 @@ def plot_all(result: SimulationResult, out: Path, sessions: dict[str, np.ndarray
     files += _save(fig, out, "pain_over_time")
     # 2. relapse curves (Kaplan-Meier), time since relief: band, censoring, at risk
     files += _relapse_plot(result, out, confidence)
-    # 3. arm comparison: paired difference in short-term change, with intervals
-    s = result.summary
-    fig, ax = _figure(f"Short-term change vs {result.arms[0]!r}: paired mean difference "
-                      f"over {n} patients, bootstrap interval",
-                      "Bars: percentile bootstrap interval of the paired mean difference "
-                      "(the same patients in every arm; level as in summary.csv).")
-    y = np.arange(len(s))
-    d = s["diff_change_vs_ref_points"].to_numpy()
-    err = np.vstack([d - s["diff_change_ci_low"].to_numpy(),
-                     s["diff_change_ci_high"].to_numpy() - d])
-    ax.errorbar(d, y, xerr=np.nan_to_num(err), fmt="o", capsize=4)
-    ax.axvline(0, color="0.5", lw=0.8)
-    ax.set_yticks(y, list(s.index))
-    ax.set(xlabel="difference in pain change (points on 0–10; negative = less pain)",
-           ylabel="arm")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    files += _save(fig, out, "arm_comparison")
+    # 3. arm comparison: the main outcomes per arm and the paired differences, intervals
+    files += _comparison_plot(result, out)
     return files

@@ -13,8 +13,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,17 +26,19 @@ from .claims import (
     format_value,
     load_assumptions,
     load_claims,
-    relapse_fraction,
     verdict_matrix,
 )
 from .cohort import Cohort, Phenotype
 from .engine import simulate
 from .interventions import acupuncture, dry_needling, sham
-from .outcomes import Outcomes
+from .outcomes import Outcomes, km_survival_at
 from .painloop import PHENOTYPES
 from .plots import FOOTER
 from .protocols import Arm, Fixed, Protocol
 from .results import DISCLAIMER
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CONTRADICTIONS", "WHY_PATIENTS", "build_report"]
 
@@ -170,11 +174,80 @@ def _arms() -> list[Arm]:
 MAP_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+#: Paired bootstrap resamples of each claim-map cell's interval.
+MAP_BOOTSTRAP = 200
+
+
+def relapse_difference(patients: pd.DataFrame, window: float, *,
+                       rng: np.random.Generator, n_boot: int = MAP_BOOTSTRAP,
+                       confidence: float = 0.95) -> tuple[float, float, float]:
+    """Relapse fraction by ``window`` days after relief, dry needling minus acupuncture,
+    with its paired percentile bootstrap interval.
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        :attr:`painsim.SimulationResult.patients` with arms ``"dry needling"`` and
+        ``"acupuncture"`` run on the same cohort (so patient ``i`` is the same person in
+        both: the resample draws patients, both arms at once).
+    window : float
+        Days after relief at which the Kaplan–Meier curves are read.
+    rng : numpy.random.Generator
+        Draws the resamples.
+    n_boot : int
+        Resamples.
+    confidence : float
+        Level of the interval.
+
+    Returns
+    -------
+    tuple of float
+        Difference (fraction of relieved patients, −1 to 1), interval low and high; NaN
+        where an arm has nobody relieved (in the data, or in too many resamples: the
+        interval needs at least 10 defined ones).
+    """
+    arms = [patients[patients.arm == a].sort_values("patient") for a in
+            ("dry needling", "acupuncture")]
+    cols = [(a.relief.to_numpy(dtype=bool), a.days_relief_to_relapse_or_censor.to_numpy(
+        dtype=float), a.relapse.to_numpy(dtype=bool)) for a in arms]
+
+    def diff(idx: np.ndarray | slice) -> float:
+        f = []
+        for rel, t, e in cols:
+            r = rel[idx]
+            if not r.any():
+                return math.nan
+            f.append(1.0 - km_survival_at(t[idx][r], e[idx][r], window))
+        return f[0] - f[1]
+
+    v = diff(slice(None))
+    n = len(arms[0])
+    boots = np.array([diff(rng.integers(0, n, n)) for _ in range(n_boot)])
+    boots = boots[np.isfinite(boots)]
+    if not np.isfinite(v) or boots.size < 10:
+        return v, math.nan, math.nan
+    a = (1 - confidence) / 2
+    lo, hi = np.quantile(boots, [a, 1 - a])
+    return v, float(lo), float(hi)
+
+
+def _map_cell(v: float, lo: float, hi: float) -> str:
+    """A claim-map cell's text: which therapy relapses less, the difference and its
+    interval; "neither" where the interval spans 0."""
+    if not np.isfinite(v):
+        return "n/a:\nno relief"
+    if not np.isfinite(lo):
+        return f"{v:+.2f}\n(no interval)"
+    who = "acupuncture" if lo > 0 else "dry needling" if hi < 0 else "neither"
+    return f"{who}\n{v:+.2f}\n[{lo:+.2f}, {hi:+.2f}]"
+
+
 def _relapse_and_map(patients: int, seed: int, workers: int,
                      done: Callable[[], None] = lambda: None) -> tuple[str, str]:
     shares = MAP_SHARES
     windows = (30.0, 60.0, 90.0, 180.0)
     diff = np.full((len(windows), len(shares)), np.nan)
+    low, high = diff.copy(), diff.copy()
     curves = None
     for j, sh in enumerate(shares):
         mix = {k: v for k, v in {"acute_strain": (1 - sh) / 2, "recurrent": (1 - sh) / 2,
@@ -186,9 +259,8 @@ def _relapse_and_map(patients: int, seed: int, workers: int,
         if sh == 0.5:
             curves = res
         for i, w in enumerate(windows):
-            rel = [relapse_fraction(res.patients[res.patients.arm == arm], w)
-                   for arm in ("dry needling", "acupuncture")]
-            diff[i, j] = rel[0] - rel[1]
+            diff[i, j], low[i, j], high[i, j] = relapse_difference(
+                res.patients, w, rng=np.random.default_rng([seed, j, i]))
     fig, ax = _fig(8, 4.2)
     ax = ax[0, 0]
     assert curves is not None
@@ -204,21 +276,26 @@ def _relapse_and_map(patients: int, seed: int, workers: int,
     ax.legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     relapse_png = _png(fig)
-    fig, ax = _fig(8, 4.2)
+    import matplotlib.patches
+
+    fig, ax = _fig(8, 4.6)
     ax = ax[0, 0]
     im = ax.imshow(diff, cmap="RdBu_r", vmin=-0.5, vmax=0.5, aspect="auto", origin="lower")
     for i in range(len(windows)):
         for j in range(len(shares)):
-            v = diff[i, j]
-            txt = "n/a:\nno relief" if not np.isfinite(v) else (
-                "acupuncture" if v > 0 else "dry needling") + f"\n{v:+.2f}"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=7)
+            v, lo, hi = diff[i, j], low[i, j], high[i, j]
+            ax.text(j, i, _map_cell(v, lo, hi), ha="center", va="center", fontsize=6.5)
+            if np.isfinite(v) and not (lo > 0 or hi < 0):  # the interval spans 0
+                ax.add_patch(matplotlib.patches.Rectangle(
+                    (j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", lw=0,
+                    edgecolor="0.55"))
     ax.set_xticks(range(len(shares)), [f"{s:.0%}" for s in shares])
     ax.set_yticks(range(len(windows)), [f"{w:g} d" for w in windows])
     ax.set(xlabel="share of sensitized or stress-driven patients",
            ylabel="follow-up window after relief",
-           title="Claim map: relapse(dry needling) − relapse(acupuncture) after relief;\n"
-                 f"the named therapy relapses less ({patients} patients per arm and column)")
+           title="Claim map: relapse(dry needling) − relapse(acupuncture) after relief, "
+                 "paired 95% bootstrap interval;\nthe named therapy relapses less; hatched: "
+                 f"the interval spans 0 ({patients} patients per arm and column)")
     ax.title.set_fontsize(9)
     fig.colorbar(im, ax=ax, label="difference in relapse fraction")
     fig.tight_layout(rect=(0, 0.05, 1, 1))

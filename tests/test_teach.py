@@ -140,3 +140,43 @@ def test_sensitivity_section_reads_the_runs_numbers(report):
     y = res.Y["change_short_term"]
     assert f"in {len(y)} model studies of 8 patients" in part
     assert f"from {np.nanmin(y):+.2f} to {np.nanmax(y):+.2f} points" in part
+
+
+def _two_arms(n: int = 40, seed: int = 5):
+    import painsim as ps
+    from painsim.teach import _arms
+
+    return ps.simulate(_arms(), ps.Cohort(n=n, seed=seed, mix={"recurrent": 0.5,
+                                                              "chronic_sensitized": 0.5}),
+                       200.0, outcomes=ps.Outcomes(short_term_day=42)).patients
+
+
+def test_claim_map_cell_is_the_claims_relapse_difference_with_a_paired_interval():
+    import pandas as pd
+
+    from painsim.claims import relapse_fraction
+    from painsim.teach import relapse_difference
+
+    p = _two_arms()
+    for w in (30.0, 90.0):
+        v, lo, hi = relapse_difference(p, w, rng=np.random.default_rng(1))
+        # the same number the claims' relapse observable reads
+        assert v == (relapse_fraction(p[p.arm == "dry needling"], w)
+                     - relapse_fraction(p[p.arm == "acupuncture"], w))
+        assert lo <= hi
+        # a fixed seed gives the same interval
+        assert (v, lo, hi) == relapse_difference(p, w, rng=np.random.default_rng(1))
+    # paired: with both arms the same patients' same outcomes, every resample's
+    # difference is exactly 0, so the interval is [0, 0] (unpaired it would not be)
+    dn = p[p.arm == "dry needling"]
+    same = pd.concat([dn, dn.assign(arm="acupuncture")])
+    assert relapse_difference(same, 60.0, rng=np.random.default_rng(2)) == (0.0, 0.0, 0.0)
+
+
+def test_claim_map_cells_name_a_therapy_only_when_the_interval_excludes_zero():
+    from painsim.teach import _map_cell
+
+    assert _map_cell(0.10, 0.02, 0.18).startswith("acupuncture\n+0.10")
+    assert _map_cell(-0.10, -0.18, -0.02).startswith("dry needling\n-0.10")
+    assert _map_cell(0.06, -0.01, 0.12).startswith("neither\n+0.06\n[-0.01, +0.12]")
+    assert _map_cell(float("nan"), float("nan"), float("nan")).startswith("n/a")

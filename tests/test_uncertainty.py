@@ -17,7 +17,7 @@ from painsim.outcomes import (
     proportion_ci,
     ratio_ci,
 )
-from painsim.plots import DPI, plot_all
+from painsim.plots import DPI, comparison_panels, plot_all
 
 # Freireich et al. (1963), 6-MP arm: weeks in remission; 9 relapses, 12 censored
 T_6MP = [6, 6, 6, 7, 10, 13, 16, 22, 23, 6, 9, 10, 11, 17, 19, 20, 25, 32, 32, 34, 35]
@@ -108,7 +108,7 @@ def test_relapse_plot_has_band_censoring_at_risk_and_a_caption(result, tmp_path)
     for stem in ("pain_over_time", "relapse_curves", "arm_comparison"):
         assert f"{stem}.png" in files and f"{stem}.svg" in files
         png = mpimg.imread(tmp_path / f"{stem}.png")
-        assert png.shape[1] == 8 * DPI >= 1600  # a talk's resolution
+        assert png.shape[1] >= 8 * DPI >= 1600  # a talk's resolution
         svg = (tmp_path / f"{stem}.svg").read_text()
         assert "not medical advice" in svg  # text kept as text
     svg = (tmp_path / "relapse_curves.svg").read_text()
@@ -119,5 +119,30 @@ def test_relapse_plot_has_band_censoring_at_risk_and_a_caption(result, tmp_path)
         n0 = int(p[(p.arm == arm)].relief.sum())
         assert f">{n0}</text>" in svg.replace("\n", "")
     assert "10th to 90th percentile" in (tmp_path / "pain_over_time.svg").read_text()
-    assert "bootstrap interval" in (tmp_path / "arm_comparison.svg").read_text()
+    svg = (tmp_path / "arm_comparison.svg").read_text()
+    for pan in comparison_panels(result.summary):
+        assert pan["title"] in svg and f"({pan['interval']})" in svg
+    assert "percentile bootstrap of the paired difference" in svg
     assert isinstance(result.summary, pd.DataFrame)
+
+
+def test_arm_comparison_shows_the_main_outcomes_with_the_summarys_intervals(result):
+    s = result.summary
+    panels = {p["column"]: p for p in comparison_panels(s)}
+    # the five main outcomes of issue 17 and the two paired differences
+    assert set(panels) == {"change_short_term_points", "responders_30pct", "relief",
+                           "relapse_within_90d_km", "durable_response",
+                           "diff_change_vs_ref_points", "diff_responders_vs_ref"}
+    for col, pan in panels.items():
+        rows = s.iloc[1:] if col.startswith("diff_") else s  # no difference of ref - ref
+        ci = {"diff_change_vs_ref_points": "diff_change",
+              "diff_responders_vs_ref": "diff_responders"}.get(col, col)
+        assert pan["arms"] == list(rows.index)
+        # exactly the summary's numbers: the figure adds no estimate of its own
+        np.testing.assert_array_equal(pan["value"], rows[col].to_numpy(dtype=float))
+        np.testing.assert_array_equal(pan["low"], rows[f"{ci}_ci_low"].to_numpy(dtype=float))
+        np.testing.assert_array_equal(pan["high"],
+                                      rows[f"{ci}_ci_high"].to_numpy(dtype=float))
+        ok = np.isfinite(pan["low"])
+        assert np.all(pan["low"][ok] <= pan["value"][ok] + 1e-12)
+        assert np.all(pan["value"][ok] <= pan["high"][ok] + 1e-12)
