@@ -101,6 +101,9 @@ New CLI command
     the library. Tests: ``click.testing.CliRunner`` in ``tests/test_cli.py``.
 """
 
+# before the imports: painsim.results reads it while the package is importing
+__version__ = "0.1.0"
+
 from . import attribute, basins, sensitivity
 from .basins import basin_map
 from .cluster import dask_client
@@ -123,10 +126,9 @@ from .model import Model, ModelSolution, Parameter, ParameterSet, State
 from .outcomes import Outcomes, SimulationResult, kaplan_meier, load
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
 from .protocols import Arm, AsNeeded, Clinic, Fixed, Given, Protocol, Tapering
+from .results import write_results
 from .sensitivity import run_sensitivity
 from .solver import Solution, integrate
-
-__version__ = "0.1.0"
 
 __all__ = [
     "PAIN_LOOP",
@@ -182,4 +184,5 @@ __all__ = [
     "simulate",
     "systemic_kick",
     "usual_care",
+    "write_results",
 ]

@@ -363,6 +363,7 @@ def write_attribution(att: Attribution, out: Path, *, force: bool = False,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import save_figure
     from .results import atomic_folder
 
     files: list[str] = []
@@ -376,7 +377,8 @@ def write_attribution(att: Attribution, out: Path, *, force: bool = False,
         labels = list(dict.fromkeys(sm.arm))
         days = list(dict.fromkeys(sm.day))
         paths = sorted(set(sm.pathway))
-        fig, axes = plt.subplots(1, len(days), figsize=(5.5 * len(days), 4.5), squeeze=False)
+        fig, axes = plt.subplots(1, len(days), figsize=(max(8.0, 5.5 * len(days)), 4.5),
+                                 squeeze=False)
         colors = dict(zip(paths, plt.cm.tab10.colors, strict=False))
         for ax, d in zip(axes[0], days, strict=True):
             x = np.arange(len(labels))
@@ -397,9 +399,7 @@ def write_attribution(att: Attribution, out: Path, *, force: bool = False,
         axes[0][0].legend(fontsize=7)
         fig.suptitle(f"Pathway contributions (Shapley values)\n{DISCLAIMER}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(tmp / "contributions.png", dpi=110)
-        plt.close(fig)
-        files.append("contributions.png")
+        files += save_figure(fig, tmp, "contributions")
         manifest = {"note": DISCLAIMER, **att.info,
                     "scenario_file": getattr(scenario, "path", None),
                     "scenario_sha256": getattr(scenario, "sha256", None),

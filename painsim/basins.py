@@ -593,6 +593,7 @@ def write_basins(bm: BasinMap, cohort: Cohort, out: Path, *, force: bool = False
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import save_figure
     from .results import DISCLAIMER, atomic_folder
 
     lever = lever or (lambda f: dry_needling(release=f))
@@ -618,7 +619,7 @@ def write_basins(bm: BasinMap, cohort: Cohort, out: Path, *, force: bool = False
                        else model.state_names[:2])
         if len(axes_states) == 2:
             fig, axes = plt.subplots(1, 2 if bm.driver is not None else 1,
-                                     figsize=(12 if bm.driver is not None else 6.5, 5))
+                                     figsize=(12 if bm.driver is not None else 8, 5))
             axes = np.atleast_1d(axes)
             r = float(bm.patients.min_release[k])
             r = min(1.0, 1.1 * r) if np.isfinite(r) and r > 0 else 0.7
@@ -649,10 +650,8 @@ def write_basins(bm: BasinMap, cohort: Cohort, out: Path, *, force: bool = False
                 ax2.legend(loc="center right", fontsize=7)
             fig.suptitle(DISCLAIMER, fontsize=8)
             fig.tight_layout()
-            fig.savefig(tmp / "phase_plane.png", dpi=110)
-            plt.close(fig)
-            files.append("phase_plane.png")
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+            files += save_figure(fig, tmp, "phase_plane")
+        fig, ax = plt.subplots(figsize=(8, 4.5))
         for col in bm.tipped.columns:
             ax.plot(bm.tipped.index, bm.tipped[col], "o-" if col == "all" else ".-",
                     label=str(col), lw=2.5 if col == "all" else 1.2)
@@ -662,9 +661,7 @@ def write_basins(bm: BasinMap, cohort: Cohort, out: Path, *, force: bool = False
         ax.legend(fontsize=8)
         ax.set_title(f"Share tipped into the low-pain basin\n{DISCLAIMER}", fontsize=9)
         fig.tight_layout()
-        fig.savefig(tmp / "cohort.png", dpi=110)
-        plt.close(fig)
-        files.append("cohort.png")
+        files += save_figure(fig, tmp, "cohort")
         manifest = {"note": DISCLAIMER, **bm.info,
                     "scenario_file": getattr(scenario, "path", None),
                     "scenario_sha256": getattr(scenario, "sha256", None),

@@ -304,16 +304,20 @@ def _check_one(f: Path) -> str:
               "compiled with Numba (faster; pip install \"painsim[fast]\"); they agree to "
               "rounding.")
 @_scheduler_option
+@click.option("--format", "table_format", type=click.Choice(["csv", "parquet"]),
+              help="Table format of the results folder (default: the scenario's "
+              "outputs.format, else csv); parquet is exact and typed and needs pyarrow "
+              "(pip install \"painsim[parquet]\").")
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
         quiet: bool, verbose: bool, workers: int, backend: str,
-        scheduler: str | None) -> None:
+        scheduler: str | None, table_format: str | None) -> None:
     """Run the scenario FILE and write the results folder --out."""
     _say(verbose, quiet, "")  # refuses -v with -q before anything runs
     written: list[str] = []
     with _interruptible():  # from here on SIGTERM, like Ctrl-C, cleans up and exits
         try:
             _run(file, out, patients, seed, force, quiet, workers, backend, written,
-                 scheduler, verbose=verbose)
+                 scheduler, verbose=verbose, table_format=table_format)
         except KeyboardInterrupt as exc:
             signame = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
             what = f"wrote {out} before that" if written else f"{out} was not written"
@@ -323,13 +327,15 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
 
 def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
          quiet: bool, workers: int, backend: str, written: list[str],
-         scheduler: str | None = None, *, verbose: bool = False) -> None:
+         scheduler: str | None = None, *, verbose: bool = False,
+         table_format: str | None = None) -> None:
     """The body of ``painsim run``: load and check everything, then simulate and write
     ``out``; ``written`` receives the files once ``out`` is in place."""
     from .engine import simulate
     from .results import (
         DISCLAIMER,
         check_out,
+        check_table_format,
         estimate_memory_bytes,
         remove_stale_temporaries,
         write_results,
@@ -339,6 +345,7 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
     try:
         s = load_scenario(file, patients=patients, seed=seed)
         check_out(out, force=force)
+        table_format = check_table_format(table_format or s.outputs["format"])
     except PainsimError as exc:
         raise _fail(exc) from None
     need, have = estimate_memory_bytes(s), _available_memory()
@@ -368,7 +375,8 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
                               progress=bar.callback)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         files = write_results(result, out, scenario=s, force=force, command=command,
-                              wall_seconds=time.perf_counter() - t0)
+                              wall_seconds=time.perf_counter() - t0,
+                              table_format=table_format)
         written.extend(files)
     except ParameterError as exc:  # the loader's checks should have caught it: name the file
         raise click.ClickException(f"{file}: {exc}") from None
@@ -570,7 +578,8 @@ def explore(out: Path, claims_dir: Path, grid: str, patients: int | None,
 @click.option("--patient", type=click.IntRange(min=0), required=True,
               help="Patient index (0-based), as in patients.csv.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Folder for replay.png, replay_pain.csv, replay_events.csv, replay.txt.")
+              help="Folder for replay.png/.svg, replay_pain.csv, replay_events.csv, "
+                   "replay.txt.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 def replay(results: Path, arm: str, patient: int, out: Path | None, force: bool) -> None:
     """Re-run one patient of the results folder RESULTS bit for bit; print its event log
@@ -604,7 +613,7 @@ def replay(results: Path, arm: str, patient: int, out: Path | None, force: bool)
                      "patient": patient, "note": DISCLAIMER}, indent=2))
         except PainsimError as exc:
             raise _fail(exc) from None
-        click.echo(f"wrote {out}/: replay.png, replay_pain.csv, replay_events.csv, "
+        click.echo(f"wrote {out}/: replay.png, replay.svg, replay_pain.csv, replay_events.csv, "
                    "replay.txt, manifest.json")
 
 
@@ -649,7 +658,7 @@ def compare(dir_a: Path, dir_b: Path) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path),
-              help="Folder for validate.csv and validate.png.")
+              help="Folder for validate.csv and validate.png/.svg.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
               help="Override every cohort size.")
@@ -867,7 +876,7 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None,
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="Folder for summary.csv, patients.csv and contributions.png.")
+              help="Folder for summary.csv, patients.csv and contributions.png/.svg.")
 @click.option("--arm", help="Arm to explain (default: explain.arm, else every treated "
               "arm).")
 @click.option("--reference", help="Reference arm (default: explain.reference, else the "

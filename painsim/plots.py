@@ -18,7 +18,7 @@ from .outcomes import DISCLAIMER, SimulationResult, km_confidence_band
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DPI", "FOOTER", "comparison_panels", "plot_all"]
+__all__ = ["DPI", "FOOTER", "comparison_panels", "plot_all", "save_figure"]
 
 #: The line at the foot of every figure painsim draws: the disclaimer, signed.
 FOOTER = f"painsim model output. {DISCLAIMER}"
@@ -49,8 +49,25 @@ def _figure(title: str, caption: str, table_rows: int = 0):
     return (fig, ax, tab) if table_rows else (fig, ax)
 
 
-def _save(fig, out: Path, stem: str) -> list[str]:
-    """Write ``stem.png`` (at :data:`DPI`) and ``stem.svg`` (text as text); close."""
+def save_figure(fig: Any, out: Path, stem: str) -> list[str]:
+    """Write ``stem.png`` (at :data:`DPI`: a slide's resolution) and ``stem.svg`` (text
+    kept as text) into folder ``out``, and close the figure.
+
+    Every figure painsim writes goes through here.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    out : Path
+        Folder to write into.
+    stem : str
+        File name without suffix.
+
+    Returns
+    -------
+    list of str
+        ``[stem.png, stem.svg]``.
+    """
     import matplotlib.pyplot as plt
 
     fig.savefig(out / f"{stem}.png", dpi=DPI)
@@ -112,7 +129,7 @@ def _relapse_plot(result: SimulationResult, out: Path, confidence: float) -> lis
     left = fig.subplotpars.left
     if label + 0.05 * (fig.subplotpars.right - left) > left:
         fig.subplots_adjust(left=min(0.45, label + 0.05 * (fig.subplotpars.right - label)))
-    return _save(fig, out, "relapse_curves")
+    return save_figure(fig, out, "relapse_curves")
 
 
 def comparison_panels(summary: pd.DataFrame) -> list[dict[str, Any]]:
@@ -201,7 +218,7 @@ def _comparison_plot(result: SimulationResult, out: Path) -> list[str]:
              fontsize=7.5)
     fig.text(0.01, 0.01, FOOTER, fontsize=7, color="0.4")
     fig.tight_layout(rect=(0, 0.07, 1, 0.96))
-    return _save(fig, out, "arm_comparison")
+    return save_figure(fig, out, "arm_comparison")
 
 
 def plot_all(result: SimulationResult, out: Path, sessions: dict[str, np.ndarray], *,
@@ -239,7 +256,7 @@ def plot_all(result: SimulationResult, out: Path, sessions: dict[str, np.ndarray
     ax.legend(fontsize=8, loc="lower left", title="arm (ticks: session days)",
               title_fontsize=7)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    files += _save(fig, out, "pain_over_time")
+    files += save_figure(fig, out, "pain_over_time")
     # 2. relapse curves (Kaplan-Meier), time since relief: band, censoring, at risk
     files += _relapse_plot(result, out, confidence)
     # 3. arm comparison: the main outcomes per arm and the paired differences, intervals

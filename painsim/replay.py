@@ -93,15 +93,17 @@ class Replay:
         return "\n".join(lines)
 
     def plot(self, path: Path) -> Path:
-        """Pain over time with sessions and events marked; a PNG at ``path``."""
+        """Pain over time with sessions and events marked: a PNG at ``path`` (a slide's
+        resolution) and an SVG of the same name beside it."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from .plots import save_figure
         from .results import DISCLAIMER
 
-        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=150)
+        fig, ax = plt.subplots(figsize=(8, 4.5))
         ax.plot(self.days, self.pain, color="C0", label=f"pain, arm {self.arm!r}")
         ev = self.events
         for kind, style in (("session", dict(color="C2", ls="-", lw=0.8)),
@@ -118,8 +120,7 @@ class Replay:
         fig.text(0.01, 0.01, DISCLAIMER, fontsize=6, color="0.4")
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         path = Path(path)
-        fig.savefig(path)
-        plt.close(fig)
+        save_figure(fig, path.parent, path.stem)  # the PNG at path and an SVG beside it
         return path
 
 

@@ -26,13 +26,55 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import PainsimError
+from .errors import PainsimError, short_repr
 from .outcomes import DISCLAIMER, SimulationResult
 from .scenario import Scenario
 
-__all__ = ["check_out", "estimate_memory_bytes", "read_results", "remove_stale_temporaries",
-           "write_results"]
+__all__ = ["TABLE_FORMATS", "check_out", "check_table_format", "estimate_memory_bytes",
+           "read_results", "remove_stale_temporaries", "write_results"]
 
+#: The formats of a results folder's tables (:func:`write_results`' ``table_format``):
+#: ``"csv"`` (six significant digits) or ``"parquet"`` (typed, columnar, float64 kept
+#: exactly; needs ``pyarrow``, the ``parquet`` extra).
+TABLE_FORMATS: tuple[str, ...] = ("csv", "parquet")
+
+_PARQUET_INSTALL = 'pip install "painsim[parquet]"'
+
+
+def check_table_format(table_format: Any) -> str:
+    """Raise :class:`PainsimError` unless the tables can be written as ``table_format``.
+
+    Run before simulating (and by :func:`write_results` before it writes anything): an
+    unknown format, or ``"parquet"`` without ``pyarrow`` installed, fails at once.
+
+    Parameters
+    ----------
+    table_format : str
+        One of :data:`TABLE_FORMATS`.
+
+    Returns
+    -------
+    str
+        ``table_format``, checked.
+
+    Examples
+    --------
+    >>> check_table_format("xlsx")
+    Traceback (most recent call last):
+    ...
+    painsim.errors.PainsimError: table_format = 'xlsx' is not a table format; allowed: \
+'csv' or 'parquet'
+    """
+    if not isinstance(table_format, str) or table_format not in TABLE_FORMATS:
+        raise PainsimError(f"table_format = {short_repr(table_format)} is not a table "
+                           "format; allowed: " + " or ".join(map(repr, TABLE_FORMATS)))
+    if table_format == "parquet":
+        try:
+            import pyarrow  # noqa: F401  (pandas.to_parquet's engine)
+        except ImportError:
+            raise PainsimError("table_format = 'parquet' needs pyarrow, which is not "
+                               f"installed: {_PARQUET_INSTALL}") from None
+    return table_format
 
 
 def estimate_memory_bytes(s: Scenario) -> int:
@@ -43,11 +85,12 @@ def estimate_memory_bytes(s: Scenario) -> int:
     return int(s.patients * per_patient)
 
 
-def _versions() -> dict[str, str]:
+def _versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of painsim, Python and the dependencies (and of the ``extra`` ones)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"painsim": __version__, "python": platform.python_version()}
-    for dist in ("numpy", "scipy", "simpy", "pandas", "click", "matplotlib"):
+    for dist in ("numpy", "scipy", "simpy", "pandas", "click", "matplotlib", *extra):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:  # pragma: no cover
@@ -172,9 +215,9 @@ def atomic_folder(out: Path, *, force: bool = False, check: bool = True) -> Iter
 def write_results(result: SimulationResult, out: str | Path, *,
                   scenario: Scenario | None = None, force: bool = False, command: str = "",
                   wall_seconds: float = 0.0, trajectories: bool | None = None,
-                  plots: bool | None = None) -> list[str]:
-    """Write the results folder ``out``: summary, patients, events, trajectories, plots
-    (PNG and SVG) and a manifest.
+                  plots: bool | None = None, table_format: str | None = None) -> list[str]:
+    """Write the results folder ``out``: summary, patients, events, trajectories (CSV or
+    Parquet tables), plots (PNG and SVG) and a manifest.
 
     The folder appears only when complete: everything is written into a temporary
     folder beside it and renamed. An existing ``out`` is replaced only with ``force``.
@@ -195,13 +238,27 @@ def write_results(result: SimulationResult, out: str | Path, *,
     command, wall_seconds : str, float
         The command line and its wall time (s), for the manifest.
     trajectories, plots : bool, optional
-        Write trajectories.csv and the figures (default: the scenario's ``[outputs]``,
-        else both).
+        Write the trajectories table and the figures (default: the scenario's
+        ``[outputs]``, else both).
+    table_format : {"csv", "parquet"}, optional
+        How the tables (summary, patients, events, summary by phenotype, trajectories)
+        are written, with the same columns either way: ``"csv"`` rounds to six
+        significant digits; ``"parquet"`` keeps every float64 and each column's type and
+        needs ``pyarrow`` (``pip install "painsim[parquet]"``). Default: the scenario's
+        ``[outputs] format`` where it has one, else ``"csv"``. The manifest records it.
 
     Returns
     -------
     list of str
         The files written, the manifest last.
+
+    Raises
+    ------
+    PainsimError
+        Before anything is written: ``result`` is not a :class:`SimulationResult`,
+        ``table_format`` is not one of :data:`TABLE_FORMATS`, or it is ``"parquet"``
+        and ``pyarrow`` is not installed; or ``out`` exists (without ``force``) or
+        cannot be written.
 
     Examples
     --------
@@ -221,26 +278,35 @@ def write_results(result: SimulationResult, out: str | Path, *,
         trajectories = s.outputs["trajectories"] if s is not None else True
     if plots is None:
         plots = s.outputs["plots"] if s is not None else True
+    if table_format is None:
+        table_format = s.outputs.get("format", "csv") if s is not None else "csv"
+    table_format = check_table_format(table_format)
     with atomic_folder(out, force=force, check=False) as tmp:
+
+        def table(frame: Any, name: str, *, index: bool = False) -> str:
+            """Write ``frame`` into the folder as ``name`` in ``table_format``; return
+            the file's name."""
+            file = f"{name}.{table_format}"
+            if table_format == "parquet":
+                frame.to_parquet(tmp / file, index=index)
+            else:
+                frame.to_csv(tmp / file, index=index, float_format="%.6g")
+            return file
+
         files = []
         s_out = result.summary.copy()
         s_out.insert(0, "note", DISCLAIMER)
-        s_out.to_csv(tmp / "summary.csv", float_format="%.6g")
-        result.patients.to_csv(tmp / "patients.csv", index=False, float_format="%.6g")
-        result.events.to_csv(tmp / "events.csv", index=False, float_format="%.6g")
-        files += ["summary.csv", "patients.csv", "events.csv"]
+        files += [table(s_out, "summary", index=True), table(result.patients, "patients"),
+                  table(result.events, "events")]
         if result.patients.phenotype.nunique() > 1:
             cols = ["baseline_pain", "pain_short_term", "change_short_term",
                     "responder_pct", "relief", "relapse", "durable_response", "sessions"]
             by = result.patients.groupby(["arm", "phenotype"], sort=False)[cols].mean()
             by.insert(0, "patients", result.patients.groupby(
                 ["arm", "phenotype"], sort=False).size())
-            by.to_csv(tmp / "summary_by_phenotype.csv", float_format="%.6g")
-            files.append("summary_by_phenotype.csv")
+            files.append(table(by, "summary_by_phenotype", index=True))
         if trajectories:
-            result.trajectories().to_csv(tmp / "trajectories.csv", index=False,
-                                         float_format="%.6g")
-            files.append("trajectories.csv")
+            files.append(table(result.trajectories(), "trajectories"))
         if plots:
             from .plots import plot_all
 
@@ -271,7 +337,8 @@ def write_results(result: SimulationResult, out: str | Path, *,
                        "rtol": s.rtol if s is not None else settings.get("rtol"),
                        "atol": s.atol if s is not None else settings.get("atol"),
                        "backend": settings.get("backend", "numpy")},
-            "versions": _versions(),
+            "table_format": table_format,
+            "versions": _versions(("pyarrow",) if table_format == "parquet" else ()),
             "platform": {"system": platform.platform(), "machine": platform.machine(),
                          "python": sys.version.split()[0]},
             "timings_s": {**{k: round(v, 4) for k, v in result.timings.items()},
@@ -284,20 +351,48 @@ def write_results(result: SimulationResult, out: str | Path, *,
     return manifest["files"]
 
 
-def read_results(folder: Path) -> tuple[dict[str, Any], Any]:
-    """The manifest and summary table of a results folder (for ``painsim compare``)."""
+def read_results(folder: str | Path) -> tuple[dict[str, Any], Any]:
+    """The manifest and summary table of a results folder (for ``painsim compare``).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by :func:`write_results`, with ``summary.csv`` or (written with
+        ``table_format="parquet"``) ``summary.parquet``.
+
+    Returns
+    -------
+    manifest : dict
+        The parsed ``manifest.json``.
+    summary : pandas.DataFrame
+        One row per arm, indexed by arm.
+
+    Raises
+    ------
+    PainsimError
+        When the folder has no manifest or summary, the manifest is broken, or the
+        summary is Parquet and ``pyarrow`` is not installed.
+    """
     import pandas as pd
 
     folder = Path(folder)
-    mf, sf = folder / "manifest.json", folder / "summary.csv"
-    if not mf.is_file() or not sf.is_file():
+    mf, csv, pq = (folder / "manifest.json", folder / "summary.csv",
+                   folder / "summary.parquet")
+    if not mf.is_file() or not (csv.is_file() or pq.is_file()):
         raise PainsimError(f"{folder}: not a painsim results folder (needs manifest.json "
-                           "and summary.csv)")
+                           "and summary.csv or summary.parquet)")
     try:
         manifest = json.loads(mf.read_text())
     except json.JSONDecodeError as exc:
         raise PainsimError(f"{mf}: broken manifest ({exc})") from None
-    return manifest, pd.read_csv(sf, index_col=0)
+    if csv.is_file():
+        return manifest, pd.read_csv(csv, index_col=0)
+    try:
+        import pyarrow  # noqa: F401  (pandas.read_parquet's engine)
+    except ImportError:
+        raise PainsimError(f"{pq}: reading Parquet needs pyarrow, which is not installed: "
+                           f"{_PARQUET_INSTALL}") from None
+    return manifest, pd.read_parquet(pq)
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

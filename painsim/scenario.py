@@ -245,9 +245,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
                                 36525),
     },
     "outputs": {
-        "trajectories": Key("bool", "Write daily pain per patient (trajectories.csv).",
+        "trajectories": Key("bool", "Write daily pain per patient (the trajectories table).",
                             True),
-        "plots": Key("bool", "Write PNG plots.", True),
+        "plots": Key("bool", "Write the figures (PNG and SVG).", True),
+        "format": Key("str", "Table format of the results folder: csv (6 significant "
+                      "digits) or parquet (exact and typed; needs pyarrow: pip install "
+                      "\"painsim[parquet]\").", "csv", choices=("csv", "parquet")),
     },
     "solver": {
         "rtol": Key("float", "Relative tolerance.", 1e-6, 1e-12, 1e-2),

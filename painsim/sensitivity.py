@@ -597,6 +597,7 @@ def write_sensitivity(res: SensitivityResult, out: Path, *, force: bool = False,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .plots import save_figure
     from .results import DISCLAIMER, atomic_folder
 
     files = []
@@ -620,7 +621,7 @@ def write_sensitivity(res: SensitivityResult, out: Path, *, force: bool = False,
                                                 float_format="%.6g")
             files.append("second_order.csv")
         for k, df in res.indices.items():
-            fig, ax = plt.subplots(figsize=(7, 0.5 * len(df) + 1.8))
+            fig, ax = plt.subplots(figsize=(8, 0.5 * len(df) + 1.8))
             yy = np.arange(len(df))
             if res.method == "sobol":
                 ax.barh(yy - 0.2, df.S1, 0.4, xerr=df.S1_conf, label="first order S1")
@@ -639,9 +640,7 @@ def write_sensitivity(res: SensitivityResult, out: Path, *, force: bool = False,
                 label += f" [{arm}" + (f" - {ref}]" if ref else "]")
             ax.set_title(f"{label}\n{DISCLAIMER}", fontsize=9)
             fig.tight_layout()
-            fig.savefig(tmp / f"sensitivity_{k}.png", dpi=110)
-            plt.close(fig)
-            files.append(f"sensitivity_{k}.png")
+            files += save_figure(fig, tmp, f"sensitivity_{k}")
         manifest = {"note": DISCLAIMER, "method": res.method, "parameters":
                     dict(zip(res.names, res.bounds, strict=True)), "sets": len(res.X),
                     "evaluation_s": round(res.seconds, 3), **res.info,

@@ -597,7 +597,7 @@ def _csv_rows(report: ValidationReport) -> list[dict[str, Any]]:
              "patients": r.patients, "note": r.note} for r in report.rows]
 
 
-def _figure(report: ValidationReport, path: Path) -> None:
+def _figure(report: ValidationReport, out: Path) -> list[str]:
     """One panel per target: band (grey), published (diamond), simulated with its
     interval (coloured by verdict)."""
     import matplotlib
@@ -605,7 +605,7 @@ def _figure(report: ValidationReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import FOOTER
+    from .plots import FOOTER, save_figure
 
     n = len(report.rows)
     cols = 4
@@ -636,14 +636,14 @@ def _figure(report: ValidationReport, path: Path) -> None:
                  fontsize=10)
     fig.text(0.5, 0.005, FOOTER, ha="center", fontsize=7)
     fig.tight_layout(rect=(0, 0.02, 1, 0.97))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save_figure(fig, out, "validate")
 
 
 def write_report(report: ValidationReport, out: str | Path, *,
                  force: bool = False) -> list[str]:
-    """Write ``out/validate.csv`` and ``out/validate.png``; the folder appears only when
-    complete (written beside it, then renamed), like :func:`painsim.results.write_results`.
+    """Write ``out/validate.csv`` and ``out/validate.png`` (and ``.svg``); the folder
+    appears only when complete (written beside it, then renamed), like
+    :func:`painsim.results.write_results`.
     """
     import pandas as pd
 
@@ -663,11 +663,11 @@ def write_report(report: ValidationReport, out: str | Path, *,
         table = pd.DataFrame(_csv_rows(report), columns=list(_CSV_COLUMNS))
         table.insert(0, "note_model", DISCLAIMER)
         table.to_csv(tmp / "validate.csv", index=False, float_format="%.6g")
-        _figure(report, tmp / "validate.png")
+        figures = _figure(report, tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ["validate.csv", "validate.png"]
+    return ["validate.csv", *figures]

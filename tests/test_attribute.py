@@ -17,6 +17,8 @@ import pytest
 import painsim as ps
 from painsim.attribute import attribute, narrative, shapley
 
+from .figures import assert_talk_figure
+
 WEEKLY = ps.Fixed(start_day=1, every_days=7, sessions=3)
 
 
@@ -102,7 +104,9 @@ def test_cli_explain(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "Patient 1" in r.stdout and "not medical advice" in r.stdout
     assert sorted(p.name for p in out.iterdir()) == [
-        "contributions.png", "manifest.json", "patients.csv", "summary.csv"]
+        "contributions.png", "contributions.svg", "manifest.json", "patients.csv",
+        "summary.csv"]
+    assert_talk_figure(out, "contributions")
     bad = subprocess.run([sys.executable, "-m", "painsim.cli", "explain",
                           "scenarios/chronic_needling.toml", "--out", str(tmp_path / "x"),
                           "--arm", "cupping"], capture_output=True, text=True, timeout=60,

@@ -20,6 +20,8 @@ import pytest
 import painsim as ps
 from painsim.basins import basin_map, kick_vs_driver, minimal_release
 
+from .figures import assert_talk_figure
+
 FOLD = 16 / (3 * math.sqrt(3))
 
 
@@ -136,6 +138,8 @@ def test_cli_basins_on_a_shipped_scenario(tmp_path: Path) -> None:
     assert "not medical advice" in r.stdout
     assert {"patients.csv", "tipped.csv", "driver.csv", "phase_plane.png", "cohort.png",
             "manifest.json"} <= {p.name for p in out.iterdir()}
+    for stem in ("phase_plane", "cohort"):
+        assert_talk_figure(out, stem)
     bad = subprocess.run([sys.executable, "-m", "painsim.cli", "basins",
                           "scenarios/chronic_needling.toml", "--out", str(tmp_path / "x"),
                           "--arm", "cupping"], capture_output=True, text=True, timeout=60,

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from painsim.cli import main
 from painsim.replay import formatted, replay
 
+from .figures import assert_talk_figure
 from .test_compiled import needs_numba
 
 SCENARIO = """
@@ -95,7 +96,7 @@ def test_replay_cli_prints_the_log_and_an_account_and_writes_a_plot(tmp_path):
     assert res.exit_code == 0, res.output
     assert "session" in res.output and "Patient 2" in res.output
     assert "not medical advice" in res.output
-    assert (tmp_path / "rp" / "replay.png").stat().st_size > 10_000
+    assert_talk_figure(tmp_path / "rp", "replay")
     bad = CliRunner().invoke(main, ["replay", str(out), "--arm", "wekly", "--patient", "2"])
     assert bad.exit_code != 0 and "wekly" in bad.output and "Traceback" not in bad.output
     bad = CliRunner().invoke(main, ["replay", str(out), "--arm", "weekly", "--patient", "10"])

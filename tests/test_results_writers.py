@@ -1,8 +1,11 @@
 """Results as data (issue 17, friction 3): ``painsim claims --out`` writes the verdict
-matrix as CSV and JSON, atomically; ``write_results(result, out)`` needs no scenario."""
+matrix as CSV and JSON, atomically; ``write_results(result, out)`` needs no scenario and
+writes its tables as CSV or, with ``pyarrow``, Parquet (``painsim[parquet]``)."""
 
 import json
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -12,7 +15,7 @@ import painsim as ps
 from painsim.claims import VERDICTS
 from painsim.cli import main
 from painsim.errors import PainsimError
-from painsim.results import write_results
+from painsim.results import read_results, write_results
 
 CLAIMS = Path(__file__).resolve().parent.parent / "scenarios" / "claims"
 
@@ -84,3 +87,169 @@ def test_write_results_needs_no_scenario_file(tmp_path):
     rep = CliRunner().invoke(main, ["replay", str(tmp_path / "r"), "--arm", "dn",
                                     "--patient", "0"])
     assert rep.exit_code == 1 and "written from a scenario file" in rep.output
+
+
+# ------------------------------------------------------------------ Parquet tables
+try:
+    import pyarrow
+    HAVE_PYARROW = True
+except ImportError:  # pragma: no cover - the test extra installs it
+    HAVE_PYARROW = False
+
+needs_pyarrow = pytest.mark.skipif(not HAVE_PYARROW,
+                                   reason='needs painsim[parquet] (pyarrow)')
+
+
+def _tiny(mixed: bool = False) -> ps.SimulationResult:
+    """Two arms, four patients, 20 days (with seed 1, two phenotypes when ``mixed``)."""
+    course = ps.Fixed(start_day=1, every_days=7, sessions=2)
+    arms = [ps.Arm(name="none"),
+            ps.Arm(name="dn", protocol=ps.Protocol(intervention=ps.dry_needling(),
+                                                   schedule=course))]
+    mix = ({"chronic_sensitized": 0.5, "acute_strain": 0.5} if mixed
+           else {"chronic_sensitized": 1.0})
+    return ps.simulate(arms, ps.Cohort(n=4, seed=1, mix=mix), 20)
+
+
+def test_write_results_is_exported_at_the_top_level():
+    assert "write_results" in ps.__all__ and ps.write_results is write_results
+
+
+@needs_pyarrow
+def test_parquet_tables_read_back_exactly(tmp_path):
+    res = _tiny(mixed=True)
+    assert res.patients.phenotype.nunique() == 2  # so summary_by_phenotype is written
+    out = tmp_path / "r"
+    files = ps.write_results(res, out, plots=False, table_format="parquet")
+    assert files == ["summary.parquet", "patients.parquet", "events.parquet",
+                     "summary_by_phenotype.parquet", "trajectories.parquet",
+                     "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(files)  # no CSV beside them
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["table_format"] == "parquet" and m["files"] == files
+    assert m["versions"]["pyarrow"] == pyarrow.__version__
+    # lossless: every float64 as simulated (CSV keeps six significant digits)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "patients.parquet"), res.patients)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "events.parquet"), res.events)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "trajectories.parquet"),
+                                  res.trajectories())
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert summary.index.name == "arm" and set(summary.note) == {ps.outcomes.DISCLAIMER}
+    pd.testing.assert_frame_equal(summary.drop(columns="note"), res.summary)
+    by = pd.read_parquet(out / "summary_by_phenotype.parquet")
+    assert list(by.index.names) == ["arm", "phenotype"] and "patients" in by.columns
+    # the same columns as the CSV folder
+    ps.write_results(res, tmp_path / "c", plots=False)
+    for name in ("summary", "patients", "events", "summary_by_phenotype", "trajectories"):
+        csv = pd.read_csv(tmp_path / "c" / f"{name}.csv")
+        pq = pd.read_parquet(out / f"{name}.parquet").reset_index(
+            drop=name not in ("summary", "summary_by_phenotype"))
+        assert list(pq.columns) == list(csv.columns), name
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["table_format"] == "csv"
+
+
+@needs_pyarrow
+def test_read_results_and_compare_read_a_parquet_folder(tmp_path):
+    res = _tiny()
+    ps.write_results(res, tmp_path / "pq", plots=False, trajectories=False,
+                     table_format="parquet")
+    ps.write_results(res, tmp_path / "csv", plots=False, trajectories=False)
+    manifest, summary = read_results(tmp_path / "pq")
+    assert manifest["table_format"] == "parquet" and list(summary.index) == ["none", "dn"]
+    pd.testing.assert_frame_equal(summary.drop(columns="note"), res.summary)
+    _, from_csv = read_results(tmp_path / "csv")
+    assert list(from_csv.columns) == list(summary.columns)
+    cmp = CliRunner().invoke(main, ["compare", str(tmp_path / "pq"), str(tmp_path / "csv")])
+    assert cmp.exit_code == 0, cmp.output
+
+
+def test_an_unknown_table_format_is_refused_with_the_allowed_ones(tmp_path):
+    res = _tiny()
+    for bad in ("xlsx", "CSV", 1, ["csv"]):
+        with pytest.raises(PainsimError, match=r"table_format = .* allowed: 'csv' or "
+                                               r"'parquet'"):
+            ps.write_results(res, tmp_path / "r", plots=False, table_format=bad)
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary folder
+
+
+def test_parquet_without_pyarrow_says_how_to_install_it_and_writes_nothing(
+        tmp_path, monkeypatch):
+    res = _tiny()
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+    with pytest.raises(PainsimError, match=r'needs pyarrow.*pip install "painsim\[parquet\]"'):
+        ps.write_results(res, tmp_path / "r", plots=False, table_format="parquet")
+    assert not list(tmp_path.iterdir())  # no folder, no temporary folder
+    # CSV needs no pyarrow
+    assert ps.write_results(res, tmp_path / "r", plots=False)[0] == "summary.csv"
+
+
+@needs_pyarrow
+def test_read_results_of_parquet_without_pyarrow_says_how_to_install_it(
+        tmp_path, monkeypatch):
+    ps.write_results(_tiny(), tmp_path / "r", plots=False, trajectories=False,
+                     table_format="parquet")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(PainsimError, match=r'pip install "painsim\[parquet\]"'):
+        read_results(tmp_path / "r")
+
+
+def test_a_scenario_outputs_format_chooses_the_table_format(tmp_path):
+    """``write_results`` honours ``[outputs] format`` when the scenario carries one (and
+    an explicit ``table_format`` wins)."""
+    res = _tiny()
+    scenario = SimpleNamespace(outputs={"trajectories": False, "plots": False,
+                                        "format": "bogus"}, path="s.toml", sha256="0",
+                               text="", inputs={}, title="t", seed=3, patients=4,
+                               horizon_days=20.0, epoch_days=1.0, rtol=1e-6, atol=1e-8)
+    with pytest.raises(PainsimError, match="'bogus'"):
+        ps.write_results(res, tmp_path / "r", scenario=scenario)
+    files = ps.write_results(res, tmp_path / "r", scenario=scenario, table_format="csv")
+    assert files == ["summary.csv", "patients.csv", "events.csv", "manifest.json"]
+    del scenario.outputs["format"]  # a scenario without the key: CSV
+    assert ps.write_results(res, tmp_path / "s", scenario=scenario)[0] == "summary.csv"
+
+
+_PARQUET_SCENARIO = """\
+title = "tiny"
+horizon = "20 days"
+[cohort]
+patients = 4
+[[arms]]
+name = "none"
+[outputs]
+plots = false
+format = "parquet"
+"""
+
+
+@needs_pyarrow
+def test_run_writes_parquet_from_outputs_format_and_format_overrides_it(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(_PARQUET_SCENARIO)
+    res = CliRunner().invoke(main, ["run", str(f), "--out", str(tmp_path / "a"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a" / "patients.parquet").is_file()
+    assert not (tmp_path / "a" / "patients.csv").exists()
+    res = CliRunner().invoke(main, ["run", str(f), "--out", str(tmp_path / "b"), "-q",
+                                    "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "b" / "patients.csv").is_file()
+
+
+def test_run_without_pyarrow_fails_before_simulating(tmp_path, monkeypatch):
+    import painsim.engine
+
+    def no_simulation(*a, **k):
+        raise AssertionError("simulated before the table format was checked")
+
+    monkeypatch.setattr(painsim.engine, "simulate", no_simulation)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    f = tmp_path / "s.toml"
+    f.write_text(_PARQUET_SCENARIO)
+    res = CliRunner().invoke(main, ["run", str(f), "--out", str(tmp_path / "a")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert 'pip install "painsim[parquet]"' in res.output
+    assert not list(tmp_path.glob("*a*"))  # nothing written, no temporary folder
+    f.write_text(_PARQUET_SCENARIO.replace('"parquet"', '"xlsx"'))
+    res = CliRunner().invoke(main, ["run", str(f), "--out", str(tmp_path / "a")])
+    assert res.exit_code == 1 and "outputs.format" in res.output and "'csv'" in res.output

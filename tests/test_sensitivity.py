@@ -21,6 +21,8 @@ from painsim.errors import PainsimError, ScenarioError
 from painsim.scenario import load_scenario
 from painsim.sensitivity import StudyEvaluator, analyse, ishigami, run_sensitivity
 
+from .figures import assert_talk_figure
+
 S1_EXACT = np.array([0.3139, 0.4424, 0.0])
 ST_EXACT = np.array([0.5576, 0.4424, 0.2437])
 PI = np.pi
@@ -220,7 +222,10 @@ def test_cli_writes_tables_and_figures(tmp_path: Path) -> None:
     assert "mu_star" in r.stdout and "not medical advice" in r.stdout
     names = sorted(p.name for p in out.iterdir())
     assert names == ["design.csv", "indices.csv", "manifest.json",
-                     "sensitivity_change_short_term.png", "sensitivity_relief.png"]
+                     "sensitivity_change_short_term.png", "sensitivity_change_short_term.svg",
+                     "sensitivity_relief.png", "sensitivity_relief.svg"]
+    for stem in ("sensitivity_change_short_term", "sensitivity_relief"):
+        assert_talk_figure(out, stem)
     r2 = subprocess.run([sys.executable, "-m", "painsim.cli", "sensitivity", str(f),
                          "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert r2.returncode != 0 and "already exists" in r2.stderr

@@ -32,6 +32,8 @@ from painsim.validate import (
     write_report,
 )
 
+from .figures import assert_talk_figure
+
 ROOT = Path(__file__).resolve().parents[1]
 EVIDENCE = ROOT / "scenarios" / "evidence"
 
@@ -305,12 +307,12 @@ def test_suite_runs_on_small_cohorts(small_report) -> None:
 def test_csv_and_figure_are_written_atomically(small_report, tmp_path: Path) -> None:
     out = tmp_path / "val"
     files = write_report(small_report, out)
-    assert files == ["validate.csv", "validate.png"]
+    assert files == ["validate.csv", "validate.png", "validate.svg"]
     table = pd.read_csv(out / "validate.csv")
     assert list(table.columns) == ["note_model", *_CSV_COLUMNS]
     assert len(table) == len(small_report.rows)
     assert set(table.verdict) <= {"pass", "fail", "undecided"}
-    assert (out / "validate.png").stat().st_size > 1000
+    assert_talk_figure(out, "validate")
     with pytest.raises(PainsimError, match="already exists"):
         write_report(small_report, out)
     assert [p.name for p in tmp_path.iterdir()] == ["val"]  # no temporary folder left
