@@ -172,3 +172,33 @@ def test_analysis_commands_take_a_scheduler_and_print_the_same_numbers():
     assert numbers(r1.output) == numbers(r2.output) and len(numbers(r1.output)) > 3
     for cmd in ("claims", "calibrate", "sensitivity", "basins", "explain"):
         assert "--scheduler" in CliRunner().invoke(main, [cmd, "--help"]).output, cmd
+
+
+def test_sensitivity_basins_and_attribution_on_a_cluster_give_the_local_numbers(
+        client, tmp_path):
+    from painsim.attribute import attribute
+    from painsim.scenario import load_scenario
+
+    from .test_sensitivity import _study
+
+    s = load_scenario(_study(tmp_path))
+    local = ps.run_sensitivity(s, block_lanes=12)
+    remote = ps.run_sensitivity(s, block_lanes=12, executor=client)
+    for k in local.indices:
+        np.testing.assert_array_equal(local.Y[k], remote.Y[k])  # bit for bit
+        assert local.indices[k].equals(remote.indices[k])
+
+    cohort = ps.Cohort(n=4, seed=5, mix={"chronic_sensitized": 1.0})
+    kw = dict(max_sessions=2, horizon=60.0, settle_days=10.0, driver=None)
+    one, two = ps.basin_map(cohort, **kw), ps.basin_map(cohort, executor=client, **kw)
+    assert one.patients.equals(two.patients) and one.tipped.equals(two.tipped)
+
+    weekly = ps.Fixed(start_day=1, every_days=7, sessions=3)
+    arms = [ps.Arm(name="sham", protocol=ps.Protocol(intervention=ps.sham(),
+                                                     schedule=weekly)),
+            ps.Arm(name="acupuncture", protocol=ps.Protocol(intervention=ps.acupuncture(),
+                                                            schedule=weekly))]
+    kw = dict(reference="sham", days=[21], bootstrap=20)
+    one = attribute(arms, cohort, 30.0, **kw)
+    two = attribute(arms, cohort, 30.0, executor=client, **kw)
+    assert one.patients.equals(two.patients) and one.summary.equals(two.summary)
