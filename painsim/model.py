@@ -390,14 +390,15 @@ class Model:
             raise ValueError(f"model {self.name!r}: injury_state {self.injury_state!r} is "
                              f"not a state; states: {', '.join(sn)}")
 
-    @property
+    @functools.cached_property
     def state_names(self) -> tuple[str, ...]:
-        """State names in ``y`` order."""
+        """State names in ``y`` order (computed once: called on every rhs evaluation)."""
         return tuple(s.name for s in self.states)
 
-    @property
+    @functools.cached_property
     def parameter_names(self) -> tuple[str, ...]:
-        """Parameter names in array order."""
+        """Parameter names in array order (computed once: called on every rhs
+        evaluation)."""
         return tuple(p.name for p in self.parameters)
 
     def index(self, state: str) -> int:
