@@ -73,11 +73,14 @@ import of every module against it, so a new module must be placed here::
 Where a change goes
 -------------------
 New schedule kind
-    A frozen, validated class in :mod:`~painsim.protocols` (and accepted by
-    ``Protocol``'s check); its SimPy process in :mod:`~painsim.events`
-    (``Visits._patient`` picks the process; ``plan_fixed`` if every visit time is known
-    in advance); its TOML form and plain-words description in :mod:`~painsim.scenario`;
-    exported here. Tests: ``tests/test_engine.py`` (planner equals the SimPy processes).
+    A class that answers *when* itself: ``visits(ctx)`` (its SimPy process over a
+    ``protocols.VisitContext``), ``in_words()``, ``start_day``, ``planned_end_day`` and
+    ``reads_state`` — in your own code, or in :mod:`~painsim.protocols` for a built-in
+    one. The engine and :mod:`~painsim.events` do not change (``plan_fixed``, the batched
+    planner, is only a faster path for ``Fixed`` and ``Given``). A built-in kind adds
+    its TOML form to :mod:`~painsim.scenario` and is exported here. Tests:
+    ``tests/test_schedules.py`` (a user's kinds through ``simulate``),
+    ``tests/test_engine.py`` (planner equals the SimPy processes).
 New intervention
     A factory in :mod:`~painsim.interventions` returning an :class:`Intervention` of
     :class:`Effect` s (a *local* one moves the state, a *systemic* one the drivers);

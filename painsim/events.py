@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from .cohort import PatientStreams, patient_rng
 from .effects import SessionBook, Sessions, draw_effects, effect_probabilities
 from .interventions import Intervention
-from .protocols import Arm, AsNeeded, Fixed, Given, Tapering, visit_day
+from .protocols import Arm, Fixed, Given, visit_day
 
 __all__ = ["EventLog", "Visits", "merge_logs", "plan_fixed", "plannable"]
 
@@ -207,75 +207,50 @@ class Visits:
         clinic.release(req)
         return True
 
-    def _planned(self, env, lane, st, clinic, t_first: float, sessions: int,
-                 every: float, *, growth: float = 1.0, max_every: float = math.inf,
-                 improvement: float | None = None):
-        """Planned visits; with ``improvement`` set, intervals grow as pain falls."""
-        t_plan, interval = t_first, every
-        hour = self.arm.protocol.visit_hour / 24.0
-        for _ in range(sessions):
-            day = visit_day(t_plan, every, t_first)  # whole days apart (daily or rarer)
-            if day + hour >= self.horizon or st.dropped:
-                return
-            if day + hour > env.now:
-                yield env.timeout(day + hour - env.now)
-            yield from self._attend(env, lane, st, clinic)
-            if improvement is not None and \
-                    self.pain_now[lane] <= (1 - improvement) * self.baseline[lane]:
-                interval = min(interval * growth, max_every)
-            t_plan = max(t_plan, st.last_session - hour) + interval
-
-    def _given(self, env, lane, st, clinic, days: tuple[float, ...]):
-        """Visits on the patient's own given days (exact times, no visit hour)."""
-        for t in days:
-            if t >= self.horizon or st.dropped:
-                return
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            yield from self._attend(env, lane, st, clinic)
-
-    def _as_needed(self, env, lane, st, clinic, sched: AsNeeded):
-        count = done = 0
-        t = math.ceil(sched.start_day)
-        while t < self.horizon and done < sched.max_sessions and not st.dropped:
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            count = count + 1 if self.pain_now[lane] >= sched.threshold else 0
-            hour = self.arm.protocol.visit_hour / 24.0
-            if count >= sched.consecutive_days and t + hour < self.horizon and \
-                    env.now + hour - st.last_session >= sched.min_gap_days:
-                if hour > 0:  # the morning check books a visit later that day
-                    yield env.timeout(hour)
-                attended = yield from self._attend(env, lane, st, clinic)
-                done += 1 if attended else 0
-                count = 0
-            t = max(t + 1, math.ceil(env.now))
-
     def _patient(self, env, lane: int, clinic):
+        """One patient's SimPy process: its schedule says when, :meth:`_attend` does the
+        visit; then the maintenance phase, if any."""
         proto = self.arm.protocol
         g = int(self.lanes[lane])
         st = _Patient(rng_visits=patient_rng(self.seed, g, "visits"),
                       rng_effects=patient_rng(self.seed, g, "effects"),
                       rng_dropout=patient_rng(self.seed, g, "dropout"))
-        sched = proto.schedule
-        if isinstance(sched, Fixed):
-            yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
-                                     sched.every_days)
-        elif isinstance(sched, Given):
-            yield from self._given(env, lane, st, clinic, sched.days.get(g, ()))
-        elif isinstance(sched, Tapering):
-            yield from self._planned(env, lane, st, clinic, sched.start_day, sched.sessions,
-                                     sched.every_days, growth=sched.growth,
-                                     max_every=sched.max_every_days,
-                                     improvement=sched.improvement)
-        else:
-            yield from self._as_needed(env, lane, st, clinic, sched)
+        ctx = _PatientVisits(self, env, lane, st, clinic, g)
+        yield from proto.schedule.visits(ctx)
         self.course_end[lane] = st.last_session if st.k else np.nan
         m = proto.maintenance
         if m is not None and st.k and not st.dropped:
-            last_day = st.last_session - proto.visit_hour / 24.0
-            yield from self._planned(env, lane, st, clinic, last_day + m.start_day,
-                                     m.sessions, m.every_days)
+            yield from m.visits(ctx, from_day=st.last_session - ctx.hour)
+
+
+class _PatientVisits:
+    """The :class:`painsim.protocols.VisitContext` of one patient in one arm run."""
+
+    def __init__(self, visits: Visits, env: simpy.Environment, lane: int, st: _Patient,
+                 clinic: simpy.Resource | None, patient: int) -> None:
+        self._v, self._lane, self._st, self._clinic = visits, lane, st, clinic
+        self.env, self.patient = env, patient
+        self.horizon = visits.horizon
+        self.hour = visits.arm.protocol.visit_hour / 24.0
+
+    @property
+    def dropped(self) -> bool:
+        return self._st.dropped
+
+    @property
+    def last_session(self) -> float:
+        return self._st.last_session
+
+    @property
+    def pain_now(self) -> float:
+        return self._v.pain_now[self._lane]
+
+    @property
+    def baseline(self) -> float:
+        return self._v.baseline[self._lane]
+
+    def attend(self) -> Generator[Any, Any, bool]:
+        return self._v._attend(self.env, self._lane, self._st, self._clinic)
 
 
 # --- the batched planner: the same decisions without SimPy ----------------------------

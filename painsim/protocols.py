@@ -13,6 +13,12 @@ Schedules (times in days):
 * :class:`AsNeeded` — book a visit when daily pain is >= ``threshold`` for
   ``consecutive_days`` checks in a row; reads the patient's pain.
 
+Each schedule answers *when* itself: ``visits(ctx)`` is the patient's SimPy process over
+a :class:`VisitContext` (the engine's side: ``attend()``, pain as of the last decision
+boundary, dropout, the horizon) and ``in_words()`` says it in plain words. A schedule
+of your own is any object with those two methods, ``start_day``, ``planned_end_day``
+and ``reads_state`` (:func:`is_schedule`); the engine needs no change.
+
 A protocol may add ``maintenance`` visits (a :class:`Fixed` schedule whose start is
 counted from the end of the course, 001-3).
 
@@ -32,7 +38,10 @@ Decisions that read pain see it as of the most recent decision boundary (the eng
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+import os
+import typing
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +51,9 @@ from .errors import ParameterError, check_number, check_text, check_type
 from .interventions import Intervention
 
 __all__ = ["CALENDAR_TOLERANCE_DAYS", "Arm", "AsNeeded", "Clinic", "Fixed", "Given",
-           "Protocol", "Tapering", "visit_day"]
+           "Protocol", "Say", "Tapering", "VisitContext", "days_in_words", "is_schedule",
+           "planned_visits",
+           "visit_day", "visit_days_in_words"]
 
 #: Latest day anything may happen (days): the longest horizon :func:`painsim.simulate`
 #: runs. The scenario schema takes its ranges from these two constants.
@@ -83,6 +94,93 @@ def _int(owner: str, name: str, v: int, lo: int, hi: int) -> None:
     check_number(f"{owner}.{name}", v, lo, hi, integer=True)
 
 
+def days_in_words(days: float) -> str:
+    """A duration in days or weeks: ``"7 days"`` is ``"1 week"``, ``3.5`` is ``"3.5
+    days"``."""
+    if days >= 7 and days % 7 == 0:
+        w = days / 7
+        return f"{w:g} week" + ("s" if w != 1 else "")
+    return f"{days:g} day" + ("s" if days != 1 else "")
+
+
+def visit_days_in_words(first: float, every: float, sessions: int) -> str:
+    """The first visit days of a fixed schedule, as :func:`visit_day` places them."""
+    days = [float(visit_day(first + k * every, every, first)) for k in range(min(sessions, 9))]
+    return ", ".join(f"{d:g}" for d in days[:8]) + (", ..." if sessions > 8 else "")
+
+
+#: How a schedule's :meth:`in_words` says a duration: ``say(key, days)`` with ``key``
+#: the scenario-file key it came from (``"every"``, ``"max_every"``, ``"min_gap"``), so
+#: that a describer can repeat the file's own words ("2 weeks", "1 month").
+Say = Callable[[str, float], str]
+
+
+def _plain_say(key: str, days: float) -> str:
+    return days_in_words(days)
+
+
+class VisitContext(typing.Protocol):
+    """What a schedule's :meth:`visits` process sees of one patient in one arm run.
+
+    The engine (:mod:`painsim.events`) gives each patient's SimPy process one of these.
+    A schedule decides *when*; :meth:`attend` does the rest (dropout check, missed visit,
+    clinic queue, the session itself) and says whether a session took place.
+
+    Attributes
+    ----------
+    env : simpy.Environment
+        The arm's event loop (``env.now`` in days; ``env.timeout(d)`` waits ``d`` days).
+    horizon : float
+        End of follow-up, days: no visit at or after it.
+    hour : float
+        The protocol's visit hour as a fraction of a day (``visit_hour / 24``).
+    patient : int
+        Global patient index (the row of a :class:`Given` table).
+    dropped, last_session, pain_now, baseline
+        Whether the patient has dropped out; the time of the last session (days, -inf
+        before the first); pain (0–10) as of the last decision boundary, and at day 0.
+    """
+
+    env: Any
+    horizon: float
+    hour: float
+    patient: int
+
+    @property
+    def dropped(self) -> bool: ...
+    @property
+    def last_session(self) -> float: ...
+    @property
+    def pain_now(self) -> float: ...
+    @property
+    def baseline(self) -> float: ...
+
+    def attend(self) -> Generator[Any, Any, bool]:
+        """One planned visit (a SimPy sub-process); True if a session took place."""
+        ...
+
+
+def planned_visits(ctx: VisitContext, t_first: float, sessions: int, every: float, *,
+                   growth: float = 1.0, max_every: float = math.inf,
+                   improvement: float | None = None) -> Generator[Any, Any, None]:
+    """The SimPy process of ``sessions`` planned visits from ``t_first`` (days),
+    ``every`` days apart (whole days apart when ``every >= 1``, :func:`visit_day`), at
+    the visit hour; with ``improvement`` set, the interval grows by ``growth`` (at most
+    ``max_every``) after each visit at which pain is that far below baseline."""
+    t_plan, interval = t_first, every
+    hour, env = ctx.hour, ctx.env
+    for _ in range(sessions):
+        day = visit_day(t_plan, every, t_first)  # whole days apart (daily or rarer)
+        if day + hour >= ctx.horizon or ctx.dropped:
+            return
+        if day + hour > env.now:
+            yield env.timeout(day + hour - env.now)
+        yield from ctx.attend()
+        if improvement is not None and ctx.pain_now <= (1 - improvement) * ctx.baseline:
+            interval = min(interval * growth, max_every)
+        t_plan = max(t_plan, ctx.last_session - hour) + interval
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fixed:
     """``sessions`` visits, ``every_days`` apart, from ``start_day`` (days).
@@ -109,6 +207,21 @@ class Fixed:
         """Day of the last planned session (:func:`visit_day`)."""
         return float(visit_day(self.start_day + self.every_days * max(self.sessions - 1, 0),
                                self.every_days, self.start_day))
+
+    def visits(self, ctx: VisitContext, from_day: float | None = None
+               ) -> Generator[Any, Any, None]:
+        """The patient's visits (a SimPy process); as a maintenance phase, from
+        ``from_day`` (the day of the course's last visit) + ``start_day``."""
+        first = self.start_day if from_day is None else from_day + self.start_day
+        yield from planned_visits(ctx, first, self.sessions, self.every_days)
+
+    def in_words(self, hour: str = "12:00", say: Say = _plain_say) -> str:
+        """The schedule in plain words, e.g. ``"6 visits every 1 week from day 1 (days
+        1, 8, 15, 22, 29, 36, at 12:00)"``."""
+        return (f"{self.sessions} visits every {say('every', self.every_days)} from day "
+                f"{self.start_day:g} (days "
+                f"{visit_days_in_words(self.start_day, self.every_days, self.sessions)}, "
+                f"at {hour})")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +258,19 @@ class Tapering:
         """Day of the last session if intervals never grew (an upper bound on the pace)."""
         return self.start_day + self.every_days * max(self.sessions - 1, 0)
 
+    def visits(self, ctx: VisitContext) -> Generator[Any, Any, None]:
+        """The patient's visits (a SimPy process): intervals grow as its pain falls."""
+        yield from planned_visits(ctx, self.start_day, self.sessions, self.every_days,
+                                  growth=self.growth, max_every=self.max_every_days,
+                                  improvement=self.improvement)
+
+    def in_words(self, hour: str = "12:00", say: Say = _plain_say) -> str:
+        """The schedule in plain words."""
+        return (f"{self.sessions} visits from day {self.start_day:g} at {hour}, first every "
+                f"{say('every', self.every_days)}; each visit at which pain is "
+                f"{self.improvement:.0%} below baseline multiplies the interval by "
+                f"{self.growth:g} (at most {say('max_every', self.max_every_days)})")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AsNeeded:
@@ -170,7 +296,34 @@ class AsNeeded:
 
     @property
     def planned_end_day(self) -> float:
+        """The first check day: as-needed visits have no planned end."""
         return self.start_day
+
+    def visits(self, ctx: VisitContext) -> Generator[Any, Any, None]:
+        """The patient's visits (a SimPy process): a check each morning; a visit later
+        that day after ``consecutive_days`` checks in a row at or above ``threshold``."""
+        count = done = 0
+        t = math.ceil(self.start_day)
+        env = ctx.env
+        while t < ctx.horizon and done < self.max_sessions and not ctx.dropped:
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            count = count + 1 if ctx.pain_now >= self.threshold else 0
+            hour = ctx.hour
+            if count >= self.consecutive_days and t + hour < ctx.horizon and \
+                    env.now + hour - ctx.last_session >= self.min_gap_days:
+                if hour > 0:  # the morning check books a visit later that day
+                    yield env.timeout(hour)
+                attended = yield from ctx.attend()
+                done += 1 if attended else 0
+                count = 0
+            t = max(t + 1, math.ceil(env.now))
+
+    def in_words(self, hour: str = "12:00", say: Say = _plain_say) -> str:
+        """The schedule in plain words."""
+        return (f"as needed, when pain >= {self.threshold:g}/10 on {self.consecutive_days} "
+                f"daily checks in a row, at most {self.max_sessions} visits, at least "
+                f"{say('min_gap', self.min_gap_days)} apart")
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,6 +338,8 @@ class Given:
     ----------
     days : mapping of int to sequence of float
         Patient index (0-based) → visit days (days from day 0).
+    source : str
+        Where the days came from (a file name), for :meth:`in_words`.
 
     Examples
     --------
@@ -194,6 +349,7 @@ class Given:
     """
 
     days: Mapping[int, tuple[float, ...]]
+    source: str = ""
     reads_state = False
 
     def __post_init__(self) -> None:
@@ -213,9 +369,10 @@ class Given:
         object.__setattr__(self, "days", clean)
 
     @classmethod
-    def read(cls, source: Any) -> Given:
+    def read(cls, source: Any, name: str | None = None) -> Given:
         """From a table (CSV/Parquet path, DataFrame or mapping) with columns ``patient``
-        and ``day``, one row per visit; a bad entry names its row and column."""
+        and ``day``, one row per visit; a bad entry names its row and column. ``name``
+        (default: the path) is recorded as :attr:`source`."""
         from .inputs import number_column, read_table
 
         cols = read_table(source, what="sessions")
@@ -228,7 +385,9 @@ class Given:
         days: dict[int, list[float]] = {}
         for p, d in zip(patient.tolist(), day.tolist(), strict=True):
             days.setdefault(p, []).append(d)
-        return cls(days={p: tuple(v) for p, v in days.items()})
+        if name is None:
+            name = str(source) if isinstance(source, str | os.PathLike) else ""
+        return cls(days={p: tuple(v) for p, v in days.items()}, source=name)
 
     @property
     def start_day(self) -> float:
@@ -242,10 +401,43 @@ class Given:
 
     @property
     def planned_end_day(self) -> float:
+        """The last visit day of any patient (0 without visits)."""
         return max((d[-1] for d in self.days.values() if d), default=0.0)
+
+    def visits(self, ctx: VisitContext) -> Generator[Any, Any, None]:
+        """The patient's own visits (a SimPy process), at exactly its given times."""
+        env = ctx.env
+        for t in self.days.get(ctx.patient, ()):
+            if t >= ctx.horizon or ctx.dropped:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            yield from ctx.attend()
+
+    def in_words(self, hour: str = "12:00", say: Say = _plain_say) -> str:
+        """The schedule in plain words (``hour`` is unused: given times are exact)."""
+        where = f" from {self.source!r}" if self.source else ""
+        return (f"on each patient's own days{where} ({self.sessions} visits for "
+                f"{len(self.days)} patients, days {self.start_day:g} to "
+                f"{self.planned_end_day:g})")
 
 
 Schedule = Fixed | Tapering | AsNeeded | Given
+
+
+def is_schedule(obj: Any) -> bool:
+    """Whether ``obj`` can be a protocol's schedule: one of the built-in kinds, or any
+    object that answers what the engine asks of one — ``visits(ctx)`` (a SimPy process
+    over a :class:`VisitContext`: *when*), ``in_words()`` (for ``describe``),
+    ``start_day`` and ``planned_end_day`` (days) and ``reads_state`` (True if it reads
+    pain, so decisions are taken every ``epoch_days``). A new kind needs no change to
+    the engine."""
+    if isinstance(obj, Fixed | Tapering | AsNeeded | Given):
+        return True
+    return (callable(getattr(obj, "visits", None)) and callable(getattr(obj, "in_words", None))
+            and isinstance(getattr(obj, "reads_state", None), bool)
+            and all(isinstance(getattr(obj, k, None), int | float) and not isinstance(
+                getattr(obj, k), bool) for k in ("start_day", "planned_end_day")))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -305,9 +497,12 @@ class Protocol:
         if not items or not all(isinstance(i, Intervention) for i in items):
             raise ParameterError("Protocol.intervention", self.intervention,
                                  "an Intervention or a non-empty tuple of them")
-        if not isinstance(self.schedule, Fixed | Tapering | AsNeeded | Given):
+        if not is_schedule(self.schedule):
             raise ParameterError("Protocol.schedule", self.schedule,
-                                 "Fixed, Tapering, AsNeeded or Given")
+                                 "Fixed, Tapering, AsNeeded or Given, or a schedule of "
+                                 "your own: an object with visits(ctx), in_words(), "
+                                 "start_day, planned_end_day and reads_state (see "
+                                 "VisitContext)")
         if self.maintenance is not None and not isinstance(self.maintenance, Fixed):
             raise ParameterError("Protocol.maintenance", self.maintenance, "a Fixed schedule")
         _num("Protocol", "p_miss", self.p_miss, 0, 1)

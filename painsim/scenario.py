@@ -42,7 +42,8 @@ from .protocols import (
     Given,
     Protocol,
     Tapering,
-    visit_day,
+    days_in_words,
+    visit_days_in_words,
 )
 
 __all__ = [
@@ -918,7 +919,7 @@ def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
 
 def _schedule(s: dict[str, Any], base: Path) -> Fixed | Tapering | AsNeeded | Given:
     if s["kind"] == "given":
-        return Given.read(base / s["table"])
+        return Given.read(base / s["table"], name=s["table"])
     if s["kind"] == "fixed":
         return Fixed(start_day=s["start"], every_days=s["every"], sessions=s["sessions"])
     if s["kind"] == "tapering":
@@ -1046,22 +1047,12 @@ def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str
         outputs=tables["outputs"], data=data)
 
 
-def _days(d: float) -> str:
-    if d >= 7 and d % 7 == 0:
-        w = d / 7
-        return f"{w:g} week" + ("s" if w != 1 else "")
-    return f"{d:g} day" + ("s" if d != 1 else "")
+_days = days_in_words
 
 
 def _as_written(raw: Any, days: float) -> str:
     """A duration in the words of the file (``"9 months"``), else in days or weeks."""
     return " ".join(raw.split()) if isinstance(raw, str) else _days(days)
-
-
-def _visit_days(first: float, every: float, sessions: int) -> str:
-    """The first visit days of a fixed schedule, as :func:`visit_day` places them."""
-    days = [float(visit_day(first + k * every, every, first)) for k in range(min(sessions, 9))]
-    return ", ".join(f"{d:g}" for d in days[:8]) + (", ..." if sessions > 8 else "")
 
 
 def describe_scenario(s: Scenario) -> str:
@@ -1113,29 +1104,9 @@ def describe_scenario(s: Scenario) -> str:
                     lines.append(f"  {kind.replace('_', ' ')}: {args}")
             sch = p.schedule
             hour = f"{int(p.visit_hour):02d}:{round(p.visit_hour % 1 * 60):02d}"
-            if isinstance(sch, Fixed):
-                lines.append(f"  {what}: {sch.sessions} visits every "
-                             f"{said(i, 'schedule', 'every', sch.every_days)} from day "
-                             f"{sch.start_day:g} (days "
-                             f"{_visit_days(sch.start_day, sch.every_days, sch.sessions)}, "
-                             f"at {hour}).")
-            elif isinstance(sch, Tapering):
-                lines.append(f"  {what}: {sch.sessions} visits from day {sch.start_day:g} "
-                             f"at {hour}, first every "
-                             f"{said(i, 'schedule', 'every', sch.every_days)}; each visit "
-                             f"at which pain is {sch.improvement:.0%} below baseline "
-                             f"multiplies the interval by {sch.growth:g} (at most "
-                             f"{said(i, 'schedule', 'max_every', sch.max_every_days)}).")
-            elif isinstance(sch, Given):
-                lines.append(f"  {what}: on each patient's own days from "
-                             f"{raw['schedule']['table']!r} ({sch.sessions} visits for "
-                             f"{len(sch.days)} patients, days {sch.start_day:g} to "
-                             f"{sch.planned_end_day:g}).")
-            else:
-                lines.append(f"  {what}: as needed, when pain >= {sch.threshold:g}/10 on "
-                             f"{sch.consecutive_days} daily checks in a row, at most "
-                             f"{sch.max_sessions} visits, at least "
-                             f"{said(i, 'schedule', 'min_gap', sch.min_gap_days)} apart.")
+            lines.append(f"  {what}: "
+                         + sch.in_words(hour, lambda k, d, i=i: said(i, "schedule", k, d))
+                         + ".")
             if p.maintenance:
                 m = p.maintenance
                 raw_m = raw_arms[i].get("maintenance")
@@ -1144,8 +1115,9 @@ def describe_scenario(s: Scenario) -> str:
                          f"{said(i, 'maintenance', 'start' if told else 'every', m.start_day)}"
                          " after the course's last visit")
                 if isinstance(sch, Fixed) and sch.sessions:
-                    first += (" (days " + _visit_days(sch.planned_end_day + m.start_day,
-                                                      m.every_days, m.sessions) + ")")
+                    first += (" (days " + visit_days_in_words(sch.planned_end_day
+                                                              + m.start_day, m.every_days,
+                                                              m.sessions) + ")")
                 lines.append(f"  then {m.sessions} maintenance visits every "
                              f"{said(i, 'maintenance', 'every', m.every_days)}, the first "
                              f"{first}.")
