@@ -202,106 +202,6 @@ def _params_of(model: Model, P: NDArray, i: int) -> ParameterSet:
     return model.params(**dict(zip(model.parameter_names, P[:, i].tolist(), strict=True)))
 
 
-def _pain_loop_equilibria(P: NDArray, R: float = 0.0, n_grid: int = 100
-                          ) -> list[list[dict[str, Any]]]:
-    """:func:`painsim.equilibria` of the built-in model for every lane of ``P`` (shape
-    ``(n_parameters, n)``) at held systemic state ``R``: the same steady states (pain
-    0-10, states, eigenvalues per day, kinds), with the bracketing grid of all lanes
-    evaluated in one vectorised call (instead of ``n_grid`` calls per lane) and the
-    central-difference Jacobians of all steady states in another (instead of 10 calls
-    per state).
-
-    Each root is refined by the same scalar ``brentq`` and polished by the same
-    ``root`` as in :func:`painsim.equilibria`; ``tests/test_basins.py`` holds the two
-    equal bit for bit.
-    """
-    from types import SimpleNamespace
-
-    from scipy.optimize import brentq, root
-
-    from .painloop import PAIN_LOOP
-
-    names = PAIN_LOOP.parameter_names
-    P = np.asarray(P, dtype=float)
-    n = P.shape[1]
-    grid = np.linspace(0.0, 9.999, n_grid)
-    v = {k: P[j][:, None] for j, k in enumerate(names)}  # (n, 1) each
-    Rp = max(R, 0.0)
-    F = Rp / (v["R50"] + Rp)
-    theta = v["theta0"] * (1 + v["k_R"] * F)
-    Sg = grid**v["m"] / (theta**v["m"] + grid**v["m"])
-    Ag = (v["a0"] + v["a_P"] * grid / 10 + v["a_S"] * Sg) / (1 + v["k_RA"] * F)
-    Tg = v["T0"] + v["g_T"] * grid**v["n_T"] / (v["P_T"]**v["n_T"] + grid**v["n_T"])
-    Dg = np.broadcast_to(v["d0"], Tg.shape)
-    Ig = Dg + v["c_T"] * Tg + v["c_A"] * Ag
-    zero = np.zeros_like(Tg)
-    Y = np.stack([Dg, Ig, Tg, Sg, Ag, zero + R, zero, zero + 1e3, zero, zero])
-    G = PAIN_LOOP.pain_of(Y, P) - grid  # (n, n_grid): the gap of every lane at once
-    out = []
-    dyn = slice(0, 5)
-    for i in range(n):
-        P1 = P[:, i:i + 1]
-        ns = SimpleNamespace(**dict(zip(names, P1[:, 0].tolist(), strict=True)))
-        Fi = max(R, 0.0) / (ns.R50 + max(R, 0.0))
-
-        def fast_state(Pv: float, ns: Any = ns, Fi: float = Fi) -> NDArray:
-            theta = ns.theta0 * (1 + ns.k_R * Fi)
-            S = Pv**ns.m / (theta**ns.m + Pv**ns.m)
-            A = (ns.a0 + ns.a_P * Pv / 10 + ns.a_S * S) / (1 + ns.k_RA * Fi)
-            T = ns.T0 + ns.g_T * Pv**ns.n_T / (ns.P_T**ns.n_T + Pv**ns.n_T)
-            D = ns.d0
-            I = D + ns.c_T * T + ns.c_A * A
-            return np.array([D, I, T, S, A, R, 0.0, 1e3, 0.0, 0.0])
-
-        def gap(Pv: float, fast_state: Any = fast_state, P1: NDArray = P1) -> float:
-            return float(PAIN_LOOP.pain_of(fast_state(Pv)[:, None], P1)[0]) - Pv
-
-        def f5(x: NDArray, fast_state: Any = fast_state, P1: NDArray = P1) -> NDArray:
-            y = fast_state(0.0)
-            y[dyn] = x
-            return PAIN_LOOP.lane_rhs(np.zeros(1), y[:, None], P1)[dyn, 0]
-
-        g = G[i]
-        roots = []
-        for a, b, ga, gb in zip(grid[:-1], grid[1:], g[:-1], g[1:], strict=True):
-            if ga == 0:
-                roots.append(a)
-            elif ga * gb < 0:
-                roots.append(brentq(gap, a, b, xtol=1e-13))
-        eqs = []
-        for r in roots:
-            y = fast_state(r)
-            sol = root(f5, y[dyn], tol=1e-14)
-            y[dyn] = sol.x
-            eqs.append({"pain": float(PAIN_LOOP.pain_of(y[:, None], P1)[0]), "state": y,
-                        "lane": i})
-        out.append(eqs)
-    # stability: the central-difference Jacobians of every steady state of every lane in
-    # one call (10 lanes per state: +-h along each of the 5 dynamic states)
-    flat = [e for eqs in out for e in eqs]
-    if flat:
-        Y0 = np.stack([e["state"] for e in flat], axis=1)  # (10, k)
-        Y0[6:] = np.array([0.0, 1e3, 0.0, 0.0])[:, None]  # fast_state(0.0)'s tail
-        H = 1e-6 * np.maximum(1.0, np.abs(Y0[:5]))  # (5, k)
-        k = len(flat)
-        Yp = np.repeat(Y0[:, :, None], 10, axis=2)  # (10, k, 10): +h_j for j<5, -h_j
-        for j in range(5):
-            Yp[j, :, j] += H[j]
-            Yp[j, :, 5 + j] -= H[j]
-        lanes = np.array([e["lane"] for e in flat])
-        PP = np.repeat(P[:, lanes], 10, axis=1)
-        Fx = PAIN_LOOP.lane_rhs(np.zeros(1), Yp.reshape(10, k * 10), PP)[dyn]
-        Fx = Fx.reshape(5, k, 10)
-        J = (Fx[:, :, :5] - Fx[:, :, 5:]) / (2 * H.T[None])  # (5 rows, k, 5 columns)
-        for q, e in enumerate(flat):
-            ev = np.linalg.eigvals(J[:, q, :])
-            n_pos = int(np.sum(ev.real > 0))
-            e["eigenvalues"] = ev
-            e["kind"] = "stable" if n_pos == 0 else ("saddle" if n_pos == 1 else "unstable")
-            del e["lane"]
-    return out
-
-
 def _landscape(eqs: list[dict[str, Any]]) -> dict[str, float]:
     st = sorted(e["pain"] for e in eqs if e["kind"] == "stable")
     sd = sorted(e["pain"] for e in eqs if e["kind"] == "saddle")
@@ -316,14 +216,18 @@ _EQ_JOB: dict[str, Any] = {}
 def _landscape_task(cols: range) -> list[dict[str, float]]:
     j = _EQ_JOB
     if j["batch"]:  # the built-in model's equilibria, the grid of all lanes at once
-        return [_landscape(e) for e in _pain_loop_equilibria(j["P"][:, cols.start:cols.stop])]
+        from .painloop import equilibria_of_lanes
+
+        return [_landscape(e) for e in equilibria_of_lanes(j["P"][:, cols.start:cols.stop],
+                                                          n_grid=100)]
     return [_landscape(j["eq"](_params_of(j["model"], j["P"], i), R=0.0)) for i in cols]
 
 
 def _landscapes(eq: Callable[..., list[dict[str, Any]]], model: Model, P: NDArray,
                 workers: int, batch: bool = False) -> list[dict[str, float]]:
     """Stable states and saddles of every patient (one equilibria call each, or with
-    ``batch`` :func:`_pain_loop_equilibria` for the built-in model's default), split
+    ``batch`` :func:`painsim.painloop.equilibria_of_lanes` for the built-in model's
+    default), split
     over ``workers`` forked processes where there are several."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -44,6 +44,7 @@ __all__ = [
     "PHENOTYPES",
     "analgesia",
     "equilibria",
+    "equilibria_of_lanes",
     "local_kick",
     "phenotype",
     "systemic_kick",
@@ -525,57 +526,115 @@ def equilibria(params: ParameterSet | None = None, *, R: float = 0.0,
         One per steady state, ordered by pain: ``pain`` (0–10), ``state`` (shape (10,)),
         ``eigenvalues`` (per day), ``kind`` ("stable", "saddle" or "unstable").
     """
-    from scipy.optimize import brentq, root
-
     p = PAIN_LOOP.params() if params is None else params
     if p.n_lanes is not None:
         raise ValueError("equilibria() needs scalar parameter values")
-    P1 = p.as_array(1)
-    ns = SimpleNamespace(**dict(zip(PAIN_LOOP.parameter_names, P1[:, 0].tolist(), strict=True)))
+    return equilibria_of_lanes(p.as_array(1), R=R, n_grid=n_grid)[0]
 
-    F = max(R, 0.0) / (ns.R50 + max(R, 0.0))
 
-    def fast_state(Pv: float) -> NDArray:
-        theta = ns.theta0 * (1 + ns.k_R * F)
-        S = Pv**ns.m / (theta**ns.m + Pv**ns.m)
-        A = (ns.a0 + ns.a_P * Pv / 10 + ns.a_S * S) / (1 + ns.k_RA * F)
-        T = ns.T0 + ns.g_T * Pv**ns.n_T / (ns.P_T**ns.n_T + Pv**ns.n_T)
-        D = ns.d0
-        I = D + ns.c_T * T + ns.c_A * A
-        return np.array([D, I, T, S, A, R, 0.0, 1e3, 0.0, 0.0])
+def equilibria_of_lanes(P: NDArray, *, R: float = 0.0, n_grid: int = 400
+                        ) -> list[list[dict[str, Any]]]:
+    """:func:`equilibria` for every lane of ``P`` at once.
 
-    def gap(Pv: float) -> float:
-        return float(PAIN_LOOP.pain_of(fast_state(Pv)[:, None], P1)[0]) - Pv
+    The bracketing grid of all lanes is evaluated in one vectorised call (instead of
+    ``n_grid`` calls per lane) and the central-difference Jacobians of all steady
+    states in another (instead of 10 calls per state); each root is refined by a scalar
+    :func:`scipy.optimize.brentq` and polished by :func:`scipy.optimize.root`.
+    :func:`equilibria` is this function on one lane, so the two agree bit for bit
+    (elementwise arithmetic does not depend on the other lanes).
 
+    Parameters
+    ----------
+    P : ndarray, shape (n_parameters, n)
+        Parameter values per lane, in :attr:`PAIN_LOOP.parameter_names` order.
+    R : float
+        Held value of the systemic state.
+    n_grid : int
+        Pain grid points used to bracket fixed points.
+
+    Returns
+    -------
+    list of list of dict
+        Per lane, the steady states as :func:`equilibria` gives them.
+    """
+    from scipy.optimize import brentq, root
+
+    names = PAIN_LOOP.parameter_names
+    P = np.asarray(P, dtype=float)
+    n = P.shape[1]
     grid = np.linspace(0.0, 9.999, n_grid)
-    g = np.array([gap(v) for v in grid])
-    roots = []
-    for a, b, ga, gb in zip(grid[:-1], grid[1:], g[:-1], g[1:], strict=True):
-        if ga == 0:
-            roots.append(a)
-        elif ga * gb < 0:
-            roots.append(brentq(gap, a, b, xtol=1e-13))
-
-    dyn = slice(0, 5)
-
-    def f5(x: NDArray) -> NDArray:
-        y = fast_state(0.0)
-        y[dyn] = x
-        return PAIN_LOOP.lane_rhs(np.zeros(1), y[:, None], P1)[dyn, 0]
-
+    v = {k: P[j][:, None] for j, k in enumerate(names)}  # (n, 1) each
+    Rp = max(R, 0.0)
+    F = Rp / (v["R50"] + Rp)
+    theta = v["theta0"] * (1 + v["k_R"] * F)
+    Sg = grid**v["m"] / (theta**v["m"] + grid**v["m"])
+    Ag = (v["a0"] + v["a_P"] * grid / 10 + v["a_S"] * Sg) / (1 + v["k_RA"] * F)
+    Tg = v["T0"] + v["g_T"] * grid**v["n_T"] / (v["P_T"]**v["n_T"] + grid**v["n_T"])
+    Dg = np.broadcast_to(v["d0"], Tg.shape)
+    Ig = Dg + v["c_T"] * Tg + v["c_A"] * Ag
+    zero = np.zeros_like(Tg)
+    Y = np.stack([Dg, Ig, Tg, Sg, Ag, zero + R, zero, zero + 1e3, zero, zero])
+    G = PAIN_LOOP.pain_of(Y, P) - grid  # (n, n_grid): the gap of every lane at once
     out = []
-    for r in roots:
-        y = fast_state(r)
-        sol = root(f5, y[dyn], tol=1e-14)
-        y[dyn] = sol.x
-        J = np.empty((5, 5))
+    dyn = slice(0, 5)
+    for i in range(n):
+        P1 = P[:, i:i + 1]
+        ns = SimpleNamespace(**dict(zip(names, P1[:, 0].tolist(), strict=True)))
+        Fi = max(R, 0.0) / (ns.R50 + max(R, 0.0))
+
+        def fast_state(Pv: float, ns: Any = ns, Fi: float = Fi) -> NDArray:
+            theta = ns.theta0 * (1 + ns.k_R * Fi)
+            S = Pv**ns.m / (theta**ns.m + Pv**ns.m)
+            A = (ns.a0 + ns.a_P * Pv / 10 + ns.a_S * S) / (1 + ns.k_RA * Fi)
+            T = ns.T0 + ns.g_T * Pv**ns.n_T / (ns.P_T**ns.n_T + Pv**ns.n_T)
+            D = ns.d0
+            I = D + ns.c_T * T + ns.c_A * A
+            return np.array([D, I, T, S, A, R, 0.0, 1e3, 0.0, 0.0])
+
+        def gap(Pv: float, fast_state: Any = fast_state, P1: NDArray = P1) -> float:
+            return float(PAIN_LOOP.pain_of(fast_state(Pv)[:, None], P1)[0]) - Pv
+
+        def f5(x: NDArray, fast_state: Any = fast_state, P1: NDArray = P1) -> NDArray:
+            y = fast_state(0.0)
+            y[dyn] = x
+            return PAIN_LOOP.lane_rhs(np.zeros(1), y[:, None], P1)[dyn, 0]
+
+        g = G[i]
+        roots = []
+        for a, b, ga, gb in zip(grid[:-1], grid[1:], g[:-1], g[1:], strict=True):
+            if ga == 0:
+                roots.append(a)
+            elif ga * gb < 0:
+                roots.append(brentq(gap, a, b, xtol=1e-13))
+        eqs = []
+        for r in roots:
+            y = fast_state(r)
+            sol = root(f5, y[dyn], tol=1e-14)
+            y[dyn] = sol.x
+            eqs.append({"pain": float(PAIN_LOOP.pain_of(y[:, None], P1)[0]), "state": y,
+                        "lane": i})
+        out.append(eqs)
+    # stability: the central-difference Jacobians of every steady state of every lane in
+    # one call (10 lanes per state: +-h along each of the 5 dynamic states)
+    flat = [e for eqs in out for e in eqs]
+    if flat:
+        Y0 = np.stack([e["state"] for e in flat], axis=1)  # (10, k)
+        Y0[6:] = np.array([0.0, 1e3, 0.0, 0.0])[:, None]  # fast_state(0.0)'s tail
+        H = 1e-6 * np.maximum(1.0, np.abs(Y0[:5]))  # (5, k)
+        k = len(flat)
+        Yp = np.repeat(Y0[:, :, None], 10, axis=2)  # (10, k, 10): +h_j for j<5, -h_j
         for j in range(5):
-            e = np.zeros(5)
-            e[j] = 1e-6 * max(1.0, abs(y[j]))
-            J[:, j] = (f5(y[dyn] + e) - f5(y[dyn] - e)) / (2 * e[j])
-        ev = np.linalg.eigvals(J)
-        n_pos = int(np.sum(ev.real > 0))
-        kind = "stable" if n_pos == 0 else ("saddle" if n_pos == 1 else "unstable")
-        out.append({"pain": float(PAIN_LOOP.pain_of(y[:, None], P1)[0]), "state": y,
-                    "eigenvalues": ev, "kind": kind})
+            Yp[j, :, j] += H[j]
+            Yp[j, :, 5 + j] -= H[j]
+        lanes = np.array([e["lane"] for e in flat])
+        PP = np.repeat(P[:, lanes], 10, axis=1)
+        Fx = PAIN_LOOP.lane_rhs(np.zeros(1), Yp.reshape(10, k * 10), PP)[dyn]
+        Fx = Fx.reshape(5, k, 10)
+        J = (Fx[:, :, :5] - Fx[:, :, 5:]) / (2 * H.T[None])  # (5 rows, k, 5 columns)
+        for q, e in enumerate(flat):
+            ev = np.linalg.eigvals(J[:, q, :])
+            n_pos = int(np.sum(ev.real > 0))
+            e["eigenvalues"] = ev
+            e["kind"] = "stable" if n_pos == 0 else ("saddle" if n_pos == 1 else "unstable")
+            del e["lane"]
     return out

@@ -158,15 +158,17 @@ def test_basin_map_is_the_same_for_any_number_of_workers() -> None:
 
 def test_batched_equilibria_are_painsims_exactly() -> None:
     """The basin map's vectorised bracketing (all patients' grids in one call) finds the
-    same steady states, bit for bit, as painsim.equilibria patient by patient."""
-    from painsim.basins import _default_equilibria, _landscapes, _pain_loop_equilibria
+    same steady states, bit for bit, as painsim.equilibria patient by patient (one lane
+    at a time: elementwise arithmetic must not depend on the other lanes)."""
+    from painsim.basins import _default_equilibria, _landscapes
+    from painsim.painloop import equilibria_of_lanes
 
     cohort = ps.Cohort(n=12, seed=5, mix={"chronic_sensitized": 0.5, "recurrent": 0.25,
                                           "acute_strain": 0.25})
     P = cohort.sample(30.0).params
     eq = _default_equilibria(cohort.model)
     for R in (0.0, 0.05, 0.3):
-        batch = _pain_loop_equilibria(P, R=R)
+        batch = equilibria_of_lanes(P, R=R, n_grid=100)
         for i, got in enumerate(batch):
             want = eq(cohort.model.params(**dict(zip(cohort.model.parameter_names,
                                                      P[:, i].tolist(), strict=True))), R=R)
@@ -175,7 +177,7 @@ def test_batched_equilibria_are_painsims_exactly() -> None:
             for a, b in zip(got, want, strict=True):
                 assert np.array_equal(a["state"], b["state"])
                 assert np.array_equal(a["eigenvalues"], b["eigenvalues"])
-    assert any(len(x) == 3 for x in _pain_loop_equilibria(P))  # bistable patients in it
+    assert any(len(x) == 3 for x in equilibria_of_lanes(P, n_grid=100))  # bistable patients in it
     import pandas as pd
 
     one = pd.DataFrame(_landscapes(eq, cohort.model, P, 1, batch=False))
