@@ -52,7 +52,13 @@ from .effects import FlareTable, StopQueue, stop_effects
 from .errors import ParameterError, check_number, check_type
 from .events import Visits, merge_logs, plan_fixed, plannable
 from .model import Model
-from .outcomes import Outcomes, SimulationResult, build_result, patient_outcomes
+from .outcomes import (
+    ArmOutcomes,
+    Outcomes,
+    SimulationResult,
+    build_result,
+    patient_outcomes,
+)
 from .protocols import MAX_DAY, Arm
 from .solver import integrate
 
@@ -76,11 +82,6 @@ class ArmTrajectories:
     sessions: tuple[NDArray, NDArray, NDArray]
     log: dict[str, Any]
     timings: dict[str, float]
-
-    def as_run(self) -> dict[str, Any]:
-        """The fields by name, as :func:`~painsim.outcomes.patient_outcomes` reads them
-        (the same arrays, not copies)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 @dataclass
@@ -435,7 +436,7 @@ class ChunkResult:
     index), the seconds drawing the cohort took and the ``span`` of patients."""
 
     sample: CohortSample
-    runs: dict[int, dict[str, Any]]
+    runs: dict[int, ArmOutcomes]
     cohort_s: float
     span: tuple[int, int]
 
@@ -447,8 +448,8 @@ class _Ran:
     summed seconds drawing the cohort took."""
 
     sample: CohortSample
-    chunk_runs: list[dict[int, dict[str, Any]]]
-    whole_runs: list[dict[str, Any]]
+    chunk_runs: list[dict[int, ArmOutcomes]]
+    whole_runs: list[ArmOutcomes]
     cohort_s: float
 
 
@@ -499,10 +500,10 @@ def _assemble(job: Job, plan: _Chunking, ran: _Ran, pain: list[NDArray[np.float6
         else:
             parts = [r.pop(i) for r in ran.chunk_runs]  # released once merged
         runs[a.name] = _merge(parts, plan.chunk)
-        runs[a.name]["pain"] = pain[i]
+        runs[a.name].pain = pain[i]
         for p in parts:
             for k in ("decide_s", "integrate_s", "outcomes_s"):
-                timings[k] += p["timings"][k]
+                timings[k] += p.timings[k]
     timings["cohort_s"] = ran.cohort_s
     tic = time.perf_counter()
     result = build_result(job.arms, job.cohort, ran.sample, runs, job.outcomes, job.horizon)
@@ -567,7 +568,6 @@ def replay_patient(arms: Sequence[Arm], cohort: Cohort, horizon_days: float, pat
             run = _one_patient(run, patient)
         else:
             run = done.runs[i]
-        run["pain"] = run.pop("pain_rows")
         runs[a.name] = run
     one = SimpleNamespace(n=1, seed=cohort.seed, model=cohort.model)
     result = build_result(arms, one, done.sample, runs, outcomes, float(horizon_days))
@@ -579,20 +579,18 @@ def replay_patient(arms: Sequence[Arm], cohort: Cohort, horizon_days: float, pat
     return result
 
 
-def _one_patient(run: dict[str, Any], k: int) -> dict[str, Any]:
-    """Patient ``k``'s part of a whole-cohort arm run (the fields build_result reads)."""
-    lg = run["log"]
+def _one_patient(run: ArmOutcomes, k: int) -> ArmOutcomes:
+    """Patient ``k``'s part of a whole-cohort arm run (the clinic's waits stay whole:
+    they describe the queue)."""
+    lg = run.log
     keep = lg["lane"] == k
-    out = {"days": run["days"], "pain_rows": run["pain_rows"][k:k + 1],
-           "status": run["status"][k:k + 1], "dropout": run["dropout"][k:k + 1],
-           "baseline": run["baseline"][k:k + 1], "course_end": run["course_end"][k:k + 1],
-           "outcomes": {key: v[k:k + 1] for key, v in run["outcomes"].items()},
-           "sessions": (None, None, run["sessions"][2]),
-           "log": {**lg, "lane": np.zeros(int(keep.sum()), dtype=np.int64),
-                   "t": lg["t"][keep], "kind": lg["kind"][keep],
-                   "detail": lg["detail"][keep]},
-           "timings": run["timings"]}
-    return out
+    one = slice(k, k + 1)
+    return dataclasses.replace(
+        run, pain=run.pain[one], status=run.status[one], dropout=run.dropout[one],
+        baseline=run.baseline[one], course_end=run.course_end[one],
+        outcomes={key: v[one] for key, v in run.outcomes.items()},
+        log={**lg, "lane": np.zeros(int(keep.sum()), dtype=np.int64), "t": lg["t"][keep],
+             "kind": lg["kind"][keep], "detail": lg["detail"][keep]})
 
 
 _CHUNK = 4096  # default most patients per chunk
@@ -637,7 +635,7 @@ class Job:
 _FORKED: list[Job] = []  # the job of a forked pool: its workers inherit it, unpickled
 
 
-def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> dict[str, Any]:
+def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> ArmOutcomes:
     """Arm ``i`` on patients ``lo..hi-1`` (``sample`` holds patients from ``lo``), with
     the per-patient outcomes of that chunk."""
     out = None if job.pain is None else job.pain[i][lo:hi]
@@ -646,17 +644,14 @@ def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> dict[s
                  epoch_days=job.epoch, outcomes=job.outcomes, seed=job.seed,
                  rtol=job.rtol, atol=job.atol, backend=job.backend, pain_out=out).run()
     tic = time.perf_counter()
-    values = patient_outcomes(tr.as_run(), job.outcomes, job.horizon)
+    values = patient_outcomes(tr, job.outcomes, job.horizon)
     timings = {**tr.timings, "outcomes_s": time.perf_counter() - tic}
     # crossings and session lists are summed up in the outcomes: none of them goes back
     # through a pipe; pain does only when it is not already in place
-    run = {"days": tr.days, "baseline": tr.baseline, "status": tr.status,
-           "dropout": tr.dropout, "course_end": tr.course_end,
-           "sessions": (None, None, tr.sessions[2]),  # waits, for the summary
-           "log": tr.log, "timings": timings, "outcomes": values}
-    if job.pain is None:
-        run["pain_rows"] = tr.pain
-    return run
+    return ArmOutcomes(days=tr.days, baseline=tr.baseline, status=tr.status,
+                       dropout=tr.dropout, course_end=tr.course_end, waits=tr.sessions[2],
+                       log=tr.log, timings=timings, outcomes=values,
+                       pain=tr.pain if job.pain is None else None)
 
 
 def _chunk_task(span: tuple[int, int], job: Job | None = None) -> ChunkResult:
@@ -677,7 +672,7 @@ def _chunk_task(span: tuple[int, int], job: Job | None = None) -> ChunkResult:
     return ChunkResult(sample=sample, runs=runs, cohort_s=cohort_s, span=span)
 
 
-def _whole_task(i: int, sample: CohortSample, job: Job | None = None) -> dict[str, Any]:
+def _whole_task(i: int, sample: CohortSample, job: Job | None = None) -> ArmOutcomes:
     """Arm ``i`` (with a clinic: its queue couples the patients) on the whole cohort."""
     job = job or _FORKED[0]
     return _arm_run(job, i, sample, 0, job.cohort.n)
@@ -697,8 +692,8 @@ def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.f
     """The chunks as Dask tasks, gathered one by one as they finish (bounded memory)."""
     from distributed import as_completed
 
-    def keep(run: dict[str, Any], i: int, lo: int) -> None:
-        rows = run.pop("pain_rows")
+    def keep(run: ArmOutcomes, i: int, lo: int) -> None:
+        rows, run.pain = run.pain, None
         pain[i][lo:lo + rows.shape[0]] = rows
 
     job_f = client.scatter(job, broadcast=True, hash=False)
@@ -742,14 +737,19 @@ def _merge_samples(parts: list[CohortSample]) -> CohortSample:
                         flares=[f for p in parts for f in p.flares])
 
 
-def _merge(parts: list[dict[str, Any]], chunk: int) -> dict[str, Any]:
+def _merge(parts: list[ArmOutcomes], chunk: int) -> ArmOutcomes:
+    """One arm's chunks as one run (patients in chunk order; pain is not merged: it is
+    already in the result's arrays)."""
     if len(parts) == 1:
         return parts[0]
-    out: dict[str, Any] = {"days": parts[0]["days"]}
-    for k in ("baseline", "status", "dropout", "course_end"):
-        out[k] = np.concatenate([p[k] for p in parts], axis=0)
-    out["outcomes"] = {k: np.concatenate([p["outcomes"][k] for p in parts])
-                       for k in parts[0]["outcomes"]}
-    out["sessions"] = (None, None, np.concatenate([p["sessions"][2] for p in parts]))
-    out["log"] = merge_logs([p["log"] for p in parts], [j * chunk for j in range(len(parts))])
-    return out
+
+    def cat(k: str) -> NDArray:
+        return np.concatenate([getattr(p, k) for p in parts], axis=0)
+
+    return ArmOutcomes(
+        days=parts[0].days, baseline=cat("baseline"), status=cat("status"),
+        dropout=cat("dropout"), course_end=cat("course_end"), waits=cat("waits"),
+        outcomes={k: np.concatenate([p.outcomes[k] for p in parts])
+                  for k in parts[0].outcomes},
+        log=merge_logs([p.log for p in parts], [j * chunk for j in range(len(parts))]),
+        timings={})

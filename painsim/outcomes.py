@@ -78,9 +78,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort, CohortSample
     from .protocols import Arm
 
-__all__ = ["DISCLAIMER", "Outcomes", "SimulationResult", "bootstrap_ci", "kaplan_meier",
-           "km_confidence_band", "km_interval_at", "km_survival_at", "load", "mean_ci",
-           "proportion_ci", "ratio_ci"]
+__all__ = ["DISCLAIMER", "ArmOutcomes", "Outcomes", "SimulationResult", "bootstrap_ci",
+           "kaplan_meier", "km_confidence_band", "km_interval_at", "km_survival_at", "load",
+           "mean_ci", "proportion_ci", "ratio_ci"]
 
 #: What every output that shows results says about them, word for word: the one home of
 #: the "not medical advice" text (figures carry it in :data:`painsim.plots.FOOTER`). Here,
@@ -527,10 +527,10 @@ def first_run(flag: NDArray[np.bool_], k: int, start: NDArray, stop: NDArray) ->
     return np.where(ok.any(axis=1), np.argmax(ok, axis=1), -1).astype(np.int64)
 
 
-def _study_outcomes(run: dict[str, Any], o: Outcomes, end: NDArray) -> dict[str, NDArray]:
+def _study_outcomes(run: Any, o: Outcomes, end: NDArray) -> dict[str, NDArray]:
     """Per-patient recovery, recurrence, responder-day and adverse-event columns (the
     study definitions of the module documentation); empty when none is set."""
-    days, pain, base = run["days"], run["pain"], run["baseline"]
+    days, pain, base = run.days, run.pain, run.baseline
     n = base.size
     out: dict[str, NDArray] = {}
     last = np.searchsorted(days, end, side="right") - 1  # last reading in follow-up
@@ -562,7 +562,7 @@ def _study_outcomes(run: dict[str, Any], o: Outcomes, end: NDArray) -> dict[str,
         out[f"responder_pct_day_{d:g}"] = change <= -o.responder_fraction * base
         out[f"responder_points_day_{d:g}"] = change <= -o.responder_points
     if o.adverse_event_days:
-        lg = run["log"]
+        lg = run.log
         code = lg["kinds"].index("adverse event") if "adverse event" in lg["kinds"] else -1
         sel = lg["kind"] == code
         lane, t = lg["lane"][sel], lg["t"][sel]
@@ -599,13 +599,19 @@ def _study_summary(v: dict[str, NDArray], o: Outcomes) -> dict[str, float]:
     return out
 
 
-def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[str, NDArray]:
-    """Per-patient outcome values of one arm's run (see the module's definitions)."""
-    days, pain, base = run["days"], run["pain"], run["baseline"]
+def patient_outcomes(run: Any, o: Outcomes, horizon: float) -> dict[str, NDArray]:
+    """Per-patient outcome values of one arm's run (see the module's definitions).
+
+    ``run`` is the engine's record of one arm on a chunk of patients before outcomes
+    (``engine.ArmTrajectories``): it has ``days``, ``pain``, ``baseline``,
+    ``crossings`` (lane, level, day, direction), ``sessions`` (lane, day, wait),
+    ``dropout`` and ``log``.
+    """
+    days, pain, base = run.days, run.pain, run.baseline
     n = base.size
-    cl, cw, ct, cd = run["crossings"]
-    s_lane, s_t, _ = run["sessions"]
-    end = np.minimum(run["dropout"], horizon)
+    cl, cw, ct, cd = run.crossings
+    s_lane, s_t, _ = run.sessions
+    end = np.minimum(run.dropout, horizon)
     day = _short_term_day(o, horizon)
     k = int(np.searchsorted(days, day))
     short = pain[:, k] if k < days.size and days[k] == day else np.full(n, np.nan)
@@ -647,7 +653,7 @@ def patient_outcomes(run: dict[str, Any], o: Outcomes, horizon: float) -> dict[s
         "relapse": relapsed, "relapse_day": relapse_t,
         "days_relief_to_relapse_or_censor": np.where(relieved, ttr, np.nan),
         "durable_response": relieved & ~relapsed,
-        "dropout_day": np.where(np.isfinite(run["dropout"]), run["dropout"], np.nan),
+        "dropout_day": np.where(np.isfinite(run.dropout), run.dropout, np.nan),
         "sessions": np.bincount(s_lane, minlength=n).astype(float),
         "end_of_follow_up_day": end,
         **extra,
@@ -813,21 +819,60 @@ class SimulationResult:
         return pd.concat(frames, ignore_index=True)
 
 
+@dataclass
+class ArmOutcomes:
+    """One arm's run on a set of patients, as the engine hands it to
+    :func:`build_result`: what the decide/integrate loop produced, with the per-patient
+    outcome columns already computed (crossings and session lists are summed up in them
+    and do not travel further).
+
+    Attributes
+    ----------
+    days : ndarray, shape (n_days,)
+        The daily save grid (days).
+    baseline, status, dropout, course_end : ndarray, shape (n,)
+        Pain (0–10) at day 0; solver status (0 = success); dropout day (inf: none);
+        time of the course's last session (days; NaN: none).
+    waits : ndarray
+        Clinic waits of every session (days; 0 without a clinic).
+    log : dict
+        The compact event log (lanes, times, kind and detail codes with their names).
+    timings : dict of str to float
+        Seconds of ``decide_s``, ``integrate_s`` and ``outcomes_s``.
+    outcomes : dict of str to ndarray
+        Per-patient outcome columns (:func:`patient_outcomes`).
+    pain : ndarray, shape (n, n_days), optional
+        Daily pain (0–10); ``None`` while it lives elsewhere (written in place into the
+        result's arrays by forked workers, or taken out as a Dask chunk arrives).
+    """
+
+    days: NDArray[np.float64]
+    baseline: NDArray[np.float64]
+    status: NDArray[np.int_]
+    dropout: NDArray[np.float64]
+    course_end: NDArray[np.float64]
+    waits: NDArray[np.float64]
+    log: dict[str, Any]
+    timings: dict[str, float]
+    outcomes: dict[str, NDArray]
+    pain: NDArray[np.float64] | None = None
+
+
 def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
-                 runs: dict[str, dict[str, Any]], o: Outcomes,
+                 runs: dict[str, ArmOutcomes], o: Outcomes,
                  horizon: float) -> SimulationResult:
     """Assemble per-patient tables, the per-arm summary and the event log."""
     import pandas as pd
 
     names = tuple(a.name for a in arms)
-    per = {a: runs[a]["outcomes"] for a in names}  # computed per chunk by the engine
+    per = {a: runs[a].outcomes for a in names}  # computed per chunk by the engine
     rows, summary, curves, logs = [], [], {}, []
     ref = per[names[0]]
     rng = np.random.default_rng([cohort.seed, 7])
     for a in names:
         v, run = per[a], runs[a]
         rows.append(v)
-        lg = run.pop("log")  # rebuilt below with the outcome rows; the old copy goes
+        lg, run.log = run.log, {}  # rebuilt below with the outcome rows; the old copy goes
         rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
         base = v["baseline_pain"]
         extra_detail = [f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel]
@@ -856,7 +901,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         adv = log["detail"][log["kind"] == code.get("adverse event", -1)]
         kinds = details[adv]
         missed = int(np.count_nonzero(log["kind"] == code.get("missed visit", -1)))
-        waits = run["sessions"][2]
+        waits = run.waits
         d_change = v["change_short_term"] - ref["change_short_term"]
         d_resp = v["responder_pct"].astype(float) - ref["responder_pct"].astype(float)
         d_ci = bootstrap_ci(d_change, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
@@ -886,32 +931,32 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             "bruising_per_session": (np.count_nonzero(kinds == "bruising") / n_sess)
             if n_sess else 0.0,
             "missed_visits": missed,
-            "dropouts": int(np.count_nonzero(np.isfinite(run["dropout"]))),
+            "dropouts": int(np.count_nonzero(np.isfinite(run.dropout))),
             "mean_wait_days": float(np.mean(waits)) if waits.size else 0.0,
             "diff_change_vs_ref_points": np.nanmean(d_change),
             "diff_change_ci_low": d_ci[0], "diff_change_ci_high": d_ci[1],
             "diff_responders_vs_ref": np.nanmean(d_resp),
             "diff_responders_ci_low": r_ci[0], "diff_responders_ci_high": r_ci[1],
-            "solver_failures": int(np.count_nonzero(run["status"] != 0)),
+            "solver_failures": int(np.count_nonzero(run.status != 0)),
             **_study_summary(v, o),
         }
         summary.append(_with_intervals(row, _intervals_of(v, o, horizon, rt, ev, {
             what: np.bincount(lanes[kinds == what], minlength=cohort.n)
             for what in ("soreness", "bruising")})))
     return SimulationResult(
-        arms=names, days=runs[names[0]]["days"], pain={a: runs[a]["pain"] for a in names},
+        arms=names, days=runs[names[0]].days, pain={a: runs[a].pain for a in names},
         patients=pd.DataFrame({  # one table from whole columns: no per-arm copies
             "arm": np.repeat(np.array(names, dtype=object), cohort.n),
             "patient": np.tile(np.arange(cohort.n), len(names)),
             "phenotype": np.tile(sample.phenotype, len(names)).astype(object),
             **{k: np.concatenate([v[k] for v in rows]) for k in rows[0]},
-            "solver_status": np.concatenate([runs[a]["status"] for a in names]),
+            "solver_status": np.concatenate([runs[a].status for a in names]),
             # the parameters each patient was drawn with (model order)
             **{f"param_{p}": np.tile(sample.params[j], len(names))
                for j, p in enumerate(cohort.model.parameter_names)}}),
         summary=pd.DataFrame(summary).set_index("arm"),
         event_log=logs,
-        status={a: runs[a]["status"] for a in names}, relapse_curves=curves)
+        status={a: runs[a].status for a in names}, relapse_curves=curves)
 
 
 def _intervals_of(v: dict[str, NDArray], o: Outcomes, horizon: float, rt: NDArray,

@@ -1,6 +1,8 @@
 """The engine: exact event timing, common random numbers, chunk invariance, SimPy
 protocols (capacity, as-needed, tapering, dropout), outcomes."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -203,10 +205,10 @@ def _run(crossings, baseline=6.0, sessions=(), dropout=np.inf, pain_day_42=3.0):
     ct = np.array([c[1] for c in crossings], dtype=float)
     cd = np.array([c[2] for c in crossings], dtype=int)
     st = np.array(sessions, dtype=float)
-    return {"days": days, "pain": pain, "baseline": np.array([baseline]),
-            "crossings": (cl, cw, ct, cd),
-            "sessions": (np.zeros(st.size, dtype=int), st, np.zeros(st.size)),
-            "dropout": np.array([dropout]), "status": np.zeros(1, dtype=int)}
+    return SimpleNamespace(days=days, pain=pain, baseline=np.array([baseline]),
+                           crossings=(cl, cw, ct, cd),
+                           sessions=(np.zeros(st.size, dtype=int), st, np.zeros(st.size)),
+                           dropout=np.array([dropout]), status=np.zeros(1, dtype=int))
 
 
 def test_relief_needs_its_minimum_duration_and_relapse_is_timed_from_relief():
@@ -478,7 +480,7 @@ def test_vectorized_outcomes_equal_the_patient_by_patient_definitions(seed):
            "dropout": dropout}
     o = Outcomes(relief_min_days=float(rng.uniform(0, 10)),
                  relapse_min_days=float(rng.uniform(0, 10)), short_term_day=42)
-    v = patient_outcomes(run, o, 180.0)
+    v = patient_outcomes(SimpleNamespace(**run), o, 180.0)
     relief, relapse, sess = _outcomes_by_loop(run, o, 180.0)
     assert np.isfinite(relief).sum() > 5 and np.isfinite(relapse).sum() > 2
     np.testing.assert_array_equal(v["days_to_relief"], relief)
