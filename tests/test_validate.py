@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -126,12 +127,14 @@ def test_first_run() -> None:
     assert first_run(f, 8, z, end).tolist() == [-1, -1, -1]
 
 
-def _run(pain: np.ndarray, log: dict | None = None) -> dict:
+def _run(pain: np.ndarray, log: dict | None = None) -> SimpleNamespace:
+    """The fields of the engine's run record that the study outcomes read."""
     m = pain.shape[1]
-    return {"days": np.arange(m, dtype=float), "pain": pain, "baseline": pain[:, 0].copy(),
-            "log": log or {"lane": np.zeros(0, np.int64), "t": np.zeros(0),
-                           "kind": np.zeros(0, np.int32), "kinds": [],
-                           "detail": np.zeros(0, np.int32), "details": []}}
+    return SimpleNamespace(
+        days=np.arange(m, dtype=float), pain=pain, baseline=pain[:, 0].copy(),
+        log=log or {"lane": np.zeros(0, np.int64), "t": np.zeros(0),
+                    "kind": np.zeros(0, np.int32), "kinds": [],
+                    "detail": np.zeros(0, np.int32), "details": []})
 
 
 def test_recovery_and_recurrence_on_hand_built_series() -> None:
