@@ -41,10 +41,8 @@ bands describe the *published* figure's uncertainty.
 
 from __future__ import annotations
 
+import json
 import math
-import os
-import shutil
-import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -641,33 +639,22 @@ def _figure(report: ValidationReport, out: Path) -> list[str]:
 
 def write_report(report: ValidationReport, out: str | Path, *,
                  force: bool = False) -> list[str]:
-    """Write ``out/validate.csv`` and ``out/validate.png`` (and ``.svg``); the folder
-    appears only when complete (written beside it, then renamed), like
-    :func:`painsim.results.write_results`.
+    """Write ``out/validate.csv``, ``out/validate.png`` (and ``.svg``) and
+    ``manifest.json``; the folder appears only when complete, and an existing one is
+    replaced only with ``force`` and only if it is painsim's
+    (:func:`painsim.results.atomic_folder`, as for every results folder).
     """
     import pandas as pd
 
-    from .results import DISCLAIMER
+    from .results import DISCLAIMER, atomic_folder
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise PainsimError(f"{out}: exists and is not a folder; choose another --out")
-    if out.exists() and not force:
-        raise PainsimError(f"{out}: already exists; use --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    try:
+    with atomic_folder(Path(out), force=force) as tmp:
         table = pd.DataFrame(_csv_rows(report), columns=list(_CSV_COLUMNS))
         table.insert(0, "note_model", DISCLAIMER)
         table.to_csv(tmp / "validate.csv", index=False, float_format="%.6g")
-        figures = _figure(report, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return ["validate.csv", *figures]
+        files = ["validate.csv", *_figure(report, tmp), "manifest.json"]
+        # the manifest marks the folder as painsim's: --force replaces only such folders
+        (tmp / "manifest.json").write_text(json.dumps(
+            {"painsim_validate": 1, "note": DISCLAIMER, "counts": report.counts,
+             "files": files}, indent=2))
+    return files

@@ -310,7 +310,7 @@ def test_suite_runs_on_small_cohorts(small_report) -> None:
 def test_csv_and_figure_are_written_atomically(small_report, tmp_path: Path) -> None:
     out = tmp_path / "val"
     files = write_report(small_report, out)
-    assert files == ["validate.csv", "validate.png", "validate.svg"]
+    assert files == ["validate.csv", "validate.png", "validate.svg", "manifest.json"]
     table = pd.read_csv(out / "validate.csv")
     assert list(table.columns) == ["note_model", *_CSV_COLUMNS]
     assert len(table) == len(small_report.rows)
@@ -319,6 +319,15 @@ def test_csv_and_figure_are_written_atomically(small_report, tmp_path: Path) -> 
     with pytest.raises(PainsimError, match="already exists"):
         write_report(small_report, out)
     assert [p.name for p in tmp_path.iterdir()] == ["val"]  # no temporary folder left
+    # --force replaces its own folder, never a folder that is not painsim's
+    assert write_report(small_report, out, force=True) == files
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(PainsimError, match="not a painsim results folder"):
+        write_report(small_report, mine, force=True)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project", "val"]
 
 
 def test_cli_validate_prints_the_table_and_exit_status(tmp_path: Path) -> None:
