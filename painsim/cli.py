@@ -235,6 +235,13 @@ def check(files: tuple[Path, ...]) -> None:
         raise click.ClickException(f"{bad} of {len(files)} file(s) have problems")
 
 
+def _how_run(backend: str, workers: int, scheduler: str | None = None) -> str:
+    """The tail of a ``-v`` line: backend, workers (0: one per core) and the Dask
+    scheduler if one is used."""
+    return (f"backend {backend}, {workers or MAX_WORKERS} worker(s)"
+            + (f", Dask scheduler {scheduler}" if scheduler else ""))
+
+
 def _file_kind(f: Path) -> str:
     """``"claim"``, ``"assumptions"``, ``"evidence"`` or ``"scenario"`` (also for a file
     that cannot be read or parsed: the scenario loader says why)."""
@@ -358,9 +365,8 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
     for stale in remove_stale_temporaries(out):
         click.echo(f"removed {stale}: the temporary folder of an interrupted run", err=True)
     _say(verbose, quiet, f"scenario {file} (seed {s.seed}): {s.patients:,} patients, arms "
-         f"{', '.join(repr(a.name) for a in s.arms)}, {s.horizon_days:g} days; backend "
-         f"{backend}, {workers or MAX_WORKERS} worker(s)"
-         + (f", Dask scheduler {scheduler}" if scheduler else ""))
+         f"{', '.join(repr(a.name) for a in s.arms)}, {s.horizon_days:g} days; "
+         + _how_run(backend, workers, scheduler))
     if not quiet:
         click.echo(f"simulating {s.patients:,} patients x {len(s.arms)} arms over "
                    f"{s.horizon_days:g} days ...", err=True)
@@ -441,7 +447,7 @@ def claims(files: tuple[Path, ...], assumptions: Path | None, patients: int, see
         raise _fail(exc) from None
     _say(verbose, quiet, f"claims: {len(cl)} ({', '.join(c.id for c in cl)}); assumption "
          f"sets from {assumptions}: {', '.join(s.name for s in sets)}; {patients} patients "
-         f"per set, seed {seed}; backend numpy, {workers or MAX_WORKERS} worker(s)")
+         f"per set, seed {seed}; " + _how_run("numpy", workers))
     try:
         with _cluster(scheduler, workers) as executor, \
                 _Progress("checking claims", "assumption set", not quiet) as bar:
@@ -479,7 +485,7 @@ def calibrate(file: Path, patients: int | None, max_evaluations: int, workers: i
 
     _say(verbose, quiet, f"calibrating {file}: at most {max_evaluations} simulations"
          + (f" of {patients} patients" if patients else "")
-         + f"; backend numpy, {workers or MAX_WORKERS} worker(s)")
+         + "; " + _how_run("numpy", workers))
     try:
         with _cluster(scheduler, workers) as executor, \
                 _Progress("fitting", "simulation", not quiet) as bar:
@@ -658,7 +664,7 @@ def compare(dir_a: Path, dir_b: Path) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path),
-              help="Folder for validate.csv and validate.png/.svg.")
+              help="Folder for validate.csv, validate.png/.svg and manifest.json.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder.")
 @click.option("--patients", type=click.IntRange(min=8, max=MAX_COMMAND_PATIENTS),
               help="Override every cohort size.")
@@ -677,18 +683,21 @@ def validate(paths: tuple[Path, ...], out: Path | None, force: bool, patients: i
     verdict (pass, fail, or undecided when the interval straddles a band edge). Exit
     status: 0 when no target fails, 3 when any fails, 1 for a bad file or option.
     """
+    from .results import check_out
     from .validate import evidence_files, format_report, write_report
     from .validate import validate as run_suite
 
     _say(verbose, quiet, "")
     paths = paths or (Path("scenarios") / "evidence",)
     try:
+        if out is not None:
+            check_out(out, force=force)  # before the simulations, not after
         n_files = len(evidence_files(paths))
         _say(verbose, quiet, f"evidence: {n_files} file(s) from "
              f"{', '.join(map(str, paths))}; patients "
              f"{patients if patients else 'as each file says'}, seed "
-             f"{seed if seed is not None else 'as each file says'}; backend {backend}, "
-             f"{workers or MAX_WORKERS} worker(s)")
+             f"{seed if seed is not None else 'as each file says'}; "
+             + _how_run(backend, workers))
         with _cluster(scheduler, workers) as executor, \
                 _Progress("validating", "evidence file", not quiet) as bar:
             done = iter(range(1, n_files + 1))
@@ -740,9 +749,8 @@ def sensitivity(file: Path, out: Path, n: int | None, method: str | None,
         check_out(out, force=force)
         _say(verbose, quiet, f"sensitivity of {file} (seed {s.seed}): "
              f"{method or sec['method']}, n {n or sec['n']}, parameters "
-             f"{', '.join(sec['parameters'])}; {s.patients:,} patients; backend {backend}, "
-             f"{workers or MAX_WORKERS} worker(s)"
-             + (f", Dask scheduler {scheduler}" if scheduler else ""))
+             f"{', '.join(sec['parameters'])}; {s.patients:,} patients; "
+             + _how_run(backend, workers, scheduler))
         t0 = time.perf_counter()
         with _cluster(scheduler, workers) as executor, \
                 _Progress("simulating parameter sets", "solver run", not quiet) as bar:
@@ -850,8 +858,7 @@ def basins(file: Path, out: Path, patients: int | None, seed: int | None,
         _say(verbose, quiet, f"basin map of {file} (seed {s.seed}): {s.patients:,} patients, "
              f"course {course.name} every {every:g} days up to {max_sessions} sessions, "
              f"{horizon:g} days after it, equilibria {'on' if equilibria else 'off'}, "
-             f"driver patient {k}; backend {backend}, {workers or MAX_WORKERS} worker(s)"
-             + (f", Dask scheduler {scheduler}" if scheduler else ""))
+             f"driver patient {k}; " + _how_run(backend, workers, scheduler))
         t0 = time.perf_counter()
         with _cluster(scheduler, workers) as executor, \
                 _Progress("mapping basins", "stage", not quiet) as bar:
@@ -924,9 +931,8 @@ def explain(file: Path, out: Path, arm: str | None, reference: str | None,
                                     float(int(s.horizon_days))})
         _say(verbose, quiet, f"attribution of {file} (seed {s.seed}): {s.patients:,} "
              f"patients, arm {arm or 'every treated arm'} against {reference}, days "
-             f"{', '.join(f'{d:g}' for d in days)}; backend {backend}, "
-             f"{workers or MAX_WORKERS} worker(s)"
-             + (f", Dask scheduler {scheduler}" if scheduler else ""))
+             f"{', '.join(f'{d:g}' for d in days)}; "
+             + _how_run(backend, workers, scheduler))
         t0 = time.perf_counter()
         with _cluster(scheduler, workers) as executor, \
                 _Progress("simulating ablations", "chunk", not quiet) as bar:
