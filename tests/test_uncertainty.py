@@ -143,6 +143,12 @@ def test_arm_comparison_shows_the_main_outcomes_with_the_summarys_intervals(resu
         np.testing.assert_array_equal(pan["low"], rows[f"{ci}_ci_low"].to_numpy(dtype=float))
         np.testing.assert_array_equal(pan["high"],
                                       rows[f"{ci}_ci_high"].to_numpy(dtype=float))
+        if pan["interval"] == "paired bootstrap":
+            continue  # a percentile interval need not contain the mean: nothing to assert
+        # Student t, Wilson and Greenwood log-log intervals contain their estimate in
+        # exact arithmetic; their formulas (sqrt, divisions) round by a few ulps of
+        # values of magnitude <= 10 (pain points) or <= 1 (shares)
         ok = np.isfinite(pan["low"])
-        assert np.all(pan["low"][ok] <= pan["value"][ok] + 1e-12)
-        assert np.all(pan["value"][ok] <= pan["high"][ok] + 1e-12)
+        slack = 16 * np.finfo(float).eps * np.maximum(1.0, np.abs(pan["value"][ok]))
+        assert np.all(pan["low"][ok] <= pan["value"][ok] + slack)
+        assert np.all(pan["value"][ok] <= pan["high"][ok] + slack)
