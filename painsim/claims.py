@@ -105,10 +105,12 @@ TREATMENT_PLAUSIBLE: dict[str, dict[str, tuple[float, float, str]]] = {
                  "2007: 47.6% verum vs 44.2% sham responders)"),
         "analgesia": (0.0, 2.0, "assumption"),
         "release": (0.0, 0.3, "assumption: a small local effect"),
-        "p_bruising": (0.002, 0.08, "Baeumler et al. 2021: an adverse event of any kind in "
-                       "7.57% of treatments (95% CI 1.43-17.95%) and in 9.31% of "
-                       "patients over a series (about 1% per session if sessions are "
-                       "independent); bruising is one of them"),
+        "p_bruising": (0.0143, 0.1795, "Baeumler et al. 2021: an adverse event of any kind "
+                       "in 7.57% of treatments (95% CI 1.43-17.95%); bruising is one of "
+                       "them"),
+        "ae_clustering": (0.0, 0.99, "Baeumler et al. 2021: 9.31% of patients over a "
+                          "series (95% CI 5.10-14.62%) given 7.57% of treatments needs "
+                          "strong clustering; 0 is sessions independent"),
         "nonspecific": _NONSPECIFIC_NEEDLING,
         "session_minutes": (15.0, 40.0, "claim 000-6: needles retained 20-30 minutes"),
     },

@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 #: Stream ids: one independent random stream per purpose and patient.
-STREAMS = {"cohort": 1, "flares": 2, "visits": 3, "effects": 4, "dropout": 5}
+STREAMS = {"cohort": 1, "flares": 2, "visits": 3, "effects": 4, "dropout": 5,
+           "susceptibility": 6}
 
 
 def patient_rng(seed: int, patient: int, stream: str) -> np.random.Generator:

@@ -25,7 +25,8 @@ from .interventions import Intervention
 from .model import Model
 
 __all__ = ["FLARE", "SESSION", "FlareTable", "SessionBook", "Sessions", "StopQueue",
-           "StopTable", "changes_state", "draw_effects", "effect_probabilities",
+           "StopTable", "changes_state", "clusters", "draw_effects", "effect_probabilities",
+           "lane_probabilities",
            "stop_effects", "stop_table"]
 
 #: The kind of a session's stop in a :class:`StopTable`.
@@ -39,9 +40,26 @@ def effect_probabilities(interventions: Sequence[Intervention]) -> list[NDArray]
     return [np.array([e.probability for e in iv.effects]) for iv in interventions]
 
 
-def draw_effects(intervention: Intervention, rng: np.random.Generator) -> NDArray[np.bool_]:
-    """Which effects of one session happen: one uniform draw per effect from ``rng``."""
-    probs = np.array([e.probability for e in intervention.effects])
+def clusters(interventions: Sequence[Intervention]) -> bool:
+    """Whether any effect has patient-specific probabilities (``Effect.clustering``)."""
+    return any(e.clustering > 0 for iv in interventions for e in iv.effects)
+
+
+def lane_probabilities(interventions: Sequence[Intervention],
+                       u: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+    """Each intervention's per-session effect probabilities for each lane, shape
+    ``(lanes, effects)``, from the lanes' susceptibility draws ``u`` (one uniform per
+    patient; :meth:`Effect.patient_probability`)."""
+    return [np.stack([e.patient_probability(u) for e in iv.effects], axis=1)
+            if iv.effects else np.zeros((u.size, 0)) for iv in interventions]
+
+
+def draw_effects(intervention: Intervention, rng: np.random.Generator,
+                 probs: NDArray[np.float64] | None = None) -> NDArray[np.bool_]:
+    """Which effects of one session happen: one uniform draw per effect from ``rng``,
+    against ``probs`` (this patient's own probabilities) or the effects' own."""
+    if probs is None:
+        probs = np.array([e.probability for e in intervention.effects])
     return rng.random(len(probs)) < probs
 
 

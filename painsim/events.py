@@ -23,7 +23,14 @@ import simpy
 from numpy.typing import NDArray
 
 from .cohort import PatientStreams, patient_rng
-from .effects import SessionBook, Sessions, draw_effects, effect_probabilities
+from .effects import (
+    SessionBook,
+    Sessions,
+    clusters,
+    draw_effects,
+    effect_probabilities,
+    lane_probabilities,
+)
 from .interventions import Intervention
 from .protocols import Arm, Fixed, Given, visit_day
 
@@ -126,12 +133,20 @@ class Visits:
     book: SessionBook = field(init=False)
     dropout: NDArray[np.float64] = field(init=False)
     course_end: NDArray[np.float64] = field(init=False)
+    #: Per intervention, each lane's effect probabilities (lanes, effects); None when
+    #: no effect clusters in patients (every lane has the effects' own probabilities).
+    lane_probs: list[NDArray[np.float64]] | None = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.lanes.size
         self.book = SessionBook(self.interventions)
         self.dropout = np.full(n, np.inf)
         self.course_end = np.full(n, np.nan)
+        self.lane_probs = None
+        if clusters(self.interventions):
+            st = PatientStreams(self.seed, self.lanes, "susceptibility")
+            u = np.array([st[j].random() for j in range(n)])
+            self.lane_probs = lane_probabilities(self.interventions, u)
 
     @property
     def interventions(self) -> tuple[Intervention, ...]:
@@ -161,7 +176,8 @@ class Visits:
     def _session(self, lane: int, t: float, st: _Patient, wait: float) -> None:
         idx = st.k % len(self.interventions)
         intv = self.interventions[idx]
-        happens = draw_effects(intv, st.rng_effects)
+        happens = draw_effects(intv, st.rng_effects,
+                               None if self.lane_probs is None else self.lane_probs[idx][lane])
         self.book_sessions(Sessions(lanes=np.array([lane]), t=np.array([t]), which=idx,
                                     happens=happens[None, :], k=np.array([st.k]),
                                     wait=wait))
@@ -297,8 +313,10 @@ class _Lockstep:
             if self.R is None:
                 H = np.broadcast_to(p >= 1.0, (sel.size, p.size))
             else:
-                H = self.R[sel[:, None], used[sel, None] + np.arange(p.size)] < p
-                used[sel] += p.size
+                if v.lane_probs is not None:
+                    p = v.lane_probs[idx][sel]
+                H = self.R[sel[:, None], used[sel, None] + np.arange(p.shape[-1])] < p
+                used[sel] += p.shape[-1]
             v.book_sessions(Sessions(lanes=sel, t=now[sel], which=idx, happens=H, k=k[sel]))
         k[att] += 1
         self.last[att] = now[att]

@@ -29,6 +29,8 @@ from .errors import ParameterError, check_number, check_text, check_type, did_yo
 from .model import Model
 
 __all__ = [
+    "ACUPUNCTURE_AE_CLUSTERING",
+    "ACUPUNCTURE_P_ADVERSE",
     "DRY_NEEDLING_P_BRUISING",
     "NONSPECIFIC",
     "Effect",
@@ -71,6 +73,16 @@ class Effect:
         The effect belongs to the visit, not to the technique (the non-specific relief
         of expectation, attention and ritual): when :func:`combine` puts several
         techniques in one visit, identical per-visit effects are applied once.
+    clustering : float
+        How much the effect clusters in patients, 0 <= rho < 1. 0: every patient has
+        ``probability`` at every session (sessions independent). rho > 0: patient i
+        has its own per-session probability p_i ~ Beta(a, b) with mean ``probability``
+        and intra-patient correlation rho = 1 / (a + b + 1), so the number of
+        sessions with the effect in a course of n is beta-binomial: the share of
+        sessions stays ``probability`` while fewer patients have it at all. p_i is the
+        Beta quantile of one uniform per patient (its ``susceptibility`` stream), the
+        same uniform for every clustered effect: a patient prone to one adverse event
+        is prone to all.
     """
 
     target: str
@@ -79,6 +91,7 @@ class Effect:
     probability: float = 1.0
     event: str | None = None
     per_visit: bool = False
+    clustering: float = 0.0
 
     def __post_init__(self) -> None:
         check_text("Effect.target", self.target, "a state, parameter or pulse name")
@@ -93,6 +106,24 @@ class Effect:
         hi = 10.0 if self.op == "scale" else math.inf
         _check(f"Effect({self.target})", "value", self.value, 0.0, hi)
         _check(f"Effect({self.target})", "probability", self.probability, 0.0, 1.0)
+        _check(f"Effect({self.target})", "clustering", self.clustering, 0.0, 1.0)
+        if self.clustering >= 1.0:
+            raise ParameterError(f"Effect({self.target}).clustering", self.clustering,
+                                 "a number in [0, 1)", why="is 1 (a Beta needs rho < 1)")
+
+    def patient_probability(self, u: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each patient's per-session probability from its susceptibility ``u`` (uniform
+        on [0, 1)): ``probability`` itself when the effect does not cluster (or is
+        certain or impossible), else the Beta(a, b) quantile of ``u`` with mean
+        ``probability`` and intra-patient correlation ``clustering`` (see the class)."""
+        from scipy.special import betaincinv
+
+        u = np.asarray(u, dtype=float)
+        p, rho = self.probability, self.clustering
+        if rho == 0.0 or p in (0.0, 1.0):
+            return np.full(u.shape, p)
+        a, b = p * (1.0 - rho) / rho, (1.0 - p) * (1.0 - rho) / rho
+        return betaincinv(a, b, u)
 
     @property
     def is_identity(self) -> bool:
@@ -209,15 +240,27 @@ class Intervention:
 #: basis: fitted to the evidence suite (GERAC sham responders at 6 months, 44.2%;
 #: benchmarks/results/fit.json). ``visit``: a visit without needles (usual care,
 #: exercise) — basis: fitted to the evidence suite (GERAC conventional responders,
-#: 27.4%). The non-specific relief of needling is the same for every needling arm by
+#: 27.4%; refitted alone after a visit of several techniques stopped counting it once
+#: per technique). The non-specific relief of needling is the same for every needling arm by
 #: design: a sham arm exists to measure it.
-NONSPECIFIC: dict[str, float] = {"needling": 0.0821, "visit": 0.0142}
+NONSPECIFIC: dict[str, float] = {"needling": 0.0821, "visit": 0.0285}
 
 #: Chance of bruising per dry-needling session, the default of
 #: ``dry_needling(p_bruising=...)`` (and of the scenario key of that name). Basis:
 #: published figure, Brady et al. 2014 (J Man Manip Ther 22:134-140): bruising after
 #: 7.55% of 1,463 treatments.
 DRY_NEEDLING_P_BRUISING = 0.0755
+
+#: Mean chance per acupuncture session of an adverse event (logged as bruising), the
+#: default of ``acupuncture(p_bruising=...)``. Basis: published figure, Bäumler et al.
+#: 2021 (BMJ Open 11:e045961): an adverse event in 7.57% of treatments.
+ACUPUNCTURE_P_ADVERSE = 0.0757
+
+#: How those adverse events cluster in patients (:attr:`Effect.clustering`), the
+#: default of ``acupuncture(ae_clustering=...)``. Basis: fitted to the evidence suite
+#: (Bäumler et al. 2021: 9.31% of patients with >= 1 adverse event over a course, given
+#: 7.57% of treatments); see :func:`acupuncture`.
+ACUPUNCTURE_AE_CLUSTERING = 0.915
 
 
 def _nonspecific(kind: str, value: float | None = None) -> Effect:
@@ -280,7 +323,9 @@ def dry_needling(*, release: float = 0.7, soreness: float = 0.1,
 
 
 def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float = 0.1,
-                p_bruising: float = 0.0097, nonspecific: float | None = None,
+                p_bruising: float = ACUPUNCTURE_P_ADVERSE,
+                ae_clustering: float = ACUPUNCTURE_AE_CLUSTERING,
+                nonspecific: float | None = None,
                 session_minutes: float = 25.0) -> Intervention:
     """Acupuncture, a *systemic* lever: the session changes the drivers.
 
@@ -302,14 +347,21 @@ def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float
         Small local effect on tension (0–1). Basis: assumption, no published figure.
     p_bruising : float
         Probability per session of an adverse event (bruising, bleeding, haematoma),
-        logged as "bruising". Basis: published figure, Bäumler et al. 2021: >= 1
-        adverse event in 9.31% (95% CI 5.10–14.62%, 11 studies) of patients over an
-        acupuncture series; with independent sessions and a 10-session course,
-        1 − (1 − 0.0931)^(1/10) = 0.0097 per session. (Their 7.57% of treatments
-        (95% CI 1.43–17.95%, 5 other studies) cannot hold together with 9.31% of
-        patients unless events cluster in about 9% of patients who have one at about
-        81% of their sessions; painsim draws sessions independently, so that target
-        fails — see the README.)
+        logged as "bruising": the mean over patients (see ``ae_clustering``). Basis:
+        published figure, Bäumler et al. 2021: an adverse event in 7.57% (95% CI
+        1.43–17.95%, 5 studies) of treatments.
+    ae_clustering : float
+        Intra-patient correlation rho of those adverse events across sessions
+        (:attr:`Effect.clustering`; 0: sessions independent). Basis: fitted to the
+        evidence suite — with ``p_bruising`` at 7.57% of treatments, rho = 0.915 gives
+        Bäumler et al. 2021's 9.31% of patients (95% CI 5.10–14.62%, 11 studies) with
+        >= 1 adverse event over a 10-session course (beta-binomial, exact; the
+        simulated check is scenarios/evidence/baumler2021_acupuncture_ae.toml). Read
+        together the two pooled figures say adverse events concentrate in few patients:
+        about 7.5% of patients have p_i > 0.5, 88% have p_i < 0.001. That rests on
+        reading two pooled estimates from different studies (I² > 80%) as one
+        population; with rho = 0 they cannot both hold (9.31% of patients over 10
+        independent sessions is 0.97% of treatments).
     nonspecific : float or None
         Non-specific relief of the visit; see :func:`sham`.
     session_minutes : float
@@ -325,7 +377,7 @@ def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float
                  Effect(target="analgesia", op="pulse", value=analgesia),
                  _nonspecific("needling", nonspecific),
                  Effect(target="bruising", op="none", probability=p_bruising,
-                        event="bruising")))
+                        event="bruising", clustering=ae_clustering)))
 
 
 def sham(*, analgesia: float = 0.7, dose: float = 0.0, nonspecific: float | None = None,

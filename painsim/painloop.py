@@ -99,9 +99,12 @@ Structural choices made to meet the evidence suite (scenarios/evidence/, issue 1
   * flares (painsim.cohort.Flares) have log-normal sizes and Weibull inter-event times
     (shape < 1), so most flares are small and the recurrence hazard falls with time
     (da Silva et al. 2019: 38/56/69% at 3/6/12 months, not a constant hazard);
-  * adverse events are drawn per session with per-session probabilities derived from
-    the published figures and checked against per-course ones (Brady et al. 2014 per
-    treatment; Baeumler et al. 2021 per patient over a course).
+  * adverse events are drawn per session with per-session probabilities from the
+    published figures and checked against per-course ones (Brady et al. 2014 per
+    treatment; Baeumler et al. 2021 per treatment and per patient over a course); an
+    effect may cluster in patients (each patient's own probability Beta-distributed
+    around the mean, Effect.clustering): acupuncture's do, as Baeumler's two figures
+    cannot both hold with independent sessions.
 Fitted values and the fit: benchmarks/results/fit.json (benchmarks/fit_evidence.py).
 """
 

@@ -343,7 +343,14 @@ TREATMENTS: dict[str, tuple[Callable[..., iv.Intervention], dict[str, Key]]] = {
         "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
         "release": Key("float", "Small local release of tension.", 0.1, 0, 1),
         "p_bruising": Key("float", "Probability per session of an adverse event "
-                          "(bruising, bleeding), logged as bruising.", 0.0097, 0, 1),
+                          "(bruising, bleeding), logged as bruising: the mean over patients "
+                          "(Baeumler et al. 2021: 7.57% of treatments).",
+                          iv.ACUPUNCTURE_P_ADVERSE, 0, 1),
+        "ae_clustering": Key("float", "Intra-patient correlation of those adverse events "
+                             "across sessions (0: independent sessions; each patient's own "
+                             "probability is Beta-distributed around p_bruising). Fitted to "
+                             "Baeumler et al. 2021's 9.31% of patients over a course.",
+                             iv.ACUPUNCTURE_AE_CLUSTERING, 0, 0.999),
         "nonspecific": _nonspecific_key("needling", *_NEEDLING),
         "session_minutes": Key("float", "Needle retention.", 25.0, 0, 1440, "min")}),
     "sham": (iv.sham, {

@@ -290,8 +290,8 @@ def _affine_effects(factory: Callable[..., Intervention], params: dict[str, Any]
     at = [factory(**{**params, kw: x}).effects for x in (lo, (lo + hi) / 2, hi)]
     out = []
     for e0, em, e1 in zip(*at, strict=True):
-        if (e0.target, e0.op, e0.event) != (e1.target, e1.op, e1.event) or \
-                e0.probability != e1.probability:
+        if (e0.target, e0.op, e0.event, e0.probability, e0.clustering) != \
+                (e1.target, e1.op, e1.event, e1.probability, e1.clustering):
             raise PainsimError(f"{where}: changes the probability or the kind of a session "
                                "effect, which cannot differ between the lanes of one run; "
                                "vary it with separate runs")
@@ -451,7 +451,8 @@ class StudyEvaluator:
                     name = f"sa_{a.name}_{j}_{k}".replace(" ", "_")
                     pulses[name] = _lane_pulse(proto_model, e, v0[k], per_effect[k])
                     effects.append(Effect(target=name, op="pulse", value=1.0,
-                                          probability=e.probability, event=e.event))
+                                          probability=e.probability, event=e.event,
+                                          clustering=e.clustering))
                 parts.append(dataclasses.replace(iv, effects=tuple(effects)))
             intervention = (parts[0] if len(parts) == 1 else tuple(parts)
                             if raw["visits"] == "alternate" else combine(*parts))

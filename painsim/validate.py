@@ -30,7 +30,9 @@ Measures (``measure`` of a target; pain 0–10, time in days, shares 0–1):
     ``outcomes.adverse_event_by``); Wilson interval.
 ``adverse_event_sessions`` (``arm``, optional ``event``: ``"any"`` or an event name)
     Share of sessions with >= 1 adverse event (``"any"``, needs ``outcomes.adverse_event_by``)
-    or events of that name per session; Wilson interval over sessions.
+    or events of that name per session; the ratio estimator's interval over patients
+    (:func:`painsim.outcomes.ratio_ci`: sessions cluster in patients, so a binomial
+    interval over sessions would be too narrow).
 ``excess_ratio`` (``arms = [a, b]``, ``days = [late, early]``)
     (mean pain a − b at ``late``) / (mean pain a − b at ``early``), both days in
     ``outcomes.report_days``; paired percentile bootstrap interval.
@@ -53,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from .errors import PainsimError, ScenarioError
-from .outcomes import bootstrap_ci, kaplan_meier
+from .outcomes import bootstrap_ci, kaplan_meier, ratio_ci
 from .scenario import Scenario, load_scenario, parse_duration
 
 __all__ = [
@@ -90,6 +92,9 @@ _CSV_COLUMNS = ("file", "evidence", "target", "measure", "published", "reported"
                 "band_low", "band_high", "simulated", "low", "high", "interval",
                 "verdict", "patients", "note")
 Z95 = 1.959963984540054
+#: The interval of a per-session share: the ratio estimator's over patients
+#: (:func:`painsim.outcomes.ratio_ci`), as sessions cluster in patients.
+CLUSTERED = "ratio over patients"
 
 
 @dataclass(frozen=True)
@@ -428,21 +433,19 @@ def _measure(t: Target, res: Any, o: Any, rng: np.random.Generator
         x = v[f"adverse_event_by_day_{t.day:g}"].to_numpy(dtype=bool)
         return (*wilson(np.count_nonzero(x), x.size), "Wilson", "")
     if t.measure == "adverse_event_sessions":
-        n = float(v["sessions"].sum())
+        # Sessions cluster in patients (Effect.clustering), so the interval is the ratio
+        # estimator's over patients, not a binomial one over sessions.
+        m = v["sessions"].to_numpy(dtype=float)
+        if m.sum() == 0:
+            return (math.nan, math.nan, math.nan, CLUSTERED, "no sessions")
         if t.event == "any":
-            k = float(v["sessions_with_adverse_event"].sum())
+            y = v["sessions_with_adverse_event"].to_numpy(dtype=float)
         else:
-            s = res.summary.loc[t.arm]
-            col = f"{t.event}_per_session"
-            if col in s.index:
-                k = float(s[col]) * n
-            else:
-                ev = res.events
-                k = float(np.count_nonzero((ev.arm == t.arm) & (ev.kind == "adverse event")
-                                           & (ev.detail == t.event)))
-        if n == 0:
-            return (math.nan, math.nan, math.nan, "Wilson", "no sessions")
-        return (*wilson(round(k), n), "Wilson", "")
+            ev = res.events
+            ev = ev[(ev.arm == t.arm) & (ev.kind == "adverse event") & (ev.detail == t.event)]
+            y = v["patient"].map(ev.patient.value_counts()).fillna(0).to_numpy(dtype=float)
+        lo, hi = ratio_ci(y, m)
+        return (float(y.sum() / m.sum()), lo, hi, CLUSTERED, "")
     # recurrence
     ok = v["recovered"].to_numpy(dtype=bool)
     if not ok.any():
@@ -576,7 +579,8 @@ def format_report(report: ValidationReport) -> str:
     c = report.counts
     out += ["", f"{c['pass']} pass, {c['fail']} fail, {c['undecided']} undecided of "
             f"{len(report.rows)} targets (pain 0-10; /100 figures divided by 10; intervals "
-            "95%: bootstrap of means, Wilson for shares, Greenwood for Kaplan-Meier)"]
+            "95%: bootstrap of means, Wilson for shares of patients, ratio over patients for "
+            "shares of sessions, Greenwood for Kaplan-Meier)"]
     if "total" in report.seconds:
         s = report.settings
         out.append(f"wall time {report.seconds['total']:.1f} s (backend "
