@@ -465,16 +465,15 @@ def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
     if executor is not None:
         return _run_on_dask(executor, job, plan, pain, tick)
     if plan.parallel:
-        _FORKED.append(job)  # forked workers inherit it: nothing is pickled
-        try:
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=plan.workers, mp_context=ctx) as pool:
-                sample, chunk_runs, cohort_s = _chunks_done(
-                    _gather([pool.submit(_chunk_task, sp) for sp in plan.spans], tick))
-                whole_runs = _gather([pool.submit(_whole_task, i, sample)
-                                      for i in plan.whole], tick)
-        finally:
-            _FORKED.clear()
+        # each forked worker gets the job as its initializer's argument, which fork
+        # passes without pickling (the pain arrays stay shared memory)
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=plan.workers, mp_context=ctx,
+                                 initializer=_hold_job, initargs=(job,)) as pool:
+            sample, chunk_runs, cohort_s = _chunks_done(
+                _gather([pool.submit(_chunk_task, sp) for sp in plan.spans], tick))
+            whole_runs = _gather([pool.submit(_whole_task, i, sample)
+                                  for i in plan.whole], tick)
         return _Ran(sample, chunk_runs, whole_runs, cohort_s)
     done = []
     for sp in plan.spans:
@@ -632,7 +631,14 @@ class Job:
     pain: list[NDArray[np.float64]] | None = field(default=None, repr=False)
 
 
-_FORKED: list[Job] = []  # the job of a forked pool: its workers inherit it, unpickled
+_WORKER_JOB: list[Job] = []  # in a forked worker only: its pool's job (_hold_job)
+
+
+def _hold_job(job: Job) -> None:
+    """A forked worker's initializer: keep its pool's job for the tasks it runs. The
+    parent never sets this, so simulations in several threads of one process each get
+    their own job."""
+    _WORKER_JOB[:] = [job]
 
 
 def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> ArmOutcomes:
@@ -656,9 +662,9 @@ def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> ArmOut
 
 def _chunk_task(span: tuple[int, int], job: Job | None = None) -> ChunkResult:
     """Draw patients ``lo..hi-1`` and run every arm without a clinic on them;
-    module-level so worker processes can call it (a forked worker reads its job from
-    ``_FORKED``)."""
-    job = job or _FORKED[0]
+    module-level so worker processes can call it (a forked worker's job is the one
+    its pool's initializer kept, :func:`_hold_job`)."""
+    job = job or _WORKER_JOB[0]
     lo, hi = span
     tic = time.perf_counter()
     sample = job.cohort.sample(job.horizon, rtol=job.rtol, atol=job.atol, first=lo, stop=hi,
@@ -674,7 +680,7 @@ def _chunk_task(span: tuple[int, int], job: Job | None = None) -> ChunkResult:
 
 def _whole_task(i: int, sample: CohortSample, job: Job | None = None) -> ArmOutcomes:
     """Arm ``i`` (with a clinic: its queue couples the patients) on the whole cohort."""
-    job = job or _FORKED[0]
+    job = job or _WORKER_JOB[0]
     return _arm_run(job, i, sample, 0, job.cohort.n)
 
 

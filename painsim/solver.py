@@ -849,147 +849,197 @@ def integrate(
             args=args, t_eval=t_eval, rtol=rtol, atol=atol, stops=stops, on_stop=on_stop,
             first_step=first_step, max_step=max_step, max_steps=max_steps, step=step,
             crossings=crossings, save=save, throw=throw))
-    t0, t1, y0, atol, t_eval, stops = validate_integrate_args(
-        t_span, y0, rtol, atol, t_eval, stops, max_steps, step, max_step)
-    n_states, n_lanes = y0.shape
-    n_eval = t_eval.size
-    args = tuple(args)
-    lane_mask = _per_lane(args, n_lanes)
-    nfev = 0
+    return _Driver(rhs, validate_integrate_args(t_span, y0, rtol, atol, t_eval, stops,
+                                                max_steps, step, max_step),
+                   args=tuple(args), rtol=rtol, on_stop=on_stop, first_step=first_step,
+                   max_step=max_step, max_steps=max_steps, step=step,
+                   crossings=crossings, save=save).run(throw)
 
-    def call(t: NDArray, y: NDArray, a: tuple) -> NDArray:
-        nonlocal nfev
-        out = np.asarray(rhs(t, y, *a), dtype=float)
+
+class _Driver:
+    """One forward integration of :func:`integrate`, in named pieces.
+
+    Per lane (global index) it keeps the results: output ``Y``, final time and state,
+    status and work counts. Per *working* lane it keeps the state of the integration:
+    ``wid`` (the global index), ``t``, ``y``, ``f``, ``h``, the next stop and output
+    pointers. Lanes that finish leave the working set when fewer than half are still
+    active (:meth:`compact`). Crossings are found at the ends of accepted steps and
+    located by bisection in batches (:meth:`bisect_pending`).
+    """
+
+    def __init__(self, rhs: Callable[..., ArrayLike], a: IntegrateArgs, *, args: tuple,
+                 rtol: float, on_stop: Callable[..., ArrayLike] | None,
+                 first_step: float | None, max_step: float, max_steps: int,
+                 step: float | None, crossings: Callable[..., ArrayLike] | None,
+                 save: Callable[..., ArrayLike] | None) -> None:
+        self.rhs, self.on_stop, self.crossings, self.save = rhs, on_stop, crossings, save
+        self.t0, self.t1, y0, self.atol, self.t_eval, stops = a
+        self.rtol, self.first_step, self.max_step = rtol, first_step, max_step
+        self.max_steps, self.step = max_steps, step
+        self.n_states, n_lanes = y0.shape
+        self.n_eval = self.t_eval.size
+        self.args = args
+        self.lane_mask = _per_lane(args, n_lanes)
+        self.nfev = 0
+        # global (per-lane) results
+        self.n_saved = self.n_states if save is None else np.asarray(save(
+            np.full(1, self.t0), y0[:, :1],
+            *_take(args, self.lane_mask, np.zeros(1, dtype=np.intp)))).shape[0]
+        self.Y = np.full((self.n_saved, n_lanes, self.n_eval), np.nan)
+        self.t_fin = np.full(n_lanes, self.t0)
+        self.y_fin = y0.copy()
+        self.status = np.zeros(n_lanes, dtype=int)
+        self.steps_g = np.zeros(n_lanes, dtype=int)
+        self.rej_g = np.zeros(n_lanes, dtype=int)
+        self.nstop_g = np.zeros(n_lanes, dtype=int)
+        # working set: all arrays below are indexed by position in `wid`
+        self.wid = np.arange(n_lanes)
+        self.y = y0.copy()
+        self.t = np.full(n_lanes, self.t0)
+        self.ptr = np.zeros(n_lanes, dtype=int)  # next stop index per lane
+        self.n_stop_cols = stops.shape[1]
+        self.a = args
+        # one +inf column past the last stop makes the lookup a single gather
+        self.stops_pad = np.concatenate([stops, np.full((n_lanes, 1), np.inf)], axis=1)
+        self.stop_t = self.next_stop(self.wid, self.ptr)  # each lane's next stop time
+        # Crossings: a piece of the table per event, in the order they happen. Bisections
+        # are deferred and run together (their columns are independent), so a step with a
+        # crossing costs one dense-output evaluation, not one bisection loop of its own.
+        self.found: list[Any] = []
+        self.pending: list[dict[str, Any]] = []
+        self.n_pending = 0
+        # atol > 0 for every state: no tolerance scale is 0, and x / scale needs no
+        # special case (a NaN scale gives NaN units, which every test treats as inf units)
+        self.positive_scale = bool(np.all(self.atol > 0))
+
+    # --- calls of the user's functions --------------------------------------------
+    def call(self, t: NDArray, y: NDArray, a: tuple) -> NDArray:
+        out = np.asarray(self.rhs(t, y, *a), dtype=float)
         if out.shape != y.shape:
             raise ValueError(f"rhs returned shape {out.shape}; expected {y.shape} "
                              "(n_states, n_lanes)")
-        nfev += y.shape[1]
+        self.nfev += y.shape[1]
         return out
 
-    # global (per-lane) results
-    if save is None:
-        n_saved = n_states
-
-        def saved(t: NDArray, y: NDArray, idx: NDArray | None) -> NDArray:
+    def saved(self, t: NDArray, y: NDArray, idx: NDArray | None) -> NDArray:
+        if self.save is None:
             return y
-    else:
-        n_saved = np.asarray(save(np.full(1, t0), y0[:, :1], *_take(
-            args, lane_mask, np.zeros(1, dtype=np.intp)))).shape[0]
+        a = self.a
+        out = np.asarray(self.save(t, y, *(a if idx is None else _take(a, self.lane_mask,
+                                                                          idx))), dtype=float)
+        if out.shape != (self.n_saved, y.shape[1]):
+            raise ValueError(f"save returned shape {out.shape}; expected "
+                             f"({self.n_saved}, {y.shape[1]})")
+        return out
 
-        def saved(t: NDArray, y: NDArray, idx: NDArray | None) -> NDArray:
-            out = np.asarray(save(t, y, *(a if idx is None else _take(a, lane_mask, idx))),
-                             dtype=float)
-            if out.shape != (n_saved, y.shape[1]):
-                raise ValueError(f"save returned shape {out.shape}; expected "
-                                 f"({n_saved}, {y.shape[1]})")
-            return out
-    Y = np.full((n_saved, n_lanes, n_eval), np.nan)
-    t_fin = np.full(n_lanes, t0)
-    y_fin = y0.copy()
-    status = np.zeros(n_lanes, dtype=int)
-    steps_g = np.zeros(n_lanes, dtype=int)
-    rej_g = np.zeros(n_lanes, dtype=int)
-    nstop_g = np.zeros(n_lanes, dtype=int)
-
-    # working set: all arrays below are indexed by position in `wid`
-    wid = np.arange(n_lanes)
-    y = y0.copy()
-    t = np.full(n_lanes, t0)
-    ptr = np.zeros(n_lanes, dtype=int)  # next stop index per lane
-    n_stop_cols = stops.shape[1]
-    a = args
-
-    # one +inf column past the last stop makes the lookup a single gather
-    stops_pad = np.concatenate([stops, np.full((n_lanes, 1), np.inf)], axis=1)
-
-    def next_stop(w: NDArray, p: NDArray) -> NDArray:
-        return stops_pad[w, np.minimum(p, n_stop_cols)]
-
-    stop_t = next_stop(wid, ptr)  # each working lane's next stop time
-
-    def apply_stops(sel: NDArray) -> None:
-        """Apply on_stop for working-set positions `sel` sitting on their next stop."""
-        while sel.size:
-            k = ptr[sel]
-            if on_stop is not None:
-                y[:, sel] = apply_on_stop(on_stop, t[sel], y[:, sel], wid[sel], k)
-            ptr[sel] += 1
-            nstop_g[wid[sel]] += 1
-            stop_t[sel] = next_stop(wid[sel], ptr[sel])
-            # several stops may share one time: apply them in order
-            sel = sel[stop_t[sel] <= t[sel]]
-
-    # Crossings: a piece of the table per event, in the order they happen. Bisections
-    # are deferred and run together (their columns are independent), so a step with a
-    # crossing costs one dense-output evaluation, not one bisection loop of its own.
-    found: list[Any] = []
-    pending: list[dict[str, Any]] = []
-    n_pending = 0
-
-    def g_of(t: NDArray, y: NDArray, a: tuple) -> NDArray:
-        g = np.asarray(crossings(t, y, *a), dtype=float)
+    def g_of(self, t: NDArray, y: NDArray, a: tuple) -> NDArray:
+        g = np.asarray(self.crossings(t, y, *a), dtype=float)
         if g.ndim != 2 or g.shape[1] != y.shape[1]:
             raise ValueError(f"crossings returned shape {g.shape}; expected (n_g, "
                              f"{y.shape[1]})")
         return g
 
-    def jump_crossings(on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
-        j = stop_jumps(wid[on], t[on], g_before, g_after)
-        if j is not None:
-            found.append(j)
+    # --- stops ---------------------------------------------------------------------
+    def next_stop(self, w: NDArray, p: NDArray) -> NDArray:
+        return self.stops_pad[w, np.minimum(p, self.n_stop_cols)]
 
-    def bisect_pending() -> None:
+    def apply_stops(self, sel: NDArray) -> None:
+        """Apply on_stop for working-set positions `sel` sitting on their next stop."""
+        ptr, t = self.ptr, self.t
+        while sel.size:
+            k = ptr[sel]
+            if self.on_stop is not None:
+                self.y[:, sel] = apply_on_stop(self.on_stop, t[sel], self.y[:, sel],
+                                               self.wid[sel], k)
+            ptr[sel] += 1
+            self.nstop_g[self.wid[sel]] += 1
+            self.stop_t[sel] = self.next_stop(self.wid[sel], ptr[sel])
+            # several stops may share one time: apply them in order
+            sel = sel[self.stop_t[sel] <= t[sel]]
+
+    def restart_after_stops(self, on: NDArray) -> None:
+        """Lanes ``on`` jumped at a stop: re-read per-lane args that ``on_stop`` may have
+        changed in place, and restart them as a new initial-value problem, so a large
+        step cannot stride over a short transient the jump started."""
+        a, args, t = self.a, self.args, self.t
+        if a is not args:  # on_stop may change per-lane args in place: re-read
+            for arr, orig, per in zip(a, args, self.lane_mask, strict=True):
+                if per:
+                    arr[..., on] = orig[..., self.wid[on]]
+        a_on = _take(a, self.lane_mask, on)
+        self.f[:, on] = self.call(t[on], self.y[:, on], a_on)
+        if self.step is None:
+            ok = t[on] < self.t1
+            self.h[on[ok]] = self.initial_step(t[on[ok]], self.y[:, on[ok]],
+                                               self.f[:, on[ok]],
+                                               _take(a_on, self.lane_mask, np.flatnonzero(ok)))
+        self.rejected_before[on] = False
+        if self.crossings is not None:
+            g_after = self.g_of(t[on], self.y[:, on], a_on)
+            self.jump_crossings(on, self.g_prev[:, on], g_after)
+            self.g_prev[:, on] = g_after
+
+    # --- crossings -----------------------------------------------------------------
+    def jump_crossings(self, on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
+        j = stop_jumps(self.wid[on], self.t[on], g_before, g_after)
+        if j is not None:
+            self.found.append(j)
+
+    def detect_crossings(self, acc: NDArray, t_new: NDArray, y_new: NDArray,
+                         h_use: NDArray) -> None:
+        """Compare g at the ends of accepted steps; defer the bisection of changes."""
+        t, a, lane_mask = self.t, self.a, self.lane_mask
+        whole = acc.size == t.size
+        a_acc = a if whole else _take(a, lane_mask, acc)
+        g_new = self.g_of(t_new if whole else t_new[acc], y_new if whole else y_new[:, acc],
+                          a_acc)
+        changed = (self.g_prev[:, acc] >= 0) != (g_new >= 0)
+        if changed.any():
+            which, pos = np.nonzero(changed)
+            ln = acc[pos]
+            self.found.append(None)  # its place in the table's order
+            self.pending.append({
+                "slot": len(self.found) - 1, "lane": self.wid[ln], "which": which,
+                "up": g_new[which, pos] >= 0, "t": t[ln], "h": h_use[ln],
+                "y": self.y[:, ln], "Q": _dense_coefficients(self.ws.K, ln),
+                "a": _take(a, lane_mask, ln)})
+            self.n_pending += ln.size
+        self.g_prev[:, acc] = g_new
+
+    def bisect_pending(self) -> None:
         """Locate every deferred crossing and put it in its place in `found`."""
-        nonlocal n_pending
+        pending = self.pending
         if not pending:
             return
+
         def cat(key: str) -> NDArray:
             return np.concatenate([p[key] for p in pending], axis=-1)
 
         a_all = tuple(np.concatenate([p["a"][i] for p in pending], axis=-1) if per
-                      else pending[0]["a"][i] for i, per in enumerate(lane_mask))
+                      else pending[0]["a"][i] for i, per in enumerate(self.lane_mask))
         Q = [np.concatenate([p["Q"][j] for p in pending], axis=1) for j in range(4)]
-        tc = _bisect_crossings(g_of, cat("y"), Q, cat("t"), cat("h"), cat("which"),
+        tc = _bisect_crossings(self.g_of, cat("y"), Q, cat("t"), cat("h"), cat("which"),
                                cat("up"), a_all)
         lo = 0
         for p in pending:
             hi = lo + p["t"].size
-            found[p["slot"]] = (p["lane"], p["which"], tc[lo:hi], np.where(p["up"], 1, -1))
+            self.found[p["slot"]] = (p["lane"], p["which"], tc[lo:hi],
+                                     np.where(p["up"], 1, -1))
             lo = hi
         pending.clear()
-        n_pending = 0
+        self.n_pending = 0
 
-    g_prev = g_of(t, y, a) if crossings is not None else None
-    # stops at t0 act before the first step
-    at_t0 = np.flatnonzero(stop_t <= t0)
-    if at_t0.size:
-        apply_stops(at_t0)
-        if crossings is not None:
-            g0 = g_of(t, y, a)
-            jump_crossings(at_t0, g_prev[:, at_t0], g0[:, at_t0])
-            g_prev = g0
-    if t1 == t0:  # a zero-length span: the state after the stops at t0, no step taken
-        for j in range(n_eval):
-            Y[:, :, j] = saved(np.full(n_lanes, t0), y, None)
-        return Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y, status=status,
-                        message=status_messages(status, t_fin), n_steps=steps_g,
-                        n_rejected=rej_g, n_stops=nstop_g, nfev=nfev,
-                        crossings=crossing_table(found))
-    f = call(t, y, a)
-
-    # atol > 0 for every state: no tolerance scale is 0, and x / scale needs no special
-    # case (a NaN scale gives NaN units, which every test below treats as inf units)
-    positive_scale = bool(np.all(atol > 0))
-
-    def units(x: NDArray, scale: NDArray) -> NDArray:
-        if not positive_scale:
+    # --- steps ---------------------------------------------------------------------
+    def units(self, x: NDArray, scale: NDArray) -> NDArray:
+        if not self.positive_scale:
             return _ratio(x, scale)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return x / scale
 
-    def initial_step(t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
+    def initial_step(self, t: NDArray, y: NDArray, f: NDArray, a: tuple) -> NDArray:
         """Hairer, Nørsett & Wanner (1993), II.4, per lane (as SciPy's select_initial_step)."""
-        scale = atol + rtol * np.abs(y)
+        t1, units = self.t1, self.units
+        scale = self.atol + self.rtol * np.abs(y)
         d0, d1 = _rms(units(y, scale)), _rms(units(f, scale))
         with np.errstate(invalid="ignore"):
             h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / np.maximum(d1, 1e-300))
@@ -997,7 +1047,7 @@ def integrate(
         # error control shrink the step until the lane fails fast with status -2
         h0 = np.where(np.isfinite(h0) & (h0 > 0), h0, 1e-6)
         h0 = np.minimum(h0, t1 - t)
-        f1 = call(t + h0, y + h0 * f, a)
+        f1 = self.call(t + h0, y + h0 * f, a)
         with np.errstate(invalid="ignore", divide="ignore"):
             d2 = _rms(units(f1 - f, scale)) / h0
         dm = np.maximum(d1, d2)
@@ -1005,47 +1055,35 @@ def integrate(
             h1 = np.where(dm <= 1e-15, np.maximum(1e-6, h0 * 1e-3),
                           (0.01 / np.maximum(dm, 1e-300)) ** (1 / (DOPRI5.order_err + 1)))
         h1 = np.where(np.isfinite(dm), h1, h0 * 1e-3)
-        return np.minimum(np.minimum(100 * h0, h1), np.minimum(t1 - t, max_step))
+        return np.minimum(np.minimum(100 * h0, h1), np.minimum(t1 - t, self.max_step))
 
-    if step is not None:
-        h = np.full(n_lanes, float(step))
-    elif first_step is not None:
-        h = np.full(n_lanes, float(first_step))
-    else:
-        h = initial_step(t, y, f, a)
-    h = np.minimum(h, max_step)
-    rejected_before = np.zeros(n_lanes, dtype=bool)
-    eval_ptr = np.searchsorted(t_eval, t, side="left")  # next t_eval index per lane
-    t_eval_pad = np.append(t_eval, np.inf)  # next output time: t_eval_pad[eval_ptr]
-    n_tried = np.zeros(n_lanes, dtype=int)  # accepted + rejected steps per working lane
-    ws = _Workspace(n_states, n_lanes)
-    active = t < t1
+    def compact(self, keep: NDArray) -> None:
+        """Keep only working-set positions ``keep``."""
+        self.wid, self.y, self.t = self.wid[keep], self.y[:, keep], self.t[keep]
+        self.ptr, self.f, self.h = self.ptr[keep], self.f[:, keep], self.h[keep]
+        if self.g_prev is not None:
+            self.g_prev = self.g_prev[:, keep]
+        self.rejected_before = self.rejected_before[keep]
+        self.eval_ptr, self.active = self.eval_ptr[keep], self.active[keep]
+        self.stop_t, self.n_tried = self.stop_t[keep], self.n_tried[keep]
+        self.ws = _Workspace(self.n_states, keep.size)
+        self.a = _take(self.args, self.lane_mask, self.wid)
 
-    def compact(keep: NDArray) -> None:
-        nonlocal wid, y, t, ptr, f, h, rejected_before, eval_ptr, ws, active, a, g_prev
-        nonlocal stop_t, n_tried
-        wid, y, t, ptr, f, h = wid[keep], y[:, keep], t[keep], ptr[keep], f[:, keep], h[keep]
-        if g_prev is not None:
-            g_prev = g_prev[:, keep]
-        rejected_before, eval_ptr, active = rejected_before[keep], eval_ptr[keep], active[keep]
-        stop_t, n_tried = stop_t[keep], n_tried[keep]
-        ws = _Workspace(n_states, keep.size)
-        a = _take(args, lane_mask, wid)
+    def finish(self, sel: NDArray, code: int) -> None:
+        g = self.wid[sel]
+        self.t_fin[g] = self.t[sel]
+        self.y_fin[:, g] = self.y[:, sel]
+        self.status[g] = code
+        self.active[sel] = False
 
-    def finish(sel: NDArray, code: int) -> None:
-        g = wid[sel]
-        t_fin[g] = t[sel]
-        y_fin[:, g] = y[:, sel]
-        status[g] = code
-        active[sel] = False
-
-    def dense_output(acc: NDArray, t_new: NDArray, h_use: NDArray) -> None:
+    def dense_output(self, acc: NDArray, t_new: NDArray, h_use: NDArray) -> None:
         """Fill Y at the t_eval points in [t, t_new) of accepted lanes ``acc``."""
-        due = acc[t_eval_pad[eval_ptr[acc]] < t_new[acc]]
+        t_eval, eval_ptr = self.t_eval, self.eval_ptr
+        due = acc[self.t_eval_pad[eval_ptr[acc]] < t_new[acc]]
         if not due.size:
             return
         cnt = np.searchsorted(t_eval, t_new[due], side="left") - eval_ptr[due]
-        Q = _dense_coefficients(ws.K, due)  # 4 x (n_states, due.size)
+        Q = _dense_coefficients(self.ws.K, due)  # 4 x (n_states, due.size)
         if np.all(cnt == 1):
             lanes, idx = due, eval_ptr[due]
         else:  # several points in a step: one row per (lane, point)
@@ -1053,96 +1091,120 @@ def integrate(
             lanes = due[rep]
             idx = eval_ptr[lanes] + (np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt))
             Q = [q[:, rep] for q in Q]
-        x = (t_eval[idx] - t[lanes]) / np.where(h_use[lanes] > 0, h_use[lanes], 1)
-        yi = y[:, lanes] + h_use[lanes] * _horner(Q, x)
-        Y[:, wid[lanes], idx] = saved(t_eval[idx], yi, lanes)
+        x = (t_eval[idx] - self.t[lanes]) / np.where(h_use[lanes] > 0, h_use[lanes], 1)
+        yi = self.y[:, lanes] + h_use[lanes] * _horner(Q, x)
+        self.Y[:, self.wid[lanes], idx] = self.saved(t_eval[idx], yi, lanes)
         eval_ptr[due] += cnt
 
-    def detect_crossings(acc: NDArray, t_new: NDArray, y_new: NDArray, h_use: NDArray
-                         ) -> None:
-        """Compare g at the ends of accepted steps; defer the bisection of changes."""
-        nonlocal n_pending
-        whole = acc.size == t.size
-        a_acc = a if whole else _take(a, lane_mask, acc)
-        g_new = g_of(t_new if whole else t_new[acc], y_new if whole else y_new[:, acc],
-                     a_acc)
-        changed = (g_prev[:, acc] >= 0) != (g_new >= 0)
-        if changed.any():
-            which, pos = np.nonzero(changed)
-            ln = acc[pos]
-            found.append(None)  # its place in the table's order
-            pending.append({"slot": len(found) - 1, "lane": wid[ln], "which": which,
-                            "up": g_new[which, pos] >= 0, "t": t[ln], "h": h_use[ln],
-                            "y": y[:, ln], "Q": _dense_coefficients(ws.K, ln),
-                            "a": _take(a, lane_mask, ln)})
-            n_pending += ln.size
-        g_prev[:, acc] = g_new
+    # --- the run -------------------------------------------------------------------
+    def solution(self, y_final: NDArray) -> Solution:
+        return Solution(t=self.t_eval, y=self.Y, t_final=self.t_fin, y_final=y_final,
+                        status=self.status, message=status_messages(self.status, self.t_fin),
+                        n_steps=self.steps_g, n_rejected=self.rej_g, n_stops=self.nstop_g,
+                        nfev=self.nfev, crossings=crossing_table(self.found))
 
-    while np.any(active):
+    def start(self) -> bool:
+        """Stops at t0, the first derivative and step; False for a zero-length span."""
+        t0, t1 = self.t0, self.t1
+        self.g_prev = self.g_of(self.t, self.y, self.a) if self.crossings is not None else None
+        # stops at t0 act before the first step
+        at_t0 = np.flatnonzero(self.stop_t <= t0)
+        if at_t0.size:
+            self.apply_stops(at_t0)
+            if self.crossings is not None:
+                g0 = self.g_of(self.t, self.y, self.a)
+                self.jump_crossings(at_t0, self.g_prev[:, at_t0], g0[:, at_t0])
+                self.g_prev = g0
+        if t1 == t0:
+            return False
+        n_lanes = self.t.size
+        self.f = self.call(self.t, self.y, self.a)
+        if self.step is not None:
+            h = np.full(n_lanes, float(self.step))
+        elif self.first_step is not None:
+            h = np.full(n_lanes, float(self.first_step))
+        else:
+            h = self.initial_step(self.t, self.y, self.f, self.a)
+        self.h = np.minimum(h, self.max_step)
+        self.rejected_before = np.zeros(n_lanes, dtype=bool)
+        self.eval_ptr = np.searchsorted(self.t_eval, self.t, side="left")  # next output
+        self.t_eval_pad = np.append(self.t_eval, np.inf)  # its time: t_eval_pad[eval_ptr]
+        self.n_tried = np.zeros(n_lanes, dtype=int)  # accepted + rejected steps per lane
+        self.ws = _Workspace(self.n_states, n_lanes)
+        self.active = self.t < t1
+        return True
+
+    def run(self, throw: bool) -> Solution:
+        if not self.start():  # a zero-length span: the state after the stops at t0
+            for j in range(self.n_eval):
+                self.Y[:, :, j] = self.saved(np.full(self.t.size, self.t0), self.y, None)
+            return self.solution(self.y)
+        while np.any(self.active):
+            self.iterate()
+        if np.any(self.active):  # pragma: no cover - loop exits only when no lane is active
+            self.finish(np.flatnonzero(self.active), -1)
+        self.bisect_pending()
+        # a failed lane's output after its failure stays NaN
+        sol = self.solution(self.y_fin)
+        raise_if_failed(sol, throw)
+        return sol
+
+    def iterate(self) -> None:
+        """One step of every active lane, then its stops, arrivals and failures."""
+        active = self.active
         m = active.size
         if np.count_nonzero(active) < 0.5 * m:
-            compact(np.flatnonzero(active))
-            m = active.size
-        limit = np.minimum(stop_t, t1)
+            self.compact(np.flatnonzero(active))
+            active, m = self.active, self.active.size
+        t, h = self.t, self.h
+        limit = np.minimum(self.stop_t, self.t1)
         h_use = np.where(active, np.minimum(h, limit - t), 0.0)
         clipped = active & (h_use < h)
-        y_new = _dp_stages(lambda ts, ys: call(ts, ys, a), t, y, f, h_use, ws)
-        if step is not None:
+        y_new = _dp_stages(lambda ts, ys: self.call(ts, ys, self.a), t, self.y, self.f,
+                           h_use, self.ws)
+        if self.step is not None:
             accept = active.copy()
             factor = np.ones(m)
         else:
-            en, finite = _dp_error_norm(y, h_use, ws, rtol, atol, positive_scale)
+            en, finite = _dp_error_norm(self.y, h_use, self.ws, self.rtol, self.atol,
+                                        self.positive_scale)
             accept = active & finite & (en < 1.0)
-            factor = _dp_factor(en, finite, accept, rejected_before)
+            factor = _dp_factor(en, finite, accept, self.rejected_before)
         rejected = active & ~accept
-        n_tried += active
-        steps_g[wid[accept]] += 1
-        rej_g[wid[rejected]] += 1
+        self.n_tried += active
+        self.steps_g[self.wid[accept]] += 1
+        self.rej_g[self.wid[rejected]] += 1
 
         acc = np.flatnonzero(accept)
         t_new = np.where(accept, t + h_use, t)
         hit = accept & (h_use >= limit - t)  # landed on a stop or t1: use it exactly
         t_new[hit] = limit[hit]
-        if acc.size and n_eval:
-            dense_output(acc, t_new, h_use)
-        if crossings is not None and acc.size:
-            detect_crossings(acc, t_new, y_new, h_use)
-            if n_pending >= max(m, 1024):
-                bisect_pending()
-
+        if acc.size and self.n_eval:
+            self.dense_output(acc, t_new, h_use)
+        if self.crossings is not None and acc.size:
+            self.detect_crossings(acc, t_new, y_new, h_use)
+            if self.n_pending >= max(m, 1024):
+                self.bisect_pending()
         # advance accepted lanes
-        t = t_new
-        np.copyto(y, y_new, where=accept)
-        np.copyto(f, ws.K[6], where=accept)
+        self.t = t_new
+        np.copyto(self.y, y_new, where=accept)
+        np.copyto(self.f, self.ws.K[6], where=accept)
         h_next = h_use * factor
-        if step is None:
+        if self.step is None:
             h = np.where(accept & clipped, np.maximum(h_next, h), np.where(active, h_next, h))
-            h = np.minimum(h, max_step)
-        rejected_before = rejected
-
+            self.h = np.minimum(h, self.max_step)
+        self.rejected_before = rejected
         # lanes on a stop: apply effects, refresh f (the state jumped)
-        on = np.flatnonzero(accept & (stop_t <= t))
+        on = np.flatnonzero(accept & (self.stop_t <= self.t))
         if on.size:
-            apply_stops(on)
-            if on_stop is not None:
-                if a is not args:  # on_stop may change per-lane args in place: re-read
-                    for arr, orig, per in zip(a, args, lane_mask, strict=True):
-                        if per:
-                            arr[..., on] = orig[..., wid[on]]
-                # the state jumped: restart those lanes as a new initial-value problem,
-                # so a large step cannot stride over a short transient the jump started
-                a_on = _take(a, lane_mask, on)
-                f[:, on] = call(t[on], y[:, on], a_on)
-                if step is None:
-                    ok = t[on] < t1
-                    h[on[ok]] = initial_step(t[on[ok]], y[:, on[ok]], f[:, on[ok]],
-                                             _take(a_on, lane_mask, np.flatnonzero(ok)))
-                rejected_before[on] = False
-                if crossings is not None:
-                    g_after = g_of(t[on], y[:, on], a_on)
-                    jump_crossings(on, g_prev[:, on], g_after)
-                    g_prev[:, on] = g_after
+            self.apply_stops(on)
+            if self.on_stop is not None:
+                self.restart_after_stops(on)
+        self.arrive_or_fail()
 
+    def arrive_or_fail(self) -> None:
+        """Lanes at t1 finish with status 0; too many steps -1; too small a step -2."""
+        active, t, t1 = self.active, self.t, self.t1
         # a lane within a few ulps of t1 (a stop just before the end) has arrived: the
         # state cannot change over that interval, and a step that small would be
         # reported as a step-size underflow
@@ -1150,30 +1212,18 @@ def integrate(
                               & (t1 - t <= DOPRI5.arrive_ulps * np.spacing(abs(t1))))
         if near.size:
             t[near] = t1
-            apply_stops(near[stop_t[near] <= t1])
-        # lanes at the end
+            self.apply_stops(near[self.stop_t[near] <= t1])
         done = np.flatnonzero(active & (t >= t1))
         if done.size:
-            for j in np.flatnonzero(t_eval >= t1):
-                Y[:, wid[done], j] = saved(np.full(done.size, t_eval[j]), y[:, done], done)
-            finish(done, 0)
-        # failures
-        over = np.flatnonzero(active & (n_tried >= max_steps))
+            for j in np.flatnonzero(self.t_eval >= t1):
+                self.Y[:, self.wid[done], j] = self.saved(np.full(done.size, self.t_eval[j]),
+                                                          self.y[:, done], done)
+            self.finish(done, 0)
+        over = np.flatnonzero(active & (self.n_tried >= self.max_steps))
         if over.size:
-            finish(over, -1)
-        if step is None:
+            self.finish(over, -1)
+        if self.step is None:
             smallest = DOPRI5.min_step_ulps * np.spacing(np.maximum(np.abs(t), 1.0))
-            tiny = np.flatnonzero(active & (h < smallest))
+            tiny = np.flatnonzero(active & (self.h < smallest))
             if tiny.size:
-                finish(tiny, -2)
-
-    if np.any(active):  # pragma: no cover - loop exits only when no lane is active
-        finish(np.flatnonzero(active), -1)
-    bisect_pending()
-    # a failed lane's output after its failure stays NaN
-    sol = Solution(t=t_eval, y=Y, t_final=t_fin, y_final=y_fin, status=status,
-                   message=status_messages(status, t_fin), n_steps=steps_g,
-                   n_rejected=rej_g, n_stops=nstop_g, nfev=nfev,
-                   crossings=crossing_table(found))
-    raise_if_failed(sol, throw)
-    return sol
+                self.finish(tiny, -2)

@@ -486,3 +486,23 @@ def test_vectorized_outcomes_equal_the_patient_by_patient_definitions(seed):
     np.testing.assert_array_equal(v["days_to_relief"], relief)
     np.testing.assert_array_equal(v["relapse_day"], relapse)
     np.testing.assert_array_equal(v["sessions_to_relief"], sess)
+
+
+def test_simulations_in_threads_each_get_their_own_job():
+    # forked workers get their pool's job through the pool's initializer: two
+    # simulations with workers running at once in threads of one process must not see
+    # each other's study (a job kept in a module-level list by the parent could be)
+    from concurrent.futures import ThreadPoolExecutor
+
+    studies = [([_arm("acu", ps.acupuncture(), WEEKLY)],
+                ps.Cohort(n=6, seed=3, mix={"recurrent": 1.0})),
+               ([_arm("dn", ps.dry_needling(), WEEKLY)],
+                ps.Cohort(n=9, seed=8, mix={"chronic_sensitized": 1.0}))]
+    alone = [ps.simulate(arms, c, horizon_days=40, workers=2) for arms, c in studies]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda s: ps.simulate(s[0], s[1], horizon_days=40,
+                                                       workers=2), studies))
+    for a, b in zip(alone, together, strict=True):
+        assert a.arms == b.arms
+        np.testing.assert_array_equal(a.pain[a.arms[0]], b.pain[b.arms[0]])
+        pd.testing.assert_frame_equal(a.patients, b.patients)
