@@ -6,9 +6,10 @@ sessions ×6 from day 14 — half dry needling, half acupuncture — random stra
 one per 60 days, daily pain saved):
 
 1. ``painsim.simulate`` end to end (cohort draw, SimPy decisions, integration,
-   outcome tables), NumPy and Numba backends, 1 and 2 worker processes;
+   outcome tables), NumPy and Numba backends, 1 and 2 worker processes, and Numba with
+   1 worker and 2 threads;
 2. ``painsim.integrate`` alone (the NumPy solver) and ``painsim.compiled.integrate_pain``
-   alone, with the same per-lane stops;
+   alone (1 and 2 threads), with the same per-lane stops;
 3. ``scipy.integrate.solve_ivp`` per patient and per inter-event segment (RK45, LSODA)
    on ``--baseline`` patients; its rate per patient-day does not depend on N, so larger
    N are *scaled* from it (labelled so);
@@ -137,11 +138,11 @@ def _measure(method: str, n: int, days: float, row: dict, acc: np.ndarray, wl) -
     if method.startswith("engine"):
         import painsim as ps
 
-        _, backend, workers = method.split(":")
+        _, backend, workers, *threads = method.split(":")
         arms, cohort = wl.study(n, days)
         tic = time.perf_counter()
         res = ps.simulate(arms, cohort, horizon_days=days, backend=backend,
-                          workers=int(workers))
+                          workers=int(workers), threads=int(threads[0]) if threads else 1)
         wall = time.perf_counter() - tic
         compile_s = res.timings.get("compile_s", 0.0)
         row.update(seconds=wall - compile_s, jit_s=compile_s,
@@ -190,9 +191,10 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
             steps += int(sol.n_steps.sum())
         return pain, {"seconds": time.perf_counter() - tic, "steps_per_patient": steps / n,
                       "chunk": chunk}
-    if method == "compiled":
+    if method.startswith("compiled"):
         from painsim.compiled import integrate_pain, warm_up
 
+        threads = int(method.split(":")[1]) if ":" in method else 1
         jit = warm_up(PAIN_LOOP)
         P = pr["P"].copy()
 
@@ -201,9 +203,9 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
 
         tic = time.perf_counter()
         sol = integrate_pain(PAIN_LOOP, (0.0, days), pr["y0"], P, t_eval=T,
-                             stops=pr["times"], on_stop=on_stop, throw=True)
+                             stops=pr["times"], on_stop=on_stop, throw=True, threads=threads)
         return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
-                          "steps_per_patient": float(sol.n_steps.mean())}
+                          "steps_per_patient": float(sol.n_steps.mean()), "threads": threads}
     if method.startswith("limit"):
         import limit
         import numba
@@ -260,8 +262,10 @@ LABELS = {
     "engine:numpy:2": "painsim.simulate end to end, NumPy, 2 workers",
     "engine:numba:1": "painsim.simulate end to end, Numba, 1 worker",
     "engine:numba:2": "painsim.simulate end to end, Numba, 2 workers",
+    "engine:numba:1:2": "painsim.simulate end to end, Numba, 1 worker, 2 threads",
     "integrate": "painsim.integrate alone (NumPy)",
     "compiled": "painsim.compiled.integrate_pain alone (Numba)",
+    "compiled:2": "painsim.compiled.integrate_pain alone (Numba), 2 threads",
     "scipy:RK45": "solve_ivp RK45, per patient and segment",
     "scipy:LSODA": "solve_ivp LSODA, per patient and segment",
     "limit:patient:1": "compiled limit, per patient, 1 thread",
@@ -278,7 +282,8 @@ def main(argv=None) -> int:
                     help="patients for the SciPy loops (rate scaled to larger N)")
     ap.add_argument("--scaling-days", type=float, nargs="+", default=[90.0, 180.0, 365.0])
     ap.add_argument("--engine", nargs="+", default=["engine:numpy:1", "engine:numpy:2",
-                                                    "engine:numba:1", "engine:numba:2"])
+                                                    "engine:numba:1", "engine:numba:2",
+                                                    "engine:numba:1:2"])
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     ap.add_argument("--out", default=str(HERE / "results" / "run.json"))
     ap.add_argument("--table", action="store_true",
@@ -310,7 +315,7 @@ def main(argv=None) -> int:
         errors: dict[str, float] = {}
         rows.append(_spawn("imports", 0, days, None, a.timeout))
         for n in a.sizes:
-            methods = [*a.engine, "integrate", "compiled", "limit:patient:1",
+            methods = [*a.engine, "integrate", "compiled", "compiled:2", "limit:patient:1",
                        "limit:patient:2", "limit:lanes:1", "limit:lanes:2"]
             for m in methods:
                 tag = f"{m}_{n}"

@@ -310,13 +310,16 @@ def _check_one(f: Path) -> str:
               show_default=True, help="Solver: the NumPy reference, or the same method "
               "compiled with Numba (faster; pip install \"painsim[fast]\"); they agree to "
               "rounding.")
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_WORKERS), default=1,
+              show_default=True, help="Threads of the compiled loop in each process "
+              "(--backend numba only); results do not depend on it.")
 @_scheduler_option
 @click.option("--format", "table_format", type=click.Choice(["csv", "parquet"]),
               help="Table format of the results folder (default: the scenario's "
               "outputs.format, else csv); parquet is exact and typed and needs pyarrow "
               "(pip install \"painsim[parquet]\").")
 def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
-        quiet: bool, verbose: bool, workers: int, backend: str,
+        quiet: bool, verbose: bool, workers: int, backend: str, threads: int,
         scheduler: str | None, table_format: str | None) -> None:
     """Run the scenario FILE and write the results folder --out."""
     _say(verbose, quiet, "")  # refuses -v with -q before anything runs
@@ -324,7 +327,7 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
     with _interruptible():  # from here on SIGTERM, like Ctrl-C, cleans up and exits
         try:
             _run(file, out, patients, seed, force, quiet, workers, backend, written,
-                 scheduler, verbose=verbose, table_format=table_format)
+                 scheduler, verbose=verbose, table_format=table_format, threads=threads)
         except KeyboardInterrupt as exc:
             signame = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
             what = f"wrote {out} before that" if written else f"{out} was not written"
@@ -335,7 +338,7 @@ def run(file: Path, out: Path, patients: int | None, seed: int | None, force: bo
 def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: bool,
          quiet: bool, workers: int, backend: str, written: list[str],
          scheduler: str | None = None, *, verbose: bool = False,
-         table_format: str | None = None) -> None:
+         table_format: str | None = None, threads: int = 1) -> None:
     """The body of ``painsim run``: load and check everything, then simulate and write
     ``out``; ``written`` receives the files once ``out`` is in place."""
     from .engine import simulate
@@ -352,6 +355,9 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
     try:
         s = load_scenario(file, patients=patients, seed=seed)
         check_out(out, force=force)
+        if threads > 1 and backend != "numba":
+            raise ParameterError("--threads", threads, "1 with --backend numpy",
+                                 why="is for the compiled loop (--backend numba)")
         table_format = check_table_format(table_format or s.outputs["format"])
     except PainsimError as exc:
         raise _fail(exc) from None
@@ -378,7 +384,7 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
             result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
                               epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
                               workers=workers, backend=backend, executor=executor,
-                              progress=bar.callback)
+                              progress=bar.callback, threads=threads)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         files = write_results(result, out, scenario=s, force=force, command=command,
                               wall_seconds=time.perf_counter() - t0,

@@ -59,6 +59,7 @@ __all__ = ["LaneForm", "available", "integrate_pain", "kernel", "require_numba",
 # lane codes inside the compiled loop (never returned to the user)
 _RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
 _CROSS_CAP = 8  # crossings held per lane before the loop hands them to Python
+_BLOCK = 512  # lanes per call of the compiled loop when threads share the lanes
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +217,11 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     @njit
     def run(t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
             t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
-            rtol, atol, max_step, max_steps):
-        ns, n = y.shape
+            rtol, atol, max_step, max_steps, lo, hi):
+        # lanes lo..hi-1 only: each lane reads and writes its own entries, and the
+        # scratch arrays below belong to this call, so calls on disjoint blocks can run
+        # at once in threads (the function holds no GIL) with the same per-lane numbers
+        ns = y.shape[0]
         n_g = levels.shape[0]
         n_eval = t_eval.shape[0]
         yl = np.empty(ns)
@@ -229,7 +233,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
         err = np.empty(ns)
         Q = np.empty((4, ns))
         g_new = np.empty(max(n_g, 1))
-        for i in range(n):
+        for i in range(lo, hi):
             if lane_state[i] != _RUNNING and lane_state[i] != _CHECK_FIRST:
                 continue
             # after a stop, integrate() runs its end-of-iteration checks before the
@@ -429,6 +433,7 @@ def integrate_pain(
     max_steps: int = 100_000,
     throw: bool = False,
     out: NDArray[np.float64] | None = None,
+    threads: int = 1,
 ) -> Solution:
     """Integrate ``model`` on many lanes with the compiled loop, keeping pain only.
 
@@ -460,6 +465,9 @@ def integrate_pain(
     out : ndarray, shape (n_lanes, n_eval), optional
         C-contiguous float64 array to write pain into (saves a copy of the largest
         array of a long run); ``Solution.y[0]`` is then this array.
+    threads : int
+        Threads advancing blocks of lanes at once in this process (the compiled loop
+        runs without the GIL). The result is the same, bit for bit, for any number.
 
     Returns
     -------
@@ -467,6 +475,8 @@ def integrate_pain(
         ``y`` has shape ``(1, n_lanes, n_eval)``: pain on 0–10.
     """
     require_numba(model.name, model.lane_form)
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     t0, t1, y0, atol_a, t_eval, stops = validate_integrate_args(
         t_span, y0, rtol, atol, t_eval, stops, max_steps, None, max_step)
     n_states, n = y0.shape
@@ -535,6 +545,7 @@ def integrate_pain(
         if j is not None:
             found.append(j)
 
+    step_blocks = _Blocks(n, threads)
     all_lanes = np.arange(n)
     g_prev = np.ascontiguousarray(g_of(all_lanes)) if levels.shape[0] else np.zeros((0, n))
     at_t0 = np.flatnonzero(stops_pad[:, 0] <= t0)
@@ -546,9 +557,10 @@ def integrate_pain(
             g_prev[:, at_t0] = g0
     while True:
         stop_t = stops_pad[all_lanes, np.minimum(ptr, n_stop_cols)]
-        run(t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
+        step_blocks(lambda lo, hi, stop_t=stop_t: run(
+            t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
             t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
-            float(rtol), atol_v, float(max_step), int(max_steps))
+            float(rtol), atol_v, float(max_step), int(max_steps), lo, hi))
         if n_cross.any():
             has = np.flatnonzero(n_cross)
             cnt = n_cross[has]
@@ -578,8 +590,38 @@ def integrate_pain(
     status = lane_state
     messages = status_messages(status, t)
     cross = crossing_table(found)
+    step_blocks.close()
     sol = Solution(t=t_eval, y=Y[None], t_final=t, y_final=y, status=status,
                    message=messages, n_steps=steps, n_rejected=rejs, n_stops=n_stops,
                    nfev=int(nfev.sum()), crossings=cross)
     raise_if_failed(sol, throw)
     return sol
+
+
+class _Blocks:
+    """Runs ``fn(lo, hi)`` over ``n`` lanes: at once with 1 thread, else on blocks of
+    lanes in a pool of ``threads`` threads (the compiled loop releases the GIL). Blocks
+    are interleaved (small ones, ``_BLOCK`` lanes), so a thread that gets slow lanes
+    does not hold up the others; each lane is advanced by exactly one call, so the
+    numbers do not depend on ``threads``."""
+
+    def __init__(self, n: int, threads: int) -> None:
+        self.n, self.threads = n, max(1, min(int(threads), -(-n // _BLOCK)))
+        self.pool = None
+        if self.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="painsim")
+
+    def __call__(self, fn: Callable[[int, int], None]) -> None:
+        if self.pool is None:
+            fn(0, self.n)
+            return
+        futures = [self.pool.submit(fn, lo, min(lo + _BLOCK, self.n))
+                   for lo in range(0, self.n, _BLOCK)]
+        for fut in futures:
+            fut.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()

@@ -99,6 +99,7 @@ class _ArmRun:
     rtol: float
     atol: float
     backend: str = "numpy"
+    threads: int = 1  # threads of the compiled loop (backend "numba")
     first: int = 0  # global index of the sample's first patient
     pain_out: NDArray[np.float64] | None = None  # (n, n_days) to fill, e.g. shared memory
     timings: dict[str, float] = field(default_factory=lambda: {"decide_s": 0.0,
@@ -169,7 +170,7 @@ class _ArmRun:
             sol = integrate_pain(model, (b0, b1), self.y, self.P, levels=self.levels,
                                  t_eval=t_eval, stops=stops, on_stop=on_stop,
                                  rtol=self.rtol, atol=self.atol,
-                                 out=pain if whole else None)
+                                 out=pain if whole else None, threads=self.threads)
         else:
             rhs, g, keep_pain = fns
             sol = integrate(rhs, (b0, b1), self.y, args=(self.P, self.levels),
@@ -231,6 +232,7 @@ def simulate(
     workers: int = 1,
     backend: str = "numpy",
     executor: Any = None,
+    threads: int = 1,
 ) -> SimulationResult:
     """Simulate a study: every arm on the same virtual patients and flares.
 
@@ -282,6 +284,11 @@ def simulate(
         a chunk whose worker is lost is re-run by Dask. Without ``chunk_size`` the cohort
         is split into one chunk per Dask worker thread (at most 4,096 patients each).
         ``workers`` is then ignored.
+    threads : int
+        Threads of the compiled loop in each process (``backend="numba"`` only; the
+        NumPy backend refuses more than 1): blocks of lanes are advanced at once without
+        the GIL, so one process uses several cores. Results are bit-identical for any
+        number. ``workers * threads`` beyond the cores oversubscribes them.
 
     Returns
     -------
@@ -302,7 +309,7 @@ def simulate(
     ['none', 'DN']
     """
     compile_s = _check_arguments(arms, cohort, horizon_days, outcomes, epoch_days, chunk_size,
-                                 rtol, atol, progress, workers, backend, executor)
+                                 rtol, atol, progress, workers, backend, executor, threads)
     outcomes = _settled_outcomes(outcomes, horizon_days)
     _check_arms(arms, cohort.model, horizon_days)
     plan = _Chunking.of(cohort.n, arms, workers, executor, chunk_size)
@@ -313,7 +320,7 @@ def simulate(
             for _ in arms]
     job = Job(model=cohort.model, cohort=cohort, arms=tuple(arms),
               horizon=float(horizon_days), epoch=float(epoch_days), outcomes=outcomes,
-              seed=cohort.seed, rtol=rtol, atol=atol, backend=backend,
+              seed=cohort.seed, rtol=rtol, atol=atol, backend=backend, threads=threads,
               pain=None if executor is not None else pain)
     timings = {"cohort_s": 0.0, "decide_s": 0.0, "integrate_s": 0.0, "outcomes_s": 0.0,
                "compile_s": compile_s}
@@ -328,7 +335,7 @@ def simulate(
 def _check_arguments(arms: Sequence[Arm], cohort: Cohort, horizon_days: float,
                      outcomes: Outcomes | None, epoch_days: float, chunk_size: int | None,
                      rtol: float, atol: float, progress: Any, workers: int, backend: str,
-                     executor: Any) -> float:
+                     executor: Any, threads: int = 1) -> float:
     """Check :func:`simulate`'s arguments; compile the Numba loop if asked for (before
     any fork: workers inherit it). Returns the seconds compiling took."""
     check_type("arms", arms, Sequence, "a sequence of Arm")
@@ -357,6 +364,10 @@ def _check_arguments(arms: Sequence[Arm], cohort: Cohort, horizon_days: float,
                              "None")
     if backend not in ("numpy", "numba"):
         raise ParameterError("backend", backend, "numpy, numba")
+    check_number("threads", threads, 1, cap, f" (at most {cap}, 4 per core)", integer=True)
+    if threads > 1 and backend != "numba":
+        raise ParameterError("threads", threads, "1 with backend='numpy'",
+                             why="is for the compiled loop (backend='numba')")
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise ParameterError("executor", executor, "a distributed.Client (or None)")
     compile_s = 0.0
@@ -628,6 +639,7 @@ class Job:
     rtol: float
     atol: float
     backend: str
+    threads: int = 1
     pain: list[NDArray[np.float64]] | None = field(default=None, repr=False)
 
 
@@ -648,7 +660,8 @@ def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> ArmOut
     tr = _ArmRun(model=job.model, arm=job.arms[i], sample=sample,
                  lanes=np.arange(lo, hi), first=lo, horizon=job.horizon,
                  epoch_days=job.epoch, outcomes=job.outcomes, seed=job.seed,
-                 rtol=job.rtol, atol=job.atol, backend=job.backend, pain_out=out).run()
+                 rtol=job.rtol, atol=job.atol, backend=job.backend, threads=job.threads,
+                 pain_out=out).run()
     tic = time.perf_counter()
     values = patient_outcomes(tr, job.outcomes, job.horizon)
     timings = {**tr.timings, "outcomes_s": time.perf_counter() - tic}

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -284,3 +285,58 @@ def test_numpy_path_works_without_numba_and_numba_backend_says_how_to_get_it():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert 'pip install "painsim[fast]"' in out.stdout
+
+
+def _same_solution(a, b):
+    for k in ("y", "t_final", "y_final", "status", "n_steps", "n_rejected", "n_stops"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+    assert a.nfev == b.nfev and list(a.message) == list(b.message)
+    for k in a.crossings:
+        np.testing.assert_array_equal(a.crossings[k], b.crossings[k])
+
+
+@needs_numba
+def test_threads_give_the_same_numbers_bit_for_bit():
+    # lanes split into blocks (more lanes than one block: blocks of 512) advanced by
+    # several threads: each lane is advanced by one call, so every number is the same
+    n = 1300
+    P, y0 = _plausible(n, 11)
+    stops = _events(n, 12)
+    levels = np.stack([PAIN_LOOP.pain_of(y0, P) * 0.7, PAIN_LOOP.pain_of(y0, P) * 0.9])
+    kw = dict(levels=levels, t_eval=np.arange(0.0, 151.0), stops=stops)
+    P1 = P.copy()
+    work = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P1, on_stop=_on_stop(P1), **kw)
+    kw["max_steps"] = int(np.median(work.n_steps + work.n_rejected))  # about half fail
+    P1 = P.copy()
+    one = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P1, on_stop=_on_stop(P1), **kw)
+    assert one.crossings["t"].size > n and (one.status == -1).any()  # failures too
+    for threads in (2, 3):
+        Pk = P.copy()
+        _same_solution(one, integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, Pk,
+                                           on_stop=_on_stop(Pk), threads=threads, **kw))
+        np.testing.assert_array_equal(P1, Pk)  # the same drivers changed
+    # a user model with more crossings per lane than the loop's buffer (re-entries)
+    m = _oscillator()
+    Pm = m.params(w=np.linspace(0.5, 2.0, 700)).as_array(700)
+    kw = dict(levels=np.full((1, 700), 7.0), t_eval=np.arange(61.0))
+    _same_solution(integrate_pain(m, (0.0, 60.0), m.initial_state(700), Pm, **kw),
+                   integrate_pain(m, (0.0, 60.0), m.initial_state(700), Pm, threads=2, **kw))
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            integrate_pain(PAIN_LOOP, (0.0, 1.0), y0[:, :2], P[:, :2].copy(), threads=bad)
+
+
+@needs_numba
+def test_simulate_with_threads_is_bit_identical_and_numpy_refuses_threads(monkeypatch):
+    import painsim.compiled
+
+    monkeypatch.setattr(painsim.compiled, "_BLOCK", 5)  # 24 patients: several blocks
+    arms, cohort = _study()
+    a = ps.simulate(arms, cohort, horizon_days=90, backend="numba")
+    b = ps.simulate(arms, cohort, horizon_days=90, backend="numba", threads=2, workers=2)
+    for arm in a.arms:
+        np.testing.assert_array_equal(a.pain[arm], b.pain[arm])
+    pd.testing.assert_frame_equal(a.patients, b.patients)
+    pd.testing.assert_frame_equal(a.events, b.events)
+    with pytest.raises(ParameterError, match="threads"):
+        ps.simulate(arms, cohort, horizon_days=90, threads=2)
