@@ -117,7 +117,7 @@ def subset(pr: dict, lanes: np.ndarray) -> dict:
 
 
 def apply_events(y: np.ndarray, P: np.ndarray, kinds: np.ndarray, pr: dict) -> np.ndarray:
-    """Apply events of ``kinds`` (one per column) to states ``y`` (8, m)."""
+    """Apply events of ``kinds`` (one per column) to states ``y`` (n_states, m)."""
     out = y * pr["scale"][kinds].T + pr["add"][kinds].T
     d = pr["dose"][kinds]
     th = P[PAIN_LOOP.parameter_index["t_half_E"]]
@@ -131,7 +131,10 @@ def apply_events(y: np.ndarray, P: np.ndarray, kinds: np.ndarray, pr: dict) -> n
 def scalar_rhs(p: dict):
     """The model written as a researcher would for solve_ivp: plain floats, one patient.
 
-    Written independently of painsim.painloop from the documented equations.
+    Written independently of painsim.painloop from the documented equations
+    (:data:`painsim.painloop.EQUATIONS`): ten states, the loop's pain L above the
+    threshold N0, the Emax systemic effect F = R / (R50 + R), non-specific relief C and
+    soreness Q (which the loop does not feel; the pain saved is computed by painsim).
     """
     g = p.__getitem__
     tau_D, d0, tau_I, c_T, c_A = g("tau_D"), g("d0"), g("tau_I"), g("c_T"), g("c_A")
@@ -140,18 +143,21 @@ def scalar_rhs(p: dict):
     tau_A, a0, a_P, a_S, k_RA = g("tau_A"), g("a0"), g("a_P"), g("a_S"), g("k_RA")
     tau_R, w_D, w_I, w_T, k_E, th = (g("tau_R"), g("w_D"), g("w_I"), g("w_T"), g("k_E"),
                                      g("t_half_E"))
+    N0, R50, tau_C, tau_Q = g("N0"), g("R50"), g("tau_C"), g("tau_Q")
+
+    def hill(x, K, n):
+        return x**n / (K**n + x**n)
 
     def f(t, y):
-        D, I, T, S, A, R, Ea, Ez = y
-        u = max((w_D * D + w_I * I + w_T * T) * (1 + g_S * S), 0.0)
-        P = 10 * u / (1 + u) / (1 + k_E * Ea * 2.0 ** (-Ez / th))
-        theta = theta0 * (1 + k_R * R)
-        hT = P**n_T / (P_T**n_T + P**n_T)
-        hS = P**m / (theta**m + P**m)
+        D, I, T, S, A, R, Ea, Ez, C, Q = y
+        u = max(w_D * D + w_I * I + w_T * T - N0, 0.0) * (1 + g_S * S)
+        L = 10 * u / (1 + u) / (1 + k_E * Ea * 2.0 ** (-Ez / th) + C)
+        F = max(R, 0.0) / (R50 + max(R, 0.0))
+        theta = theta0 * (1 + k_R * F)
         return [(d0 - D) / tau_D, (D + c_T * T + c_A * A - I) / tau_I,
-                (T0 + g_T * hT - T) / tau_T, (hS - S) / tau_S,
-                ((a0 + a_P * P / 10 + a_S * S) / (1 + k_RA * R) - A) / tau_A,
-                -R / tau_R, 0.0, 1.0]
+                (T0 + g_T * hill(L, P_T, n_T) - T) / tau_T, (hill(L, theta, m) - S) / tau_S,
+                ((a0 + a_P * L / 10 + a_S * S) / (1 + k_RA * F) - A) / tau_A,
+                -R / tau_R, 0.0, 1.0, -C / tau_C, -Q / tau_Q]
     return f
 
 

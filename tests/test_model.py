@@ -253,3 +253,61 @@ def test_describe_shows_every_parameter_with_unit_and_equations():
         assert p.name in text
     for word in ("dS/dt", "theta = theta0", "P = 10", "References", "day", "pain"):
         assert word in text
+
+
+# --- the equations text is the model ---------------------------------------------------
+def _equations_from_text(text):
+    """The assignments of painloop.EQUATIONS (``dX/dt = ...``, ``name = ...``) and its Hill
+    function, parsed from the text a user reads in ``painsim describe``: an expression
+    ends where two spaces or a comment begin."""
+    import re
+
+    block = text[text.index("H(x; K, n)"):text.index("(the loop")]
+    hill = re.search(r"H\(x; K, n\) = (.+?)\s{2,}", block).group(1)
+    body = block[block.index("\n"):]
+    found = re.findall(r"(?<![\w)])((?:d\w+/dt)|\w+)\s*=\s*(.+?)(?=,\s{2,}|\s{2,}|\n|$)", body)
+    return hill, dict(found)
+
+
+def test_the_equations_text_is_the_models_rhs_and_pain():
+    # EQUATIONS is the one definition a reader sees; rhs and pain are checked against it
+    # by evaluating the text (with ^ as a power) at random states and parameters
+    import re
+
+    from painsim.painloop import EQUATIONS, pain, rhs
+
+    hill_text, eqs = _equations_from_text(EQUATIONS)
+    states = PAIN_LOOP.state_names
+    assert {f"d{s}/dt" for s in states} <= set(eqs), "every state has its equation"
+    assert {"theta", "F", "E", "N", "u", "L", "P"} <= set(eqs)
+
+    def py(expr):
+        return expr.replace("^", "**").replace(";", ",").replace("max(", "np.maximum(")
+
+    rng = np.random.default_rng(7)
+    n = 500
+    p = {q.name: rng.uniform(*q.plausible, n) for q in PAIN_LOOP.parameters}
+    y = np.abs(rng.normal(0.0, 2.0, (len(states), n)))  # R and Q >= 0: the model's range
+    y[states.index("S")] = rng.uniform(0, 1, n)
+    env = {"np": np, **p, **dict(zip(states, y, strict=True))}
+    env["H"] = eval(f"lambda x, K, n: {py(hill_text)}", env)
+    defs = {k: v for k, v in eqs.items() if "/dt" not in k}
+    while defs:  # the definitions, each once its inputs are known
+        ready = {k: v for k, v in defs.items()
+                 if all(w not in defs or w == k for w in re.findall(r"\w+", v))}
+        assert ready, f"circular definitions: {sorted(defs)}"
+        for k, v in ready.items():
+            env[k] = eval(py(v), env)
+            del defs[k]
+    want = np.stack([np.broadcast_to(eval(py(eqs[f"d{s}/dt"]), env), (n,))
+                     for s in states])
+    params = PAIN_LOOP.params(**p)
+    got = rhs(np.zeros(n), y, params)
+    # the two evaluate the same real function in a different order (Hill as 1/(1 +
+    # (K/x)^n), pain as L + (10 - L) Q/(1 + Q)): each value is a few tens of roundings
+    # of numbers up to ~100, divided by a time constant, so they agree to 100 ulps of
+    # (100 / tau) -- far below any difference in a term of the equations
+    tau = np.min([p[k] for k in p if k.startswith("tau_")], axis=0)
+    assert np.all(np.abs(got - want) <= 100 * np.finfo(float).eps * 100 / tau)
+    np.testing.assert_allclose(pain(y, params), env["P"], rtol=0,
+                               atol=100 * np.finfo(float).eps * 10)
