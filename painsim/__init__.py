@@ -129,7 +129,7 @@ from .model import Model, ModelSolution, Parameter, ParameterSet, State
 from .outcomes import Outcomes, SimulationResult, kaplan_meier, load
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
 from .protocols import Arm, AsNeeded, Clinic, Fixed, Given, Protocol, Tapering
-from .results import write_results
+from .results import run_scenario, write_results
 from .sensitivity import run_sensitivity
 from .solver import Solution, integrate
 
@@ -181,6 +181,7 @@ __all__ = [
     "no_treatment",
     "phenotype",
     "read_table",
+    "run_scenario",
     "run_sensitivity",
     "sensitivity",
     "sham",

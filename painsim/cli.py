@@ -341,26 +341,20 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
          table_format: str | None = None, threads: int = 1) -> None:
     """The body of ``painsim run``: load and check everything, then simulate and write
     ``out``; ``written`` receives the files once ``out`` is in place."""
-    from .engine import simulate
     from .results import (
         DISCLAIMER,
-        check_out,
-        check_table_format,
+        ScenarioRun,
         estimate_memory_bytes,
         remove_stale_temporaries,
-        write_results,
     )
-    from .scenario import load_scenario
 
     try:
-        s = load_scenario(file, patients=patients, seed=seed)
-        check_out(out, force=force)
-        if threads > 1 and backend != "numba":
-            raise ParameterError("--threads", threads, "1 with --backend numpy",
-                                 why="is for the compiled loop (--backend numba)")
-        table_format = check_table_format(table_format or s.outputs["format"])
+        prepared = ScenarioRun.prepare(file, out, patients=patients, seed=seed, force=force,
+                                       workers=workers, backend=backend, threads=threads,
+                                       table_format=table_format)
     except PainsimError as exc:
         raise _fail(exc) from None
+    s = prepared.scenario
     need, have = estimate_memory_bytes(s), _available_memory()
     if have is not None and need > 0.8 * have:
         raise click.ClickException(
@@ -381,14 +375,10 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
         with contextlib.ExitStack() as stack:
             executor = stack.enter_context(_cluster(scheduler, workers))
             bar = stack.enter_context(_Progress("simulating", "chunk", not quiet))
-            result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
-                              epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
-                              workers=workers, backend=backend, executor=executor,
-                              progress=bar.callback, threads=threads)
+            result = prepared.simulate(progress=bar.callback, executor=executor)
         command = "painsim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        files = write_results(result, out, scenario=s, force=force, command=command,
-                              wall_seconds=time.perf_counter() - t0,
-                              table_format=table_format)
+        files = prepared.write(result, command=command,
+                               wall_seconds=time.perf_counter() - t0)
         written.extend(files)
     except ParameterError as exc:  # the loader's checks should have caught it: name the file
         raise click.ClickException(f"{file}: {exc}") from None

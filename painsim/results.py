@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from .errors import PainsimError, short_repr
 from .outcomes import DISCLAIMER, SimulationResult
 from .scenario import Scenario
 
-__all__ = ["TABLE_FORMATS", "check_out", "check_table_format", "estimate_memory_bytes",
-           "read_results", "remove_stale_temporaries", "write_results"]
+__all__ = ["TABLE_FORMATS", "ScenarioRun", "check_out", "check_table_format",
+           "estimate_memory_bytes", "read_results", "remove_stale_temporaries",
+           "run_scenario", "write_results"]
 
 #: The formats of a results folder's tables (:func:`write_results`' ``table_format``):
 #: ``"csv"`` (six significant digits) or ``"parquet"`` (typed, columnar, float64 kept
@@ -83,6 +85,128 @@ def estimate_memory_bytes(s: Scenario) -> int:
     per_patient = len(s.arms) * days * 8 * (3 if s.outputs["trajectories"] else 1)
     per_patient += 8 * 8 * 60  # states, solver stages and work arrays per lane
     return int(s.patients * per_patient)
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """A scenario file checked and ready to run into a results folder: what ``painsim
+    run`` does, as library steps (:func:`run_scenario` takes them all).
+
+    Build it with :meth:`prepare` (which checks everything that can be checked before
+    simulating), then :meth:`simulate` and :meth:`write`.
+    """
+
+    #: The loaded and validated scenario.
+    scenario: Scenario
+    #: The results folder to create.
+    out: Path
+    #: Replace an existing painsim results folder.
+    force: bool
+    #: Table format of the folder (:data:`TABLE_FORMATS`).
+    table_format: str
+    #: Worker processes, solver backend and threads (as :func:`painsim.simulate`).
+    workers: int = 1
+    backend: str = "numpy"
+    threads: int = 1
+
+    @classmethod
+    def prepare(cls, path: str | Path, out: str | Path, *, patients: int | None = None,
+                seed: int | None = None, force: bool = False, workers: int = 1,
+                backend: str = "numpy", threads: int = 1,
+                table_format: str | None = None) -> ScenarioRun:
+        """Load and check the scenario file ``path``, the folder ``out`` and the table
+        format before anything runs.
+
+        Raises
+        ------
+        ScenarioError
+            The file is missing, not TOML, or breaks the schema (every problem, by path).
+        PainsimError
+            ``out`` exists and is not replaceable, the table format is unknown or needs
+            a missing package, or ``threads > 1`` without the compiled backend.
+        """
+        from .errors import ParameterError
+        from .scenario import load_scenario
+
+        s = load_scenario(path, patients=patients, seed=seed)
+        out = Path(out)
+        check_out(out, force=force)
+        fmt = check_table_format(table_format or s.outputs["format"])
+        if threads != 1 and backend != "numba":
+            raise ParameterError("threads", threads, "1 with the numpy backend",
+                                 why="is for the compiled loop (backend 'numba')")
+        return cls(scenario=s, out=out, force=force, table_format=fmt, workers=workers,
+                   backend=backend, threads=threads)
+
+    def simulate(self, *, progress: Any = None, executor: Any = None) -> SimulationResult:
+        """Run the scenario's study (:func:`painsim.simulate` with its settings)."""
+        from .engine import simulate
+
+        s = self.scenario
+        return simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
+                        epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
+                        workers=self.workers, backend=self.backend, threads=self.threads,
+                        executor=executor, progress=progress)
+
+    def write(self, result: SimulationResult, *, command: str = "",
+              wall_seconds: float = 0.0) -> list[str]:
+        """Write ``result`` into the folder, complete or not at all; the files written."""
+        return write_results(result, self.out, scenario=self.scenario, force=self.force,
+                             command=command, wall_seconds=wall_seconds,
+                             table_format=self.table_format)
+
+
+def run_scenario(path: str | Path, out: str | Path, *, patients: int | None = None,
+                 seed: int | None = None, force: bool = False, workers: int = 1,
+                 backend: str = "numpy", threads: int = 1, table_format: str | None = None,
+                 progress: Any = None, executor: Any = None,
+                 command: str = "") -> tuple[SimulationResult, list[str]]:
+    """Run the scenario file ``path`` and write its results folder ``out``: ``painsim
+    run`` as one call.
+
+    Parameters
+    ----------
+    path, out : str or Path
+        The scenario file and the results folder to create (it appears only complete).
+    patients, seed : int, optional
+        Override the file's cohort size and seed.
+    force : bool
+        Replace an existing painsim results folder ``out``.
+    workers, backend, threads, progress, executor
+        As :func:`painsim.simulate`.
+    table_format : {"csv", "parquet"}, optional
+        Default: the file's ``[outputs] format``, else csv.
+    command : str
+        The command line, for the manifest.
+
+    Returns
+    -------
+    (SimulationResult, list of str)
+        The result and the files written (the manifest last).
+
+    Examples
+    --------
+    >>> import painsim, tempfile, pathlib
+    >>> study = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (study / "s.toml").write_text('''horizon = "20 days"
+    ... [cohort]
+    ... patients = 3
+    ... [[arms]]
+    ... name = "none"
+    ... [outputs]
+    ... plots = false
+    ... ''')
+    >>> res, files = painsim.run_scenario(study / "s.toml", study / "results")
+    >>> files[:3], list(res.summary.index)
+    (['summary.csv', 'patients.csv', 'events.csv'], ['none'])
+    """
+    run = ScenarioRun.prepare(path, out, patients=patients, seed=seed, force=force,
+                              workers=workers, backend=backend, threads=threads,
+                              table_format=table_format)
+    tic = time.perf_counter()
+    result = run.simulate(progress=progress, executor=executor)
+    files = run.write(result, command=command, wall_seconds=time.perf_counter() - tic)
+    return result, files
 
 
 def _versions(extra: tuple[str, ...] = ()) -> dict[str, str]:

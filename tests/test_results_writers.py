@@ -253,3 +253,30 @@ def test_run_without_pyarrow_fails_before_simulating(tmp_path, monkeypatch):
     f.write_text(_PARQUET_SCENARIO.replace('"parquet"', '"xlsx"'))
     res = CliRunner().invoke(main, ["run", str(f), "--out", str(tmp_path / "a")])
     assert res.exit_code == 1 and "outputs.format" in res.output and "'csv'" in res.output
+
+
+def test_run_scenario_is_painsim_run_as_one_call(tmp_path):
+    # what `painsim run` does, as a library call: the same numbers as simulate on the
+    # loaded scenario, a complete folder, and every check before the simulation
+    import numpy as np
+
+    from painsim.errors import ParameterError, ScenarioError
+    from painsim.results import ScenarioRun
+    from painsim.scenario import load_scenario
+
+    f = Path(__file__).resolve().parents[1] / "scenarios" / "chronic_needling.toml"
+    res, files = ps.run_scenario(f, tmp_path / "r", patients=6)
+    s = load_scenario(f, patients=6)
+    ref = ps.simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
+                      epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol)
+    for arm in ref.arms:
+        np.testing.assert_array_equal(res.pain[arm], ref.pain[arm])
+    assert files[-1] == "manifest.json"
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(files)
+    with pytest.raises(PainsimError, match="exists"):
+        ScenarioRun.prepare(f, tmp_path / "r")  # no force: refused before simulating
+    with pytest.raises(ParameterError, match="threads"):
+        ScenarioRun.prepare(f, tmp_path / "q", threads=2)  # numpy backend
+    with pytest.raises(ScenarioError, match=r"missing\.toml"):
+        ps.run_scenario(tmp_path / "missing.toml", tmp_path / "x")
+    assert not (tmp_path / "q").exists() and not (tmp_path / "x").exists()
