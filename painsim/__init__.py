@@ -12,7 +12,7 @@ Data flow
 ---------
 One way, from a study to its files::
 
-    scenario -> cohort -> engine <-> protocols (events) -> solver -> outcomes -> results
+    scenario -> cohort -> engine <-> protocols (events) -> solver -> outcomes -> summary -> results
 
 * :mod:`~painsim.scenario` reads a TOML study into a ``Scenario``: a :class:`Cohort`,
   :class:`Arm` s (each a :class:`Protocol`: an :class:`Intervention` on a schedule),
@@ -25,8 +25,10 @@ One way, from a study to its files::
   nothing reads the state) decide the next sessions, reading current pain; between
   boundaries :mod:`~painsim.solver` (or :mod:`~painsim.compiled`) integrates all lanes,
   stopping each at its own event times, where the session's effects apply to that lane.
-* :mod:`~painsim.outcomes` turns trajectories and the event log into a
-  :class:`SimulationResult` (patients, summary, relapse curves, events);
+* :mod:`~painsim.outcomes` defines the outcomes and computes each patient's values from
+  its trajectory and events; :mod:`~painsim.summary` assembles them into a
+  :class:`SimulationResult` (patients, per-arm summary with intervals, relapse curves,
+  events);
   :mod:`~painsim.results` writes a results folder atomically, with
   :mod:`~painsim.plots`' figures and a manifest.
 * The analyses (``basins``, ``attribute``, ``sensitivity``, ``validate``, ``claims``,
@@ -52,7 +54,8 @@ import of every module against it, so a new module must be placed here::
      6  protocols     when sessions happen: schedules, arms, clinics
      6  effects       what a session or flare does to a lane; the solver's stop tables
      7  cohort        phenotypes, mixtures, flares, per-patient random streams
-     8  outcomes      outcome definitions, SimulationResult, DISCLAIMER
+     7  outcomes      outcome definitions, per-patient values, intervals, DISCLAIMER
+     8  summary       SimulationResult: per-arm summaries and paired differences
      8  events        one arm's visits: SimPy processes, batched planner, event log
      9  engine        simulate: the decide/integrate loop over epochs, workers, Dask
     10  scenario      TOML studies validated against one schema
@@ -94,7 +97,7 @@ New model
     ``backend="numba"``. The engine, cohorts and outcomes do not change.
 New outcome
     Its setting in :class:`Outcomes` (units in the name) and its per-patient value in
-    ``outcomes.patient_outcomes`` (summary in ``outcomes.build_result``); its key in the
+    ``outcomes.patient_outcomes`` (per-arm summary in ``summary.build_result``); its key in the
     ``[outcomes]`` table of :mod:`~painsim.scenario`; for claims a ``Metric`` in
     ``claims.METRICS``, for sensitivity an entry of ``sensitivity.OUTCOMES``.
 New CLI command
@@ -126,12 +129,13 @@ from .interventions import (
     usual_care,
 )
 from .model import Model, ModelSolution, Parameter, ParameterSet, State
-from .outcomes import Outcomes, SimulationResult, kaplan_meier, load
+from .outcomes import Outcomes, kaplan_meier
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
 from .protocols import Arm, AsNeeded, Clinic, Fixed, Given, Protocol, Tapering
 from .results import run_scenario, write_results
 from .sensitivity import run_sensitivity
 from .solver import Solution, integrate
+from .summary import SimulationResult, load
 
 __all__ = [
     "PAIN_LOOP",

@@ -25,7 +25,7 @@ output (:attr:`painsim.Solution.crossings`), not on the daily save grid.
 
 :func:`simulate` checks its arguments, splits the cohort into chunks (a :class:`Job` and
 a ``_Chunking``), runs them serially, in forked workers or on Dask, and assembles one
-:class:`~painsim.outcomes.SimulationResult`.
+:class:`~painsim.summary.SimulationResult`.
 """
 
 from __future__ import annotations
@@ -52,15 +52,10 @@ from .effects import FlareTable, StopQueue, stop_effects
 from .errors import ParameterError, check_number, check_type
 from .events import Visits, merge_logs, plan_fixed, plannable
 from .model import Model
-from .outcomes import (
-    ArmOutcomes,
-    Outcomes,
-    SimulationResult,
-    build_result,
-    patient_outcomes,
-)
+from .outcomes import Outcomes, patient_outcomes
 from .protocols import MAX_DAY, Arm
 from .solver import integrate
+from .summary import ArmOutcomes, SimulationResult, build_result
 
 __all__ = ["simulate"]
 

@@ -1,4 +1,8 @@
-"""Outcomes: documented definitions, per-patient values, per-arm summaries.
+"""Outcomes: documented definitions, per-patient values, interval estimators.
+
+The metric definitions live here (each threshold a field of :class:`Outcomes`, each
+per-patient value computed by :func:`patient_outcomes`); :mod:`painsim.summary`
+assembles them into a :class:`~painsim.summary.SimulationResult` with per-arm summaries.
 
 Definitions (every threshold is a field of :class:`Outcomes`; pain on 0–10, time in days)
 -----------------------------------------------------------------------------------------
@@ -60,31 +64,23 @@ adverse events over a course
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import ParameterError, check_number, check_type
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
-    from .cohort import Cohort, CohortSample
-    from .protocols import Arm
-
-__all__ = ["DISCLAIMER", "ArmOutcomes", "Outcomes", "SimulationResult", "bootstrap_ci",
-           "kaplan_meier", "km_confidence_band", "km_interval_at", "km_survival_at", "load",
-           "mean_ci", "proportion_ci", "ratio_ci"]
+__all__ = ["DISCLAIMER", "Outcomes", "bootstrap_ci", "first_run", "kaplan_meier",
+           "km_confidence_band", "km_interval_at", "km_survival_at", "mean_ci",
+           "patient_outcomes", "proportion_ci", "ratio_ci", "short_term_day",
+           "study_summary"]
 
 #: What every output that shows results says about them, word for word: the one home of
 #: the "not medical advice" text (figures carry it in :data:`painsim.plots.FOOTER`). Here,
-#: beside :class:`SimulationResult`, so that every module that shows results can import it.
+#: below every module that shows results, so that each can import it.
 DISCLAIMER = "A model for research and teaching, not medical advice."
 
 
@@ -423,27 +419,6 @@ def bootstrap_ci(values: ArrayLike, *, n_boot: int, confidence: float,
     a = (1 - confidence) / 2
     return float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
-
-def _events_table(logs: list[dict[str, NDArray]], names: tuple[str, ...]):
-    """One event table, sorted by arm name, patient and day (ties keep log order),
-    built column by column (a sort of the finished frame would copy it)."""
-    import pandas as pd
-
-    arm = np.concatenate([np.full(lg["patient"].size, lg["arm"]) for lg in logs])
-    cols = {k: np.concatenate([lg[k] for lg in logs]) for k in ("patient", "day")}
-    # names per row via one offset table of all arms' names
-    for k, names_k in (("kind", "kinds"), ("detail", "details")):
-        off = np.cumsum([0] + [len(lg[names_k]) for lg in logs])
-        table = np.concatenate([lg[names_k] for lg in logs])
-        cols[k] = table[np.concatenate([lg[k] + o for lg, o in zip(logs, off, strict=False)])]
-    rank = np.argsort(np.argsort(np.array(names, dtype=object)))  # alphabetical
-    order = np.lexsort((cols["day"], cols["patient"], rank[arm]))  # stable
-    arm_names = np.array(names, dtype=object)
-    return pd.DataFrame({"arm": arm_names[arm[order]],
-                         "patient": cols["patient"][order], "day": cols["day"][order],
-                         "kind": cols["kind"][order], "detail": cols["detail"][order]})
-
-
 def _stretches(lane: NDArray, t: NDArray, d: NDArray, use: NDArray, t0: NDArray,
                t_end: NDArray, enter: int) -> tuple[NDArray, NDArray, NDArray]:
     """Every lane's stretches on the far side of a level, from its crossings at once.
@@ -487,7 +462,10 @@ def _first_long(start: NDArray, stop: NDArray, lane: NDArray, min_days: float,
     return out
 
 
-def _short_term_day(o: Outcomes, horizon: float) -> float:
+def short_term_day(o: Outcomes, horizon: float) -> float:
+    """The day (whole, days from day 0) at which short-term outcomes are read: the
+    setting's ``short_term_day``, else day 42 or the last whole day of a shorter
+    ``horizon``."""
     return o.short_term_day if o.short_term_day is not None else min(42.0, math.floor(horizon))
 
 
@@ -576,7 +554,7 @@ def _study_outcomes(run: Any, o: Outcomes, end: NDArray) -> dict[str, NDArray]:
     return out
 
 
-def _study_summary(v: dict[str, NDArray], o: Outcomes) -> dict[str, float]:
+def study_summary(v: dict[str, NDArray], o: Outcomes) -> dict[str, float]:
     """Per-arm means and rates of the study definitions (see :func:`_study_outcomes`)."""
     out: dict[str, float] = {}
     for d in o.recovered_by_days:
@@ -612,7 +590,7 @@ def patient_outcomes(run: Any, o: Outcomes, horizon: float) -> dict[str, NDArray
     cl, cw, ct, cd = run.crossings
     s_lane, s_t, _ = run.sessions
     end = np.minimum(run.dropout, horizon)
-    day = _short_term_day(o, horizon)
+    day = short_term_day(o, horizon)
     k = int(np.searchsorted(days, day))
     short = pain[:, k] if k < days.size and days[k] == day else np.full(n, np.nan)
     change = short - base
@@ -659,425 +637,3 @@ def patient_outcomes(run: Any, o: Outcomes, horizon: float) -> dict[str, NDArray
         **extra,
         **_study_outcomes(run, o, end),
     }
-
-
-@dataclass(frozen=True)
-class SimulationResult:
-    """What :func:`painsim.simulate` returns.
-
-    Attributes
-    ----------
-    arms : tuple of str
-        Arm names; the first is the reference of paired differences.
-    days : ndarray, shape (n_days,)
-        Daily save grid (days).
-    pain : dict of str to ndarray, shape (n_patients, n_days)
-        Daily pain (0–10) per arm.
-    patients : pandas.DataFrame
-        One row per patient and arm (outcome columns, units in names).
-    summary : pandas.DataFrame
-        One row per arm: means and rates, each followed by its interval
-        (``<column>_ci_low``, ``<column>_ci_high``, level ``Outcomes.confidence``: Wilson
-        for shares of patients, Student t for means, Greenwood log-log for Kaplan–Meier
-        rates, the patient-clustered ratio for per-session rates), paired differences
-        against the first arm with percentile bootstrap intervals, relapse by the window
-        (Kaplan–Meier).
-    events : pandas.DataFrame
-        The event log: arm, patient, day, kind, detail; sorted by arm name, patient and
-        day. Built on first access from a compact log (a large cohort's table takes
-        hundreds of MB; :attr:`n_events` counts without building it).
-    status : dict of str to ndarray of int
-        Per-patient solver status per arm (0 = success).
-    relapse_curves : dict of str to (ndarray, ndarray)
-        Kaplan–Meier relapse-free fraction against days since relief, per arm.
-    timings : dict of str to float
-        Wall time (s) of each phase: ``cohort_s`` (draws and run-in), ``decide_s``
-        (SimPy processes), ``integrate_s`` (solver, event effects), ``outcomes_s``.
-    settings : dict
-        How it was run: ``backend``, ``rtol``, ``atol``, ``epoch_days``,
-        ``horizon_days`` (what a replay needs besides the scenario), and the cohort's
-        ``seed`` and ``patients`` and the intervals' ``confidence`` (what a results
-        folder written without a scenario file records).
-    """
-
-    arms: tuple[str, ...]
-    days: NDArray[np.float64]
-    pain: dict[str, NDArray[np.float64]]
-    patients: pd.DataFrame
-    summary: pd.DataFrame
-    event_log: list[dict[str, NDArray]] = field(repr=False)
-    status: dict[str, NDArray[np.int_]]
-    relapse_curves: dict[str, tuple[NDArray, NDArray]]
-    timings: dict[str, float] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the whole result to one file (a NumPy ``.npz`` archive), exactly.
-
-        Every array and table column is stored with its dtype, so :func:`painsim.load`
-        gives back equal tables and bit-identical arrays. The file is written to a
-        temporary name and renamed: it appears complete or not at all.
-
-        Parameters
-        ----------
-        path : str or Path
-            The file; ``.npz`` is added when missing.
-
-        Returns
-        -------
-        Path
-            The file written.
-
-        Examples
-        --------
-        >>> import painsim, tempfile, pathlib
-        >>> res = painsim.simulate([painsim.Arm(name="none")], painsim.Cohort(n=3, seed=1),
-        ...                        horizon_days=10)
-        >>> f = res.save(pathlib.Path(tempfile.mkdtemp()) / "run")
-        >>> painsim.load(f).patients.equals(res.patients)
-        True
-        """
-        import json
-        import os
-        import tempfile
-
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
-        arrays: dict[str, NDArray] = {"days": self.days}
-        for i, a in enumerate(self.arms):
-            arrays[f"pain/{i}"] = self.pain[a]
-            arrays[f"status/{i}"] = self.status[a]
-            arrays[f"curve_t/{i}"], arrays[f"curve_s/{i}"] = self.relapse_curves[a]
-        for name, table in (("patients", self.patients), ("summary", self.summary)):
-            frame = table.reset_index() if name == "summary" else table
-            for j, c in enumerate(frame.columns):
-                arrays[f"{name}/{j}"] = _column_array(frame[c])
-        for i, lg in enumerate(self.event_log):
-            for k in ("patient", "day", "kind", "detail"):
-                arrays[f"log/{i}/{k}"] = np.asarray(lg[k])
-            for k in ("kinds", "details"):
-                arrays[f"log/{i}/{k}"] = np.array([str(x) for x in lg[k]], dtype=str)
-        meta = {"painsim_result": 1, "arms": list(self.arms),
-                "log_arms": [int(lg["arm"]) for lg in self.event_log],
-                "patients_columns": [str(c) for c in self.patients.columns],
-                "summary_columns": [str(c) for c in self.summary.reset_index().columns],
-                "timings": self.timings, "settings": self.settings}
-        arrays["meta"] = np.array(json.dumps(meta))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
-
-    def to_xarray(self) -> Any:
-        """Daily pain as an ``xarray.DataArray`` with dims (arm, patient, day).
-
-        Needs xarray (``pip install xarray``). Coordinates: arm names, patient indices,
-        days; ``phenotype`` along ``patient``; units in the attributes.
-        """
-        try:
-            import xarray as xr
-        except ImportError:
-            raise ParameterError("to_xarray", "xarray", "available with xarray installed",
-                                 why="needs the xarray package: pip install xarray") from None
-        pain = np.stack([self.pain[a] for a in self.arms])
-        n = pain.shape[1]
-        first = self.patients[self.patients.arm == self.arms[0]]
-        return xr.DataArray(
-            pain, dims=("arm", "patient", "day"),
-            coords={"arm": list(self.arms), "patient": first.patient.to_numpy()[:n],
-                    "day": self.days,
-                    "phenotype": ("patient", first.phenotype.to_numpy()[:n].astype(str))},
-            name="pain", attrs={"units": "pain, 0-10 scale", "day_units": "days",
-                                "note": DISCLAIMER})
-
-    @functools.cached_property
-    def events(self) -> pd.DataFrame:
-        """The event log as a table (see the class docstring)."""
-        return _events_table(self.event_log, self.arms)
-
-    @property
-    def n_events(self) -> int:
-        """Number of rows of :attr:`events`."""
-        return int(sum(lg["patient"].size for lg in self.event_log))
-
-    def trajectories(self) -> pd.DataFrame:
-        """Daily pain as a long table: arm, patient, day, pain (0–10)."""
-        import pandas as pd
-
-        frames = []
-        for arm, p in self.pain.items():
-            n, m = p.shape
-            frames.append(pd.DataFrame({"arm": arm, "patient": np.repeat(np.arange(n), m),
-                                        "day": np.tile(self.days, n),
-                                        "pain_0_10": p.ravel()}))
-        return pd.concat(frames, ignore_index=True)
-
-
-@dataclass
-class ArmOutcomes:
-    """One arm's run on a set of patients, as the engine hands it to
-    :func:`build_result`: what the decide/integrate loop produced, with the per-patient
-    outcome columns already computed (crossings and session lists are summed up in them
-    and do not travel further).
-
-    Attributes
-    ----------
-    days : ndarray, shape (n_days,)
-        The daily save grid (days).
-    baseline, status, dropout, course_end : ndarray, shape (n,)
-        Pain (0–10) at day 0; solver status (0 = success); dropout day (inf: none);
-        time of the course's last session (days; NaN: none).
-    waits : ndarray
-        Clinic waits of every session (days; 0 without a clinic).
-    log : dict
-        The compact event log (lanes, times, kind and detail codes with their names).
-    timings : dict of str to float
-        Seconds of ``decide_s``, ``integrate_s`` and ``outcomes_s``.
-    outcomes : dict of str to ndarray
-        Per-patient outcome columns (:func:`patient_outcomes`).
-    pain : ndarray, shape (n, n_days), optional
-        Daily pain (0–10); ``None`` while it lives elsewhere (written in place into the
-        result's arrays by forked workers, or taken out as a Dask chunk arrives).
-    """
-
-    days: NDArray[np.float64]
-    baseline: NDArray[np.float64]
-    status: NDArray[np.int_]
-    dropout: NDArray[np.float64]
-    course_end: NDArray[np.float64]
-    waits: NDArray[np.float64]
-    log: dict[str, Any]
-    timings: dict[str, float]
-    outcomes: dict[str, NDArray]
-    pain: NDArray[np.float64] | None = None
-
-
-def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
-                 runs: dict[str, ArmOutcomes], o: Outcomes,
-                 horizon: float) -> SimulationResult:
-    """Assemble per-patient tables, the per-arm summary and the event log."""
-    import pandas as pd
-
-    names = tuple(a.name for a in arms)
-    per = {a: runs[a].outcomes for a in names}  # computed per chunk by the engine
-    rows, summary, curves, logs = [], [], {}, []
-    ref = per[names[0]]
-    rng = np.random.default_rng([cohort.seed, 7])
-    for a in names:
-        v, run = per[a], runs[a]
-        rows.append(v)
-        lg, run.log = run.log, {}  # rebuilt below with the outcome rows; the old copy goes
-        rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
-        base = v["baseline_pain"]
-        extra_detail = [f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel]
-        extra_detail += [f"pain >= {(1 - o.relapse_fraction) * base[i]:.2f}" for i in rlp]
-        kinds = np.array(lg["kinds"] + ["relief", "relapse"], dtype=object)
-        n_k = len(lg["kinds"])
-        details = np.array(lg["details"] + extra_detail, dtype=object)
-        n_d = len(lg["details"])
-        # compact: codes into the name arrays (the table is built on demand)
-        log = {
-            "arm": names.index(a),
-            "patient": np.concatenate([lg["lane"], rel, rlp]),
-            "day": np.concatenate([lg["t"], v["days_to_relief"][rel], v["relapse_day"][rlp]]),
-            "kind": np.concatenate([lg["kind"], np.full(rel.size, n_k, dtype=np.int32),
-                                    np.full(rlp.size, n_k + 1, dtype=np.int32)]),
-            "detail": np.concatenate([lg["detail"], (n_d + np.arange(rel.size + rlp.size))
-                                      .astype(np.int32)]),
-            "kinds": kinds, "details": details}
-        logs.append(log)
-        relieved = v["relief"]
-        rt = v["days_relief_to_relapse_or_censor"][relieved]
-        ev = v["relapse"][relieved]
-        curves[a] = kaplan_meier(rt, ev)
-        n_sess = v["sessions"].sum()
-        code = {k: i for i, k in enumerate(log["kinds"])}
-        adv = log["detail"][log["kind"] == code.get("adverse event", -1)]
-        kinds = details[adv]
-        missed = int(np.count_nonzero(log["kind"] == code.get("missed visit", -1)))
-        waits = run.waits
-        d_change = v["change_short_term"] - ref["change_short_term"]
-        d_resp = v["responder_pct"].astype(float) - ref["responder_pct"].astype(float)
-        d_ci = bootstrap_ci(d_change, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
-        r_ci = bootstrap_ci(d_resp, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
-        lanes = log["patient"][log["kind"] == code.get("adverse event", -1)]
-        row = {
-            "arm": a, "patients": cohort.n,
-            "baseline_pain_0_10": np.nanmean(v["baseline_pain"]),
-            f"pain_day_{_short_term_day(o, horizon):g}_0_10": np.nanmean(v["pain_short_term"]),
-            "change_short_term_points": np.nanmean(v["change_short_term"]),
-            "responders_30pct": np.mean(v["responder_pct"]),
-            "responders_2pt": np.mean(v["responder_points"]),
-            "satisfied": np.mean(v["satisfied"]),
-            **{f"pain_day_{d:g}_0_10": np.nanmean(v[f"pain_day_{d:g}"])
-               for d in o.report_days},
-            "relief": np.mean(relieved),
-            "median_days_to_relief": np.nanmedian(v["days_to_relief"]) if relieved.any()
-            else math.nan,
-            "mean_sessions_to_relief": np.nanmean(v["sessions_to_relief"]) if relieved.any()
-            else math.nan,
-            f"relapse_within_{o.relapse_window_days:g}d_km": 1.0 - km_survival_at(
-                rt, ev, o.relapse_window_days),
-            "durable_response": np.mean(v["durable_response"]),
-            "sessions_per_patient": np.mean(v["sessions"]),
-            "soreness_per_session": (np.count_nonzero(kinds == "soreness") / n_sess)
-            if n_sess else 0.0,
-            "bruising_per_session": (np.count_nonzero(kinds == "bruising") / n_sess)
-            if n_sess else 0.0,
-            "missed_visits": missed,
-            "dropouts": int(np.count_nonzero(np.isfinite(run.dropout))),
-            "mean_wait_days": float(np.mean(waits)) if waits.size else 0.0,
-            "diff_change_vs_ref_points": np.nanmean(d_change),
-            "diff_change_ci_low": d_ci[0], "diff_change_ci_high": d_ci[1],
-            "diff_responders_vs_ref": np.nanmean(d_resp),
-            "diff_responders_ci_low": r_ci[0], "diff_responders_ci_high": r_ci[1],
-            "solver_failures": int(np.count_nonzero(run.status != 0)),
-            **_study_summary(v, o),
-        }
-        summary.append(_with_intervals(row, _intervals_of(v, o, horizon, rt, ev, {
-            what: np.bincount(lanes[kinds == what], minlength=cohort.n)
-            for what in ("soreness", "bruising")})))
-    return SimulationResult(
-        arms=names, days=runs[names[0]].days, pain={a: runs[a].pain for a in names},
-        patients=pd.DataFrame({  # one table from whole columns: no per-arm copies
-            "arm": np.repeat(np.array(names, dtype=object), cohort.n),
-            "patient": np.tile(np.arange(cohort.n), len(names)),
-            "phenotype": np.tile(sample.phenotype, len(names)).astype(object),
-            **{k: np.concatenate([v[k] for v in rows]) for k in rows[0]},
-            "solver_status": np.concatenate([runs[a].status for a in names]),
-            # the parameters each patient was drawn with (model order)
-            **{f"param_{p}": np.tile(sample.params[j], len(names))
-               for j, p in enumerate(cohort.model.parameter_names)}}),
-        summary=pd.DataFrame(summary).set_index("arm"),
-        event_log=logs,
-        status={a: runs[a].status for a in names}, relapse_curves=curves)
-
-
-def _intervals_of(v: dict[str, NDArray], o: Outcomes, horizon: float, rt: NDArray,
-                  ev: NDArray, adverse: dict[str, NDArray]) -> dict[str, tuple[float, float]]:
-    """Intervals (level ``o.confidence``) of an arm's summary columns, by kind: Wilson
-    for shares of patients, Student t for means, Greenwood log-log for Kaplan–Meier
-    rates, the clustered ratio for per-session rates."""
-    c = o.confidence
-
-    def share(x: NDArray) -> tuple[float, float]:
-        return proportion_ci(float(np.count_nonzero(x)), float(x.size), c)
-
-    out = {
-        "baseline_pain_0_10": mean_ci(v["baseline_pain"], c),
-        f"pain_day_{_short_term_day(o, horizon):g}_0_10": mean_ci(v["pain_short_term"], c),
-        "change_short_term_points": mean_ci(v["change_short_term"], c),
-        "responders_30pct": share(v["responder_pct"]),
-        "responders_2pt": share(v["responder_points"]),
-        "satisfied": share(v["satisfied"]),
-        **{f"pain_day_{d:g}_0_10": mean_ci(v[f"pain_day_{d:g}"], c) for d in o.report_days},
-        "relief": share(v["relief"]),
-        "mean_sessions_to_relief": mean_ci(v["sessions_to_relief"], c),
-        f"relapse_within_{o.relapse_window_days:g}d_km": tuple(
-            1.0 - x for x in km_interval_at(rt, ev, o.relapse_window_days, c)[::-1]),
-        "durable_response": share(v["durable_response"]),
-        "sessions_per_patient": mean_ci(v["sessions"], c),
-        **{f"{what}_per_session": ratio_ci(y, v["sessions"], c)
-           for what, y in adverse.items()},
-    }
-    for d in o.recovered_by_days:
-        out[f"recovered_by_day_{d:g}"] = share(v[f"recovered_by_day_{d:g}"])
-    if o.recurrence_level is not None:
-        ok = v["recovered"]
-        t, e = v["days_recovery_to_recurrence_or_censor"][ok], v["recurrence"][ok]
-        for d in o.recurrence_days:
-            out[f"recurrence_by_{d:g}d_km"] = tuple(
-                1.0 - x for x in km_interval_at(t, e, d, c)[::-1])
-    for d in o.responder_days:
-        out[f"responders_pct_day_{d:g}"] = share(v[f"responder_pct_day_{d:g}"])
-        out[f"responders_points_day_{d:g}"] = share(v[f"responder_points_day_{d:g}"])
-    for d in o.adverse_event_days:
-        out[f"adverse_event_by_day_{d:g}"] = share(v[f"adverse_event_by_day_{d:g}"])
-    if o.adverse_event_days:
-        out["sessions_with_adverse_event"] = ratio_ci(v["sessions_with_adverse_event"],
-                                                      v["sessions"], c)
-    return out
-
-
-def _with_intervals(row: dict[str, Any], ci: dict[str, tuple[float, float]]
-                    ) -> dict[str, Any]:
-    """``row`` with ``<column>_ci_low`` and ``<column>_ci_high`` after each column of
-    ``ci``."""
-    out: dict[str, Any] = {}
-    for k, x in row.items():
-        out[k] = x
-        if k in ci:
-            out[f"{k}_ci_low"], out[f"{k}_ci_high"] = (float(y) for y in ci[k])
-    return out
-
-
-def _column_array(col: Any) -> NDArray:
-    """A table column as an array :func:`load` turns back into the same column."""
-    import pandas as pd
-
-    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-        values = col.tolist()
-        if not all(isinstance(v, str) for v in values):
-            raise ValueError(f"column {col.name!r}: only text columns of type object are "
-                             "saved")
-        return np.array(values, dtype=str)
-    return col.to_numpy()
-
-
-def load(path: str | Path) -> SimulationResult:
-    """Read a result written by :meth:`SimulationResult.save`.
-
-    Parameters
-    ----------
-    path : str or Path
-        The ``.npz`` file.
-
-    Returns
-    -------
-    SimulationResult
-        Equal tables and bit-identical arrays to the saved result.
-    """
-    import json
-
-    import pandas as pd
-
-    from .errors import PainsimError
-
-    path = Path(path)
-    try:
-        z = np.load(path, allow_pickle=False)
-        meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError) as exc:
-        raise PainsimError(f"{path}: not a saved painsim result ({exc})") from None
-    if meta.get("painsim_result") != 1:
-        raise PainsimError(f"{path}: not a saved painsim result (format unknown)")
-    arms = tuple(meta["arms"])
-
-    def table(name: str) -> pd.DataFrame:
-        cols = meta[f"{name}_columns"]
-        data = {}
-        for j, c in enumerate(cols):
-            a = z[f"{name}/{j}"]
-            data[c] = a.astype(object) if a.dtype.kind == "U" else a
-        return pd.DataFrame(data, columns=cols)
-
-    logs = []
-    for i, arm_index in enumerate(meta["log_arms"]):
-        lg = {k: z[f"log/{i}/{k}"] for k in ("patient", "day", "kind", "detail")}
-        for k in ("kinds", "details"):
-            lg[k] = z[f"log/{i}/{k}"].astype(object)
-        lg["arm"] = arm_index
-        logs.append(lg)
-    return SimulationResult(
-        arms=arms, days=z["days"], pain={a: z[f"pain/{i}"] for i, a in enumerate(arms)},
-        patients=table("patients"), summary=table("summary").set_index("arm"),
-        event_log=logs, status={a: z[f"status/{i}"] for i, a in enumerate(arms)},
-        relapse_curves={a: (z[f"curve_t/{i}"], z[f"curve_s/{i}"])
-                        for i, a in enumerate(arms)},
-        timings=meta["timings"], settings=meta["settings"])

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .outcomes import DISCLAIMER, SimulationResult, km_confidence_band
+from .outcomes import DISCLAIMER, km_confidence_band
+from .summary import SimulationResult
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -28,8 +28,9 @@ import numpy as np
 
 from . import __version__
 from .errors import PainsimError, short_repr
-from .outcomes import DISCLAIMER, SimulationResult
+from .outcomes import DISCLAIMER
 from .scenario import Scenario
+from .summary import SimulationResult
 
 __all__ = ["TABLE_FORMATS", "ScenarioRun", "check_out", "check_table_format",
            "estimate_memory_bytes", "read_results", "remove_stale_temporaries",

@@ -182,13 +182,15 @@ def test_no_import_cycle_at_module_top_level():
 
 def test_the_data_flow_names_modules_in_the_order_of_the_pipeline():
     """The documented flow names real modules, and each stage it names after the engine
-    (solver, outcomes, results) is imported by the one before it or by the engine."""
+    (solver, outcomes, summary, results) is imported by the one before it or by the
+    engine."""
     doc = painsim.__doc__ or ""
     flow = re.search(r"^\s+(scenario ->.*)$", doc, flags=re.M)
     assert flow, "the package docstring lost its data-flow line"
     stages = [re.sub(r"\s*\(.*\)", "", s).strip() for s in re.split(r"<?->", flow.group(1))]
     assert stages == ["scenario", "cohort", "engine", "protocols", "solver", "outcomes",
-                      "results"]
+                      "summary", "results"]
     imported = {m: {home for home, _, _ in imports_of(m)} for m in MODULES}
-    assert {"cohort", "protocols", "solver", "outcomes"} <= imported["engine"]
-    assert "cohort" in imported["scenario"] and "outcomes" in imported["results"]
+    assert {"cohort", "protocols", "solver", "outcomes", "summary"} <= imported["engine"]
+    assert "outcomes" in imported["summary"]
+    assert "cohort" in imported["scenario"] and "summary" in imported["results"]
