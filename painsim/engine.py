@@ -57,7 +57,7 @@ from .protocols import MAX_DAY, Arm
 from .solver import integrate
 from .summary import ArmOutcomes, SimulationResult, build_result
 
-__all__ = ["simulate"]
+__all__ = ["check_threads", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -359,10 +359,7 @@ def _check_arguments(arms: Sequence[Arm], cohort: Cohort, horizon_days: float,
                              "None")
     if backend not in ("numpy", "numba"):
         raise ParameterError("backend", backend, "numpy, numba")
-    check_number("threads", threads, 1, cap, f" (at most {cap}, 4 per core)", integer=True)
-    if threads > 1 and backend != "numba":
-        raise ParameterError("threads", threads, "1 with backend='numpy'",
-                             why="is for the compiled loop (backend='numba')")
+    check_threads(threads, backend)
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise ParameterError("executor", executor, "a distributed.Client (or None)")
     compile_s = 0.0
@@ -374,6 +371,18 @@ def _check_arguments(arms: Sequence[Arm], cohort: Cohort, horizon_days: float,
         raise ParameterError("chunk_size", chunk_size, "None when an arm has a clinic",
                              why="would split the clinic's shared queue")
     return compile_s
+
+
+def check_threads(threads: int, backend: str) -> None:
+    """Raise :class:`~painsim.errors.ParameterError` unless ``threads`` (threads of the
+    compiled loop per process) is an integer from 1 to 4 per core, and 1 unless
+    ``backend`` is ``"numba"``: the check :func:`simulate` makes, for callers that
+    check before they start."""
+    cap = 4 * (os.cpu_count() or 1)
+    check_number("threads", threads, 1, cap, f" (at most {cap}, 4 per core)", integer=True)
+    if threads > 1 and backend != "numba":
+        raise ParameterError("threads", threads, "1 with backend='numpy'",
+                             why="is for the compiled loop (backend='numba')")
 
 
 def _check_arms(arms: Sequence[Arm], model: Model, horizon_days: float) -> None:

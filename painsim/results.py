@@ -126,16 +126,14 @@ class ScenarioRun:
             ``out`` exists and is not replaceable, the table format is unknown or needs
             a missing package, or ``threads > 1`` without the compiled backend.
         """
-        from .errors import ParameterError
+        from .engine import check_threads
         from .scenario import load_scenario
 
         s = load_scenario(path, patients=patients, seed=seed)
         out = Path(out)
         check_out(out, force=force)
         fmt = check_table_format(table_format or s.outputs["format"])
-        if threads != 1 and backend != "numba":
-            raise ParameterError("threads", threads, "1 with the numpy backend",
-                                 why="is for the compiled loop (backend 'numba')")
+        check_threads(threads, backend)
         return cls(scenario=s, out=out, force=force, table_format=fmt, workers=workers,
                    backend=backend, threads=threads)
 

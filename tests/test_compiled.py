@@ -94,6 +94,14 @@ def _events(n, seed):
     return times
 
 
+def _problem(n, seed):
+    """``n`` plausible patients with stops (:func:`_events`) and two crossing levels
+    (70% and 90% of each one's pain at day 0)."""
+    P, y0 = _plausible(n, seed)
+    levels = np.stack([PAIN_LOOP.pain_of(y0, P) * 0.7, PAIN_LOOP.pain_of(y0, P) * 0.9])
+    return P, y0, _events(n, seed + 1), levels
+
+
 def _on_stop(P):
     def on_stop(t, y, lanes, k):
         out = local_kick(y, P[:, lanes], release=0.6)
@@ -106,9 +114,7 @@ def _on_stop(P):
 @needs_numba
 def test_compiled_integration_agrees_with_numpy_to_rounding_with_stops_and_crossings():
     n = 60
-    P, y0 = _plausible(n, 3)
-    stops = _events(n, 4)
-    levels = np.stack([PAIN_LOOP.pain_of(y0, P) * 0.7, PAIN_LOOP.pain_of(y0, P) * 0.9])
+    P, y0, stops, levels = _problem(n, 3)
     t_eval = np.arange(0.0, 151.0)
     P_np, P_nb = P.copy(), P.copy()
     a = ps.integrate(lambda t, y, P_, L: PAIN_LOOP.lane_rhs(t, y, P_), (0.0, 150.0), y0,
@@ -300,9 +306,7 @@ def test_threads_give_the_same_numbers_bit_for_bit():
     # lanes split into blocks (more lanes than one block: blocks of 512) advanced by
     # several threads: each lane is advanced by one call, so every number is the same
     n = 1300
-    P, y0 = _plausible(n, 11)
-    stops = _events(n, 12)
-    levels = np.stack([PAIN_LOOP.pain_of(y0, P) * 0.7, PAIN_LOOP.pain_of(y0, P) * 0.9])
+    P, y0, stops, levels = _problem(n, 11)
     kw = dict(levels=levels, t_eval=np.arange(0.0, 151.0), stops=stops)
     P1 = P.copy()
     work = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P1, on_stop=_on_stop(P1), **kw)
