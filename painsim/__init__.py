@@ -44,6 +44,7 @@ applications above it. ``tests/test_architecture.py`` reads this table and check
 import of every module against it, so a new module must be placed here::
 
      1  errors        one error hierarchy; errors carry their facts as attributes
+     2  fields        settings as data: type, range, unit, meaning; one check for API and files
      2  solver        batched Dormand–Prince 5(4), a step size and status per lane
      2  inputs        per-patient event tables and columns (CSV, Parquet, DataFrame)
      2  cluster       a Dask client for scale-out
@@ -87,8 +88,9 @@ New schedule kind
 New intervention
     A factory in :mod:`~painsim.interventions` returning an :class:`Intervention` of
     :class:`Effect` s (a *local* one moves the state, a *systemic* one the drivers);
-    registered with its keys, ranges and units in ``scenario.TREATMENTS`` so scenarios,
-    claims and calibration can name it; its plausible range in
+    registered with its keys, ranges and units in ``interventions.PARAMETERS`` (the
+    factory checks its arguments against them, and scenario files, claims and
+    calibration name it through ``scenario.TREATMENTS``); its plausible range in
     ``claims.TREATMENT_PLAUSIBLE``.
 New model
     A :class:`Model` (:mod:`~painsim.model`) with named states, parameters (units,
@@ -96,10 +98,17 @@ New model
     :mod:`~painsim.painloop`; a ``LaneForm`` (:mod:`~painsim.compiled`) to run it with
     ``backend="numba"``. The engine, cohorts and outcomes do not change.
 New outcome
-    Its setting in :class:`Outcomes` (units in the name) and its per-patient value in
-    ``outcomes.patient_outcomes`` (per-arm summary in ``summary.build_result``); its key in the
-    ``[outcomes]`` table of :mod:`~painsim.scenario`; for claims a ``Metric`` in
-    ``claims.METRICS``, for sensitivity an entry of ``sensitivity.OUTCOMES``.
+    Its setting in :class:`Outcomes` (units in the name), declared with
+    ``fields.setting`` (meaning, range, unit, its name in a file): the ``[outcomes]`` key
+    of scenario files, its check and its line in ``REFERENCE.md`` follow from it. Its
+    per-patient value goes in ``outcomes.patient_outcomes`` (per-arm summary in
+    ``summary.build_result``); for claims a ``Metric`` in ``claims.METRICS``, for
+    sensitivity an entry of ``sensitivity.OUTCOMES``.
+New setting of a schedule, protocol, clinic or cohort
+    A field declared with ``fields.setting`` on the class: the object checks it
+    (``fields.check_settings``) and the scenario file's key is the same :class:`Key`
+    (``fields.keys_of``); only a rule tying two settings together is written by hand,
+    in the class's ``__post_init__``.
 New CLI command
     A function in :mod:`~painsim.cli` that parses options, calls one library function,
     turns :class:`PainsimError` into a one-screen message and echoes

@@ -12,16 +12,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ParameterError, check_number, check_text, check_type, did_you_mean
+from .fields import MAX_INTERVAL_DAYS, check_settings, setting
 from .model import Model
 from .painloop import PAIN_LOOP
-from .protocols import MAX_INTERVAL_DAYS
 
 __all__ = [
     "MAX_PATIENTS",
@@ -479,19 +479,23 @@ class Cohort:
     ['acute_strain', 'chronic_sensitized']
     """
 
-    n: int
-    seed: int = 0
+    n: int = setting(MISSING, "Number of virtual patients.", 1, MAX_PATIENTS, type="int",
+                     file="patients", written=200)
+    seed: int = setting(0, "Scenario seed: every random draw derives from it.", 0,
+                        2**63 - 1, type="int")
     mix: Mapping[str, float] = field(default_factory=lambda: {"chronic_sensitized": 1.0})
     phenotypes: Mapping[str, Phenotype] = field(default_factory=lambda: PHENOTYPE_PRESETS)
     table: Any = None
-    run_in_days: float = 120.0
+    run_in_days: float = setting(120.0, "Untreated run-in before day 0 that settles each "
+                                 "patient.", 0, MAX_INTERVAL_DAYS, type="duration",
+                                 file="run_in", written="120 days")
     model: Model = PAIN_LOOP
     events: Any = None
-    random_flares: bool = True
+    random_flares: bool = setting(True, "Draw the phenotypes' random flares; false keeps "
+                                  "only `events`.", type="bool")
 
     def __post_init__(self) -> None:
-        check_number("Cohort.n", self.n, 1, MAX_PATIENTS, integer=True)
-        check_number("Cohort.seed", self.seed, 0, 2**63 - 1, integer=True)
+        check_settings(self)
         check_type("Cohort.model", self.model, Model, "a painsim Model")
         check_type("Cohort.phenotypes", self.phenotypes, Mapping,
                    "a mapping of name to Phenotype")
@@ -512,7 +516,6 @@ class Cohort:
         if abs(total - 1.0) > 1e-9:
             raise ParameterError("Cohort.mix", dict(self.mix), "fractions summing to 1",
                                  why=f"sums to {total:g}")
-        check_number("Cohort.run_in_days", self.run_in_days, 0, MAX_INTERVAL_DAYS, " day")
         if self.table is not None and not isinstance(self.table, Mapping):
             from .inputs import read_table  # a DataFrame or a CSV/Parquet path
 

@@ -19,6 +19,7 @@ number is a keyword argument.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import ParameterError, check_number, check_text, check_type, did_you_mean
+from .fields import Key, check_arguments
 from .model import Model
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "ACUPUNCTURE_P_ADVERSE",
     "DRY_NEEDLING_P_BRUISING",
     "NONSPECIFIC",
+    "PARAMETERS",
     "Effect",
     "Intervention",
     "acupuncture",
@@ -308,8 +311,7 @@ def dry_needling(*, release: float = 0.7, soreness: float = 0.1,
     session_minutes : float
         "Flash" needling is brief (000-6). Basis: assumption (informative only).
     """
-    _check("dry_needling", "release", release, 0.0, 1.0)
-    _check("dry_needling", "p_bruising", p_bruising, 0.0, 1.0)
+    check_arguments("dry_needling", PARAMETERS["dry_needling"], locals())
     return Intervention(
         name="dry needling", lever="local", session_minutes=session_minutes,
         claims=("000-1", "000-6", "002-1", "002-2", "002-4", "003-4"),
@@ -368,7 +370,7 @@ def acupuncture(*, dose: float = 0.00027, analgesia: float = 1.0, release: float
         Needles retained 20–30 minutes (000-6). Basis: assumption from claim 000-6
         (informative only).
     """
-    _check("acupuncture", "release", release, 0.0, 1.0)
+    check_arguments("acupuncture", PARAMETERS["acupuncture"], locals())
     return Intervention(
         name="acupuncture", lever="systemic", session_minutes=session_minutes,
         claims=("000-3", "000-6", "000-9", "001-3", "003-4"),
@@ -410,6 +412,7 @@ def sham(*, analgesia: float = 0.7, dose: float = 0.0, nonspecific: float | None
     session_minutes : float
         Basis: assumption (informative only).
     """
+    check_arguments("sham", PARAMETERS["sham"], locals())
     return Intervention(
         name="sham", lever="nonspecific", session_minutes=session_minutes,
         effects=(Effect(target="R", op="add", value=dose),
@@ -432,6 +435,7 @@ def exercise(*, tension_baseline_factor: float = 0.95, arousal_baseline_factor: 
     visit's non-specific relief, conventional therapy already has the GERAC responders
     (27.4%), and the suite holds no figure that separates a systemic part.
     """
+    check_arguments("exercise", PARAMETERS["exercise"], locals())
     return Intervention(
         name="exercise", lever="systemic", session_minutes=session_minutes,
         claims=("004-1",),
@@ -449,10 +453,84 @@ def usual_care(*, dose: float = 0.0, nonspecific: float | None = None,
 
     Basis of ``dose`` (0) and ``session_minutes``: assumption, no published figure.
     """
+    check_arguments("usual_care", PARAMETERS["usual_care"], locals())
     return Intervention(name="usual care", lever="nonspecific",
                         session_minutes=session_minutes,
                         effects=(Effect(target="R", op="add", value=dose),
                                  _nonspecific("visit", nonspecific)))
+
+
+def _nonspecific_key(kind: str, what: str, basis: str) -> Key:
+    """The ``nonspecific`` key of a treatment whose visit is of ``kind``."""
+    return Key("float", "Non-specific relief (expectation, attention, ritual) added to the "
+               "state C by each visit; dimensionless: the loop's pain is divided by "
+               "1 + k_E*E + C, and C decays over tau_C. Absent: the shared default for "
+               f"{what}, painsim.interventions.NONSPECIFIC['{kind}'] = "
+               f"{NONSPECIFIC[kind]:g} (fitted to {basis}). Set on one arm only, that "
+               "arm's non-specific effect differs from its control's.", None, 0, 10)
+
+
+_NEEDLING = ("every needling visit (sham, dry needling, acupuncture)",
+             "GERAC sham responders at 6 months, 44.2%")
+_VISIT = ("a visit without needles (exercise, usual care)",
+          "GERAC conventional-care responders at 6 months, 27.4%")
+
+#: Treatment kind -> its factory's keyword arguments as :class:`~painsim.fields.Key` s
+#: (meaning, allowed range, unit): the factory checks its arguments against them, and
+#: scenario files (``[[arms.treatment]]``, :data:`painsim.scenario.TREATMENTS`) use them.
+#: Each key's default is the factory's own, filled in below.
+PARAMETERS: dict[str, dict[str, Key]] = {
+    "dry_needling": {
+        "release": Key("float", "Fraction of tension released.", lo=0, hi=1),
+        "soreness": Key("float", "Soreness Q added when post-needling soreness occurs "
+                        "(felt, outside the pain loop; decays over tau_Q).", lo=0, hi=10),
+        "p_soreness": Key("float", "Probability of soreness per session.", lo=0, hi=1),
+        "analgesia": Key("float", "Analgesia pulse.", lo=0, hi=10),
+        "p_bruising": Key("float", "Probability of bruising per session, logged as an "
+                          "adverse event (Brady et al. 2014: 7.55% of treatments).",
+                          lo=0, hi=1),
+        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
+        "session_minutes": Key("float", "Session length.", lo=0, hi=1440, unit="min")},
+    "acupuncture": {
+        "dose": Key("float", "Added to the systemic state R.", lo=0, hi=10),
+        "analgesia": Key("float", "Analgesia pulse.", lo=0, hi=10),
+        "release": Key("float", "Small local release of tension.", lo=0, hi=1),
+        "p_bruising": Key("float", "Probability per session of an adverse event "
+                          "(bruising, bleeding), logged as bruising: the mean over patients "
+                          "(Baeumler et al. 2021: 7.57% of treatments).", lo=0, hi=1),
+        "ae_clustering": Key("float", "Intra-patient correlation of those adverse events "
+                             "across sessions (0: independent sessions; each patient's own "
+                             "probability is Beta-distributed around p_bruising). Fitted to "
+                             "Baeumler et al. 2021's 9.31% of patients over a course.",
+                             lo=0, hi=0.999),
+        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
+        "session_minutes": Key("float", "Needle retention.", lo=0, hi=1440, unit="min")},
+    "sham": {
+        "analgesia": Key("float", "Non-specific analgesia pulse.", lo=0, hi=10),
+        "dose": Key("float", "Added to the systemic state R per session (0: a sham has "
+                    "no specific effect).", lo=0, hi=10),
+        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
+        "session_minutes": Key("float", "Session length.", lo=0, hi=1440, unit="min")},
+    "exercise": {
+        "tension_baseline_factor": Key("float", "T0 multiplied per session.", lo=0, hi=2),
+        "arousal_baseline_factor": Key("float", "a0 multiplied per session.", lo=0, hi=2),
+        "dose": Key("float", "Added to R per session.", lo=0, hi=10),
+        "nonspecific": _nonspecific_key("visit", *_VISIT),
+        "session_minutes": Key("float", "Session length.", lo=0, hi=1440, unit="min")},
+    "usual_care": {
+        "dose": Key("float", "Added to R per visit.", lo=0, hi=10),
+        "nonspecific": _nonspecific_key("visit", *_VISIT),
+        "session_minutes": Key("float", "Visit length.", lo=0, hi=1440, unit="min")},
+}
+
+# Defaults come from the factories themselves, so the reference cannot drift from them.
+for _kind, _keys in PARAMETERS.items():
+    _factory = globals()[_kind]
+    if set(_keys) != set(_factory.__kwdefaults__):  # pragma: no cover - a coding error
+        raise AssertionError(f"{_factory.__name__}: schema keys != factory arguments")
+    for _k, _key in list(_keys.items()):
+        _keys[_k] = dataclasses.replace(_key, default=_factory.__kwdefaults__[_k])
+
 
 
 def no_treatment() -> Intervention:

@@ -71,7 +71,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import ParameterError, check_number, check_type
+from .errors import ParameterError
+from .fields import MAX_DAY, MAX_REPORT_DAY, check_settings, setting
 
 __all__ = ["DISCLAIMER", "Outcomes", "bootstrap_ci", "first_run", "kaplan_meier",
            "km_confidence_band", "km_interval_at", "km_survival_at", "mean_ci",
@@ -116,50 +117,65 @@ class Outcomes:
         non-empty also reports sessions with >= 1 adverse event.
     """
 
-    short_term_day: float | None = None
-    responder_fraction: float = 0.3
-    responder_points: float = 2.0
-    relief_fraction: float = 0.3
-    relief_min_days: float = 1.0
-    relapse_fraction: float = 0.15
-    relapse_min_days: float = 7.0
-    relapse_window_days: float = 90.0
-    satisfaction_points: float = 1.5
-    report_days: tuple[float, ...] = ()
-    bootstrap: int = 1000
-    confidence: float = 0.95
-    recovery_level: float | None = None
-    recovery_days: int = 7
-    recovered_by_days: tuple[float, ...] = ()
-    recurrence_level: float | None = None
-    recurrence_min_days: float = 1.0
-    recurrence_days: tuple[float, ...] = ()
-    responder_days: tuple[float, ...] = ()
-    adverse_event_days: tuple[float, ...] = ()
+    short_term_day: float | None = setting(
+        None, "Day of the short-term outcome, rounded to a whole day (default 6 weeks, or "
+        "the horizon if shorter).", 0, MAX_DAY, type="duration", file="short_term",
+        whole=True)
+    responder_fraction: float = setting(
+        0.3, "Responder: reduction >= this fraction of baseline.", 0, 1)
+    responder_points: float = setting(
+        2.0, "Responder: reduction >= this many points.", 0, 10, "pain")
+    relief_fraction: float = setting(
+        0.3, "Relief: pain at or below (1 - f) x baseline.", 0.01, 1)
+    relief_min_days: float = setting(
+        1.0, "Relief must last at least this long.", 0, 3650, type="duration",
+        file="relief_min", written="1 day")
+    relapse_fraction: float = setting(
+        0.15, "Relapse: pain back at or above (1 - f) x baseline (f < relief_fraction).",
+        0, 1)
+    relapse_min_days: float = setting(
+        7.0, "Relapse must last at least this long.", 0, 3650, type="duration",
+        file="relapse_min", written="7 days")
+    relapse_window_days: float = setting(
+        90.0, "Window of the relapse rate (Kaplan-Meier).", 1, MAX_DAY, type="duration",
+        file="relapse_window", written="90 days")
+    satisfaction_points: float = setting(
+        1.5, "Satisfied: reduction >= this many points.", 0, 10, "pain")
+    report_days: tuple[float, ...] = setting(
+        (), "Further days to report pain at, each rounded to a whole day.", 0, MAX_DAY,
+        type="durations", whole=True)
+    bootstrap: int = setting(1000, "Bootstrap resamples for intervals.", 0, 100000,
+                             type="int")
+    confidence: float = setting(0.95, "Level of the intervals.", 0.5, 0.999)
+    recovery_level: float | None = setting(
+        None, "Recovery: daily pain strictly below this level (absent: not reported).", 0,
+        10, "pain")
+    recovery_days: int = setting(
+        7, "Recovery: this many consecutive daily readings below recovery_level.", 1, 3650,
+        type="int")
+    recovered_by_days: tuple[float, ...] = setting(
+        (), "Days at which to report the share recovered (needs recovery_level).", 0,
+        MAX_DAY, type="durations", file="recovered_by")
+    recurrence_level: float | None = setting(
+        None, "Recurrence after recovery: daily pain at or above this level (needs "
+        "recovery_level).", 0, 10, "pain")
+    recurrence_min_days: float = setting(
+        1.0, "Recurrence: the readings at or above the level span at least this long "
+        "('1 day' = two readings 24 h apart).", 0, 365, type="duration",
+        file="recurrence_min", written="1 day")
+    recurrence_days: tuple[float, ...] = setting(
+        (), "Times after recovery at which to report the cumulative incidence of "
+        "recurrence (Kaplan-Meier).", 1 / 24, MAX_REPORT_DAY, type="durations",
+        file="recurrence_at")
+    responder_days: tuple[float, ...] = setting(
+        (), "Days at which to report responders (responder_fraction, responder_points), "
+        "each rounded to a whole day.", 0, MAX_DAY, type="durations", whole=True)
+    adverse_event_days: tuple[float, ...] = setting(
+        (), "Days at which to report the share of patients with >= 1 adverse event (and "
+        "sessions with one).", 0, MAX_DAY, type="durations", file="adverse_event_by")
 
     def __post_init__(self) -> None:
-        whole = "a whole day in [0, 36500] (the save grid is daily)"
-        if self.short_term_day is not None:
-            check_number("Outcomes.short_term_day", self.short_term_day, 0, 36500, " day")
-            if not float(self.short_term_day).is_integer():
-                raise ParameterError("Outcomes.short_term_day", self.short_term_day, whole,
-                                     why="is not a whole day")
-        check_type("Outcomes.report_days", self.report_days, tuple | list,
-                   "a tuple of whole days")
-        for d in self.report_days:
-            check_number("Outcomes.report_days", d, 0, 36500, " day")
-            if not float(d).is_integer():
-                raise ParameterError("Outcomes.report_days", d, whole,
-                                     why="is not a whole day")
-        check_number("Outcomes.bootstrap", self.bootstrap, 0, 100000, integer=True)
-        for name, lo, hi in (("responder_fraction", 0, 1),
-                             ("responder_points", 0, 10), ("relief_fraction", 0.01, 1),
-                             ("relief_min_days", 0, 3650), ("relapse_fraction", 0, 1),
-                             ("relapse_min_days", 0, 3650),
-                             ("relapse_window_days", 1, 36500),
-                             ("satisfaction_points", 0, 10), ("bootstrap", 0, 100000),
-                             ("confidence", 0.5, 0.999)):
-            check_number(f"Outcomes.{name}", getattr(self, name), lo, hi)
+        check_settings(self)
         if self.relapse_fraction >= self.relief_fraction:
             raise ParameterError("Outcomes.relapse_fraction", self.relapse_fraction,
                                  f"< relief_fraction ({self.relief_fraction:g})",
@@ -167,31 +183,7 @@ class Outcomes:
         self._check_study_definitions()
 
     def _check_study_definitions(self) -> None:
-        """Validate the recovery, recurrence, responder-day and adverse-event options."""
-        def days(name: str, lo_open: bool = False, whole: bool = False) -> None:
-            check_type(f"Outcomes.{name}", getattr(self, name), tuple | list,
-                       "a tuple of days")
-            for d in getattr(self, name):
-                ok = (isinstance(d, int | float) and not isinstance(d, bool)
-                      and (isinstance(d, int) or math.isfinite(d))
-                      and (d > 0 if lo_open else d >= 0)
-                      and (not whole or float(d).is_integer()))
-                if not ok:
-                    raise ParameterError(f"Outcomes.{name}", d, ("whole days >= 0 (the "
-                                         "save grid is daily)" if whole else
-                                         "days > 0" if lo_open else "days >= 0"))
-
-        for name in ("recovery_level", "recurrence_level"):
-            if getattr(self, name) is not None:
-                check_number(f"Outcomes.{name}", getattr(self, name), 0, 10, " (pain 0-10)")
-        check_number("Outcomes.recovery_days", self.recovery_days, 1, 3650, " readings",
-                     integer=True)
-        check_number("Outcomes.recurrence_min_days", self.recurrence_min_days, 0, 365,
-                     " days")
-        days("recovered_by_days")
-        days("recurrence_days", lo_open=True)
-        days("responder_days", whole=True)
-        days("adverse_event_days")
+        """The rules that tie the recovery and recurrence settings together."""
         if self.recovery_level is None and (self.recovered_by_days
                                             or self.recurrence_level is not None):
             raise ParameterError("Outcomes.recovery_level", None, "a pain level in [0, 10]",

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ParameterError, check_number, check_text, check_type
+from .fields import MAX_DAY, MAX_INTERVAL_DAYS, check_settings, setting
 from .interventions import Intervention
 
 __all__ = ["CALENDAR_TOLERANCE_DAYS", "Arm", "AsNeeded", "Clinic", "Fixed", "Given",
@@ -55,11 +56,9 @@ __all__ = ["CALENDAR_TOLERANCE_DAYS", "Arm", "AsNeeded", "Clinic", "Fixed", "Giv
            "planned_visits",
            "visit_day", "visit_days_in_words"]
 
-#: Latest day anything may happen (days): the longest horizon :func:`painsim.simulate`
-#: runs. The scenario schema takes its ranges from these two constants.
-MAX_DAY = 36500.0
-#: Longest interval between two visits, and longest run-in (days): 10 years.
-MAX_INTERVAL_DAYS = 3652.5
+# MAX_DAY (the latest day anything may happen: the longest horizon painsim.simulate
+# runs) and MAX_INTERVAL_DAYS (the longest interval between visits) live with the
+# settings' ranges in painsim.fields.
 
 
 #: Tolerance (days) when a planned time is rounded down to a whole day: sums such as
@@ -86,12 +85,8 @@ def visit_day(planned_day: Any, every_days: float, first_day: Any = 0.0) -> Any:
         return first_day + np.floor(planned_day - first_day + CALENDAR_TOLERANCE_DAYS)
 
 
-def _num(owner: str, name: str, v: float, lo: float, hi: float, unit: str = "") -> None:
-    check_number(f"{owner}.{name}", v, lo, hi, unit)
-
-
-def _int(owner: str, name: str, v: int, lo: int, hi: int) -> None:
-    check_number(f"{owner}.{name}", v, lo, hi, integer=True)
+#: The meaning of a planned schedule's ``start``.
+_START = "First visit (in months or years: rounded down to a whole day)."
 
 
 def days_in_words(days: float) -> str:
@@ -192,15 +187,17 @@ class Fixed:
     sessions at once).
     """
 
-    start_day: float = 0.0
-    every_days: float = 7.0
-    sessions: int = 6
+    start_day: float = setting(0.0, _START, 0, MAX_DAY, type="duration", file="start",
+                               written="0 days")
+    every_days: float = setting(
+        7.0, "Interval between visits; from 1 day up, visits are whole days apart ('3.5 "
+        "days': 3 and 4 in turn; '1 month': 30 or 31).", 1 / 24, MAX_INTERVAL_DAYS,
+        type="duration", file="every", written="1 week")
+    sessions: int = setting(6, "Number of visits.", 0, 10000, type="int")
     reads_state = False
 
     def __post_init__(self) -> None:
-        _num("Fixed", "start_day", self.start_day, 0, MAX_DAY, " day")
-        _num("Fixed", "every_days", self.every_days, 1 / 24, MAX_INTERVAL_DAYS, " day")
-        _int("Fixed", "sessions", self.sessions, 0, 10000)
+        check_settings(self)
 
     @property
     def planned_end_day(self) -> float:
@@ -235,23 +232,25 @@ class Tapering:
     is day 4.
     """
 
-    start_day: float = 0.0
-    every_days: float = 3.5
-    growth: float = 2.0
-    max_every_days: float = 28.0
-    improvement: float = 0.3
-    sessions: int = 8
+    start_day: float = setting(0.0, _START, 0, MAX_DAY, type="duration", file="start",
+                               written="0 days")
+    every_days: float = setting(
+        3.5, "First interval; from 1 day up, visits are whole days apart.", 1 / 24,
+        MAX_INTERVAL_DAYS, type="duration", file="every", written="3.5 days")
+    growth: float = setting(2.0, "Interval multiplier once pain has fallen.", 1, 10)
+    max_every_days: float = setting(
+        28.0, "Longest interval (the file's value is raised to `every` if below it).",
+        1 / 24, MAX_INTERVAL_DAYS, type="duration", file="max_every", written="4 weeks")
+    improvement: float = setting(0.3, "Fall from baseline that lets intervals grow.", 0, 1)
+    sessions: int = setting(8, "Number of visits.", 0, 10000, type="int")
     reads_state = True
 
     def __post_init__(self) -> None:
-        _num("Tapering", "start_day", self.start_day, 0, MAX_DAY, " day")
-        _num("Tapering", "every_days", self.every_days, 1 / 24, MAX_INTERVAL_DAYS,
-             " day")
-        _num("Tapering", "growth", self.growth, 1, 10)
-        _num("Tapering", "max_every_days", self.max_every_days, self.every_days,
-             MAX_INTERVAL_DAYS, " day")
-        _num("Tapering", "improvement", self.improvement, 0, 1)
-        _int("Tapering", "sessions", self.sessions, 0, 10000)
+        check_settings(self)
+        if self.max_every_days < self.every_days:
+            raise ParameterError("Tapering.max_every_days", self.max_every_days,
+                                 f"a number in [{self.every_days:g}, "
+                                 f"{MAX_INTERVAL_DAYS:g}] day (at least every_days)")
 
     @property
     def planned_end_day(self) -> float:
@@ -280,19 +279,18 @@ class AsNeeded:
     ``start_day``.
     """
 
-    threshold: float = 5.0
-    consecutive_days: int = 3
-    max_sessions: int = 10
-    min_gap_days: float = 7.0
-    start_day: float = 0.0
+    threshold: float = setting(5.0, "Pain that counts as a bad day.", 0, 10, "pain")
+    consecutive_days: int = setting(3, "Bad daily checks in a row before booking.", 1, 365,
+                                    type="int")
+    max_sessions: int = setting(10, "Most visits.", 0, 10000, type="int")
+    min_gap_days: float = setting(7.0, "Least time between visits.", 0, MAX_INTERVAL_DAYS,
+                                  type="duration", file="min_gap", written="1 week")
+    start_day: float = setting(0.0, "First daily check.", 0, MAX_DAY, type="duration",
+                               file="start", written="0 days")
     reads_state = True
 
     def __post_init__(self) -> None:
-        _num("AsNeeded", "threshold", self.threshold, 0, 10, " pain")
-        _int("AsNeeded", "consecutive_days", self.consecutive_days, 1, 365)
-        _int("AsNeeded", "max_sessions", self.max_sessions, 0, 10000)
-        _num("AsNeeded", "min_gap_days", self.min_gap_days, 0, MAX_INTERVAL_DAYS, " day")
-        _num("AsNeeded", "start_day", self.start_day, 0, MAX_DAY, " day")
+        check_settings(self)
 
     @property
     def planned_end_day(self) -> float:
@@ -448,10 +446,12 @@ class Clinic:
     first-come, first-served list, and waiting times are recorded.
     """
 
-    slots_per_day: int = 10
+    slots_per_day: int = setting(
+        10, "Clinic capacity shared by the arm's patients (absent: unlimited).", 1, 10**6,
+        type="int", file="clinic_slots_per_day")
 
     def __post_init__(self) -> None:
-        _int("Clinic", "slots_per_day", self.slots_per_day, 1, 10**6)
+        check_settings(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -486,11 +486,15 @@ class Protocol:
     intervention: Intervention | tuple[Intervention, ...]
     schedule: Schedule
     maintenance: Fixed | None = None
-    p_miss: float = 0.0
-    dropout_per_day: float = 0.0
-    dropout_pain_factor: float = 0.0
-    dropout_adverse_factor: float = 1.0
-    visit_hour: float = 12.0
+    p_miss: float = setting(0.0, "Probability that a planned visit is missed.", 0, 1)
+    dropout_per_day: float = setting(0.0, "Baseline dropout hazard.", 0, 10, "1/day")
+    dropout_pain_factor: float = setting(0.0, "Hazard multiplier per unit of pain/10.", 0,
+                                         100)
+    dropout_adverse_factor: float = setting(1.0, "Hazard multiplier after an adverse "
+                                            "event.", 0, 100)
+    visit_hour: float = setting(
+        12.0, "Time of day of visits: a visit on day d happens at d + hour/24, after that "
+        "day's (morning) pain reading.", 0, 23.999, "h")
 
     def __post_init__(self) -> None:
         items = self.interventions
@@ -505,11 +509,7 @@ class Protocol:
                                  "VisitContext)")
         if self.maintenance is not None and not isinstance(self.maintenance, Fixed):
             raise ParameterError("Protocol.maintenance", self.maintenance, "a Fixed schedule")
-        _num("Protocol", "p_miss", self.p_miss, 0, 1)
-        _num("Protocol", "dropout_per_day", self.dropout_per_day, 0, 10, " 1/day")
-        _num("Protocol", "dropout_pain_factor", self.dropout_pain_factor, 0, 100)
-        _num("Protocol", "dropout_adverse_factor", self.dropout_adverse_factor, 0, 100)
-        _num("Protocol", "visit_hour", self.visit_hour, 0, 23.999, " h")
+        check_settings(self)
 
     @property
     def interventions(self) -> tuple[Intervention, ...]:

@@ -3,7 +3,12 @@
 The schema (:data:`SCHEMA`, :data:`TREATMENTS`, :data:`SCHEDULES`) is the single source
 of truth: :func:`load_scenario` validates against it, collecting *every* problem with
 its dotted path (``arms[1].schedule.every``), and :func:`reference_markdown` renders it
-as the key reference (``scenarios/REFERENCE.md``), so the two cannot drift.
+as the key reference (``scenarios/REFERENCE.md``), so the two cannot drift. Wherever a
+key is a setting of an API object (the outcome definitions, a schedule, a protocol, a
+clinic, the cohort, a treatment's factory), the schema holds that object's own
+:class:`~painsim.fields.Key` (:func:`painsim.fields.keys_of`,
+:data:`painsim.interventions.PARAMETERS`): one range, unit and meaning, checked alike
+by the object and by the file.
 
 Durations are strings with a unit — ``"30 min"``, ``"2 weeks"``, ``"3 months"`` — and
 are converted once, here, to days (a month is 30.4375 days, a year 365.25 days: the
@@ -30,6 +35,7 @@ from typing import Any
 from . import interventions as iv
 from .cohort import MAX_PATIENTS, PHENOTYPE_PRESETS, Cohort, with_parameters
 from .errors import ParameterError, ScenarioError, ScenarioWarning, did_you_mean, short_repr
+from .fields import Key, keys_of
 from .outcomes import DISCLAIMER, Outcomes
 from .painloop import PAIN_LOOP
 from .protocols import (
@@ -99,37 +105,6 @@ def parse_duration(value: Any) -> float:
     return number * UNITS[unit]
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One scenario key: its type, unit, default, allowed range or values, meaning."""
-
-    type: str  # "int", "float", "str", "bool", "duration", "table", "list", "durations"
-    doc: str
-    default: Any = None
-    lo: float = -math.inf
-    hi: float = math.inf
-    unit: str = ""
-    choices: tuple[str, ...] = ()
-    required: bool = False
-    entries: dict[str, Key] | None = None  # a table with known keys: the keys' schema
-    nonempty: bool = False  # a string that must not be blank
-
-    def allowed(self) -> str:
-        """The allowed values as text: choices, or type and range with the unit."""
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.type in ("int", "float", "duration", "durations"):
-            def num(v: float) -> str:
-                if math.isinf(v):
-                    return "inf" if v > 0 else "-inf"
-                return str(int(v)) if self.type == "int" else f"{v:g}"
-            lo, hi = num(self.lo), num(self.hi)
-            u = " days" if self.type in ("duration", "durations") else (
-                f" {self.unit}" if self.unit else "")
-            return f"{self.type} in [{lo}, {hi}]{u}"
-        return self.type
-
-
 #: ``[model] parameters``: one key per model parameter, its range the model's bounds.
 MODEL_PARAMETERS: dict[str, Key] = {
     p.name: Key("float", p.description, p.default, p.bounds[0], p.bounds[1],
@@ -138,14 +113,14 @@ MODEL_PARAMETERS: dict[str, Key] = {
 COHORT_MIX: dict[str, Key] = {
     k: Key("float", f"Fraction of {ph.description}.", None, 0, 1)
     for k, ph in PHENOTYPE_PRESETS.items()}
+_COHORT = keys_of(Cohort)
 #: Section -> key -> :class:`Key` (type, meaning, default, allowed range, unit) of a
 #: scenario file: the loader checks files against it and ``REFERENCE.md`` is written from it.
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {
         "title": Key("str", "Short title of the study.", default=""),
         "description": Key("str", "What the study asks, in plain words.", default=""),
-        "seed": Key("int", "Scenario seed: every random draw derives from it.", 0, 0,
-                    2**63 - 1),
+        "seed": _COHORT["seed"],
         "horizon": Key("duration", "Follow-up from day 0.", "180 days", 1, MAX_DAY),
         "decision_resolution": Key("duration", "Epoch of state-based decisions (as-needed "
                                    "visits, tapering, pain-driven dropout).", "1 day",
@@ -157,12 +132,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
                           "`painsim describe`).", {}, entries=MODEL_PARAMETERS),
     },
     "cohort": {
-        "patients": Key("int", "Number of virtual patients.", 200, 1, MAX_PATIENTS),
+        "patients": _COHORT["patients"],
         "mix": Key("table", "Phenotype = fraction, summing to 1; phenotypes: "
                    + ", ".join(PHENOTYPE_PRESETS) + ".", {"chronic_sensitized": 1.0},
                    entries=COHORT_MIX),
-        "run_in": Key("duration", "Untreated run-in before day 0 that settles each "
-                      "patient.", "120 days", 0, MAX_INTERVAL_DAYS),
+        "run_in": _COHORT["run_in"],
         "table": Key("str", "CSV or Parquet file (path relative to this file) of "
                      "per-patient columns, one row per patient: model parameters, and "
                      "model states (the state at the start of the run-in); an optional "
@@ -171,8 +145,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                       "with columns patient, day, kind (`flare`, `stress` or a state "
                       "name), size: events at exact times in every arm.", None,
                       nonempty=True),
-        "random_flares": Key("bool", "Draw the phenotypes' random flares; false keeps "
-                             "only `events`.", True),
+        "random_flares": _COHORT["random_flares"],
     },
     "arms": {
         "name": Key("str", "Label of the arm (unique, not blank).", required=True,
@@ -187,64 +160,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "maintenance": Key("table", "Further `fixed` visits after the course; `start` "
                            "counts from the day of the course's last visit (default: "
                            "one `every` after it).", None),
-        "p_miss": Key("float", "Probability that a planned visit is missed.", 0.0, 0, 1),
-        "dropout_per_day": Key("float", "Baseline dropout hazard.", 0.0, 0, 10, "1/day"),
-        "dropout_pain_factor": Key("float", "Hazard multiplier per unit of pain/10.",
-                                   0.0, 0, 100),
-        "dropout_adverse_factor": Key("float", "Hazard multiplier after an adverse event.",
-                                      1.0, 0, 100),
-        "visit_hour": Key("float", "Time of day of visits: a visit on day d happens at "
-                          "d + hour/24, after that day's (morning) pain reading.", 12.0, 0,
-                          23.999, "h"),
-        "clinic_slots_per_day": Key("int", "Clinic capacity shared by the arm's patients "
-                                    "(absent: unlimited).", None, 1, 10**6),
+        **keys_of(Protocol),
+        # a file's arm without the key has no clinic (unlimited), not Clinic()'s 10 slots
+        **{k: dataclasses.replace(key, default=None) for k, key in keys_of(Clinic).items()},
     },
-    "outcomes": {
-        "short_term": Key("duration", "Day of the short-term outcome, rounded to a whole "
-                          "day (default 6 weeks, or the horizon if shorter).", None, 0,
-                          MAX_DAY),
-        "report_days": Key("durations", "Further days to report pain at, each rounded to a "
-                           "whole day.", [], 0, MAX_DAY),
-        "relief_fraction": Key("float", "Relief: pain at or below (1 - f) x baseline.", 0.3,
-                               0.01, 1),
-        "relief_min": Key("duration", "Relief must last at least this long.", "1 day", 0,
-                          3650),
-        "relapse_fraction": Key("float", "Relapse: pain back at or above (1 - f) x "
-                                "baseline (f < relief_fraction).", 0.15, 0, 1),
-        "relapse_min": Key("duration", "Relapse must last at least this long.", "7 days", 0,
-                           3650),
-        "relapse_window": Key("duration", "Window of the relapse rate (Kaplan-Meier).",
-                              "90 days", 1, MAX_DAY),
-        "responder_fraction": Key("float", "Responder: reduction >= this fraction of "
-                                  "baseline.", 0.3, 0, 1),
-        "responder_points": Key("float", "Responder: reduction >= this many points.", 2.0,
-                                0, 10, "pain"),
-        "satisfaction_points": Key("float", "Satisfied: reduction >= this many points.",
-                                   1.5, 0, 10, "pain"),
-        "bootstrap": Key("int", "Bootstrap resamples for intervals.", 1000, 0, 100000),
-        "confidence": Key("float", "Level of the intervals.", 0.95, 0.5, 0.999),
-        "recovery_level": Key("float", "Recovery: daily pain strictly below this level "
-                              "(absent: not reported).", None, 0, 10, "pain"),
-        "recovery_days": Key("int", "Recovery: this many consecutive daily readings below "
-                             "recovery_level.", 7, 1, 3650),
-        "recovered_by": Key("durations", "Days at which to report the share recovered "
-                            "(needs recovery_level).", [], 0, 36525),
-        "recurrence_level": Key("float", "Recurrence after recovery: daily pain at or "
-                                "above this level (needs recovery_level).", None, 0, 10,
-                                "pain"),
-        "recurrence_min": Key("duration", "Recurrence: the readings at or above the level "
-                              "span at least this long ('1 day' = two readings 24 h "
-                              "apart).", "1 day", 0, 365),
-        "recurrence_at": Key("durations", "Times after recovery at which to report the "
-                             "cumulative incidence of recurrence (Kaplan-Meier).", [],
-                             1 / 24, 36525),
-        "responder_days": Key("durations", "Days at which to report responders "
-                              "(responder_fraction, responder_points), each rounded to a "
-                              "whole day.", [], 0, 36525),
-        "adverse_event_by": Key("durations", "Days at which to report the share of patients "
-                                "with >= 1 adverse event (and sessions with one).", [], 0,
-                                36525),
-    },
+    "outcomes": keys_of(Outcomes),
     "outputs": {
         "trajectories": Key("bool", "Write daily pain per patient (the trajectories table).",
                             True),
@@ -308,104 +228,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
-#: Intervention kinds and their parameters (factory in painsim.interventions).
-def _nonspecific_key(kind: str, what: str, basis: str) -> Key:
-    """The ``nonspecific`` key of a treatment whose visit is of ``kind``."""
-    return Key("float", "Non-specific relief (expectation, attention, ritual) added to the "
-               "state C by each visit; dimensionless: the loop's pain is divided by "
-               "1 + k_E*E + C, and C decays over tau_C. Absent: the shared default for "
-               f"{what}, painsim.interventions.NONSPECIFIC['{kind}'] = "
-               f"{iv.NONSPECIFIC[kind]:g} (fitted to {basis}). Set on one arm only, that "
-               "arm's non-specific effect differs from its control's.", None, 0, 10)
-
-
-_NEEDLING = ("every needling visit (sham, dry needling, acupuncture)",
-             "GERAC sham responders at 6 months, 44.2%")
-_VISIT = ("a visit without needles (exercise, usual care)",
-          "GERAC conventional-care responders at 6 months, 27.4%")
-
 #: Treatment kind (``[arms.treatment] kind``) -> (its factory in
-#: :mod:`painsim.interventions`, its keys as :class:`Key` s with ranges and units).
+#: :mod:`painsim.interventions`, its keys: :data:`painsim.interventions.PARAMETERS`, the
+#: ranges the factory itself checks, with the factory's defaults).
 TREATMENTS: dict[str, tuple[Callable[..., iv.Intervention], dict[str, Key]]] = {
-    "dry_needling": (iv.dry_needling, {
-        "release": Key("float", "Fraction of tension released.", 0.7, 0, 1),
-        "soreness": Key("float", "Soreness Q added when post-needling soreness occurs "
-                        "(felt, outside the pain loop; decays over tau_Q).", 0.1, 0, 10),
-        "p_soreness": Key("float", "Probability of soreness per session.", 0.3, 0, 1),
-        "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
-        "p_bruising": Key("float", "Probability of bruising per session, logged as an "
-                          "adverse event (Brady et al. 2014: 7.55% of treatments).",
-                          iv.DRY_NEEDLING_P_BRUISING, 0, 1),
-        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
-        "session_minutes": Key("float", "Session length.", 5.0, 0, 1440, "min")}),
-    "acupuncture": (iv.acupuncture, {
-        "dose": Key("float", "Added to the systemic state R.", 0.15, 0, 10),
-        "analgesia": Key("float", "Analgesia pulse.", 1.0, 0, 10),
-        "release": Key("float", "Small local release of tension.", 0.1, 0, 1),
-        "p_bruising": Key("float", "Probability per session of an adverse event "
-                          "(bruising, bleeding), logged as bruising: the mean over patients "
-                          "(Baeumler et al. 2021: 7.57% of treatments).",
-                          iv.ACUPUNCTURE_P_ADVERSE, 0, 1),
-        "ae_clustering": Key("float", "Intra-patient correlation of those adverse events "
-                             "across sessions (0: independent sessions; each patient's own "
-                             "probability is Beta-distributed around p_bruising). Fitted to "
-                             "Baeumler et al. 2021's 9.31% of patients over a course.",
-                             iv.ACUPUNCTURE_AE_CLUSTERING, 0, 0.999),
-        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
-        "session_minutes": Key("float", "Needle retention.", 25.0, 0, 1440, "min")}),
-    "sham": (iv.sham, {
-        "analgesia": Key("float", "Non-specific analgesia pulse.", 0.7, 0, 10),
-        "dose": Key("float", "Added to the systemic state R per session (0: a sham has "
-                    "no specific effect).", 0.0, 0, 10),
-        "nonspecific": _nonspecific_key("needling", *_NEEDLING),
-        "session_minutes": Key("float", "Session length.", 20.0, 0, 1440, "min")}),
-    "exercise": (iv.exercise, {
-        "tension_baseline_factor": Key("float", "T0 multiplied per session.", 0.95, 0, 2),
-        "arousal_baseline_factor": Key("float", "a0 multiplied per session.", 0.97, 0, 2),
-        "dose": Key("float", "Added to R per session.", 0.03, 0, 10),
-        "nonspecific": _nonspecific_key("visit", *_VISIT),
-        "session_minutes": Key("float", "Session length.", 45.0, 0, 1440, "min")}),
-    "usual_care": (iv.usual_care, {
-        "dose": Key("float", "Added to R per visit.", 0.02, 0, 10),
-        "nonspecific": _nonspecific_key("visit", *_VISIT),
-        "session_minutes": Key("float", "Visit length.", 15.0, 0, 1440, "min")}),
-}
+    kind: (getattr(iv, kind), keys) for kind, keys in iv.PARAMETERS.items()}
 
-# Defaults come from the factories themselves, so the reference cannot drift from them.
-for _factory, _keys in TREATMENTS.values():
-    if set(_keys) != set(_factory.__kwdefaults__):  # pragma: no cover - a coding error
-        raise AssertionError(f"{_factory.__name__}: schema keys != factory arguments")
-    for _k, _key in list(_keys.items()):
-        _keys[_k] = dataclasses.replace(_key, default=_factory.__kwdefaults__[_k])
-
+#: Schedule kinds with settings -> their class (its fields' keys are the file's keys).
+SCHEDULE_CLASSES: dict[str, type] = {"fixed": Fixed, "tapering": Tapering,
+                                     "as_needed": AsNeeded}
 #: Schedule kinds and their keys.
 SCHEDULES: dict[str, dict[str, Key]] = {
-    "fixed": {
-        "start": Key("duration", "First visit (in months or years: rounded down to a whole "
-                     "day).", "0 days", 0, MAX_DAY),
-        "every": Key("duration", "Interval between visits; from 1 day up, visits are whole "
-                     "days apart ('3.5 days': 3 and 4 in turn; '1 month': 30 or 31).",
-                     "1 week", 1 / 24, MAX_INTERVAL_DAYS),
-        "sessions": Key("int", "Number of visits.", 6, 0, 10000)},
-    "tapering": {
-        "start": Key("duration", "First visit (in months or years: rounded down to a whole "
-                     "day).", "0 days", 0, MAX_DAY),
-        "every": Key("duration", "First interval; from 1 day up, visits are whole days "
-                     "apart.", "3.5 days", 1 / 24, MAX_INTERVAL_DAYS),
-        "growth": Key("float", "Interval multiplier once pain has fallen.", 2.0, 1, 10),
-        "max_every": Key("duration", "Longest interval.", "4 weeks", 1 / 24,
-                         MAX_INTERVAL_DAYS),
-        "improvement": Key("float", "Fall from baseline that lets intervals grow.", 0.3, 0,
-                           1),
-        "sessions": Key("int", "Number of visits.", 8, 0, 10000)},
-    "as_needed": {
-        "threshold": Key("float", "Pain that counts as a bad day.", 5.0, 0, 10, "pain"),
-        "consecutive_days": Key("int", "Bad daily checks in a row before booking.", 3, 1,
-                                365),
-        "max_sessions": Key("int", "Most visits.", 10, 0, 10000),
-        "min_gap": Key("duration", "Least time between visits.", "1 week", 0,
-                       MAX_INTERVAL_DAYS),
-        "start": Key("duration", "First daily check.", "0 days", 0, MAX_DAY)},
+    **{kind: keys_of(cls) for kind, cls in SCHEDULE_CLASSES.items()},
     "given": {
         "table": Key("str", "CSV or Parquet file (path relative to this file) with "
                      "columns patient, day: each patient's own visit days.", None,
@@ -924,29 +758,36 @@ def _arm(a: dict[str, Any], i: int, pr: _Problems) -> dict[str, Any]:
     return out
 
 
+def _settings(cls: type, table: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``cls`` from a checked table of the file: each setting under
+    its file name, lists of days as tuples (rounded where whole days are asked)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        key = f.metadata.get("key")
+        if key is not None:
+            v = table[key.file or f.name]
+            if key.type == "durations":
+                v = tuple(float(round(d)) if key.whole else d for d in v or ())
+            out[f.name] = v
+    return out
+
+
 def _schedule(s: dict[str, Any], base: Path) -> Fixed | Tapering | AsNeeded | Given:
     if s["kind"] == "given":
         return Given.read(base / s["table"], name=s["table"])
-    if s["kind"] == "fixed":
-        return Fixed(start_day=s["start"], every_days=s["every"], sessions=s["sessions"])
-    if s["kind"] == "tapering":
-        return Tapering(start_day=s["start"], every_days=s["every"], growth=s["growth"],
-                        max_every_days=max(s["max_every"], s["every"]),
-                        improvement=s["improvement"], sessions=s["sessions"])
-    return AsNeeded(threshold=s["threshold"], consecutive_days=s["consecutive_days"],
-                    max_sessions=s["max_sessions"], min_gap_days=s["min_gap"],
-                    start_day=s["start"])
+    if s["kind"] == "tapering":  # a max_every below every is raised to it
+        s = {**s, "max_every": max(s["max_every"], s["every"])}
+    cls = SCHEDULE_CLASSES[s["kind"]]
+    return cls(**_settings(cls, s))
 
 
-#: Argument names of the API objects -> keys of the file, where they differ.
-_FILE_KEYS = {"start_day": "start", "every_days": "every", "max_every_days": "max_every",
-              "min_gap_days": "min_gap", "slots_per_day": "clinic_slots_per_day",
-              "intervention": "treatment", "short_term_day": "short_term",
-              "relief_min_days": "relief_min", "relapse_min_days": "relapse_min",
-              "relapse_window_days": "relapse_window", "recovered_by_days": "recovered_by",
-              "recurrence_min_days": "recurrence_min", "recurrence_days": "recurrence_at",
-              "adverse_event_days": "adverse_event_by", "n": "patients",
-              "run_in_days": "run_in"}
+#: Argument names of the API objects -> keys of the file, where they differ: the
+#: settings' own ``file`` names, and the arguments that are not settings.
+_FILE_KEYS = {"intervention": "treatment", "n": "patients", "run_in_days": "run_in",
+              **{f.name: f.metadata["key"].file
+                 for cls in (Outcomes, Fixed, Tapering, AsNeeded, Protocol, Clinic)
+                 for f in dataclasses.fields(cls)
+                 if "key" in f.metadata and f.metadata["key"].file}}
 #: Cohort arguments that live elsewhere in the file.
 _COHORT_PATHS = {"seed": "seed", "params": "model.parameters", "table": "model.parameters"}
 
@@ -993,11 +834,7 @@ def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str
                 where, keys = f"arms[{i}]", SCHEMA["arms"]
                 proto = Protocol(
                     intervention=intervention, schedule=schedules["schedule"],
-                    maintenance=schedules.get("maintenance"),
-                    p_miss=a["p_miss"], dropout_per_day=a["dropout_per_day"],
-                    dropout_pain_factor=a["dropout_pain_factor"],
-                    dropout_adverse_factor=a["dropout_adverse_factor"],
-                    visit_hour=a["visit_hour"])
+                    maintenance=schedules.get("maintenance"), **_settings(Protocol, a))
             where, keys = f"arms[{i}]", SCHEMA["arms"]
             clinic = (Clinic(slots_per_day=a["clinic_slots_per_day"])
                       if a["clinic_slots_per_day"] else None)
@@ -1014,21 +851,7 @@ def _build(name: str, text: str, top: dict[str, Any], tables: dict[str, dict[str
                         random_flares=c["random_flares"])
         o = tables["outcomes"]
         where, keys = "outcomes", SCHEMA["outcomes"]
-        outcomes = Outcomes(
-            short_term_day=o["short_term"], report_days=tuple(o["report_days"] or ()),
-            relief_fraction=o["relief_fraction"], relief_min_days=o["relief_min"],
-            relapse_fraction=o["relapse_fraction"], relapse_min_days=o["relapse_min"],
-            relapse_window_days=o["relapse_window"],
-            responder_fraction=o["responder_fraction"],
-            responder_points=o["responder_points"],
-            satisfaction_points=o["satisfaction_points"], bootstrap=o["bootstrap"],
-            confidence=o["confidence"], recovery_level=o["recovery_level"],
-            recovery_days=o["recovery_days"],
-            recovered_by_days=tuple(o["recovered_by"] or ()),
-            recurrence_level=o["recurrence_level"], recurrence_min_days=o["recurrence_min"],
-            recurrence_days=tuple(o["recurrence_at"] or ()),
-            responder_days=tuple(float(round(d)) for d in o["responder_days"] or ()),
-            adverse_event_days=tuple(o["adverse_event_by"] or ()))
+        outcomes = Outcomes(**_settings(Outcomes, o))
     except ParameterError as exc:  # a combination the key checks cannot see
         path = _dotted(where, keys, exc.name)
         msg = f"{_fmt(exc.value)} {exc.why}; allowed: {exc.allowed}"
