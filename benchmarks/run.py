@@ -16,6 +16,18 @@ one per 60 days, daily pain saved):
 4. the hand-written compiled Dormand–Prince loops of ``benchmarks/limit.py`` (Numba),
    per patient and in lanes, 1 and 2 threads: the practical limit of this machine.
 
+The second model (``--models switch``, run by default after the pain loop): the
+six-state bistable switch of ``benchmarks/second_model.py``, written independently of
+painsim's model, with per-patient sessions and flares (180 days, daily pain): a plain
+batched NumPy Dormand–Prince (``benchmarks/plain_dopri.py``, one core),
+``painsim.integrate`` (one core), ``painsim.compiled.integrate_pain`` on the model's
+``LaneForm`` through the public user-model API (1 and 2 threads), and the limit
+programs of ``benchmarks/limit.py`` built for this model (per patient and lanes, 1 and
+2 threads); accuracy against ``solve_ivp(DOP853, rtol=1e-10)`` on the first 200
+patients of each N; ratios of times within the run. ``painsim.simulate`` is not run on
+it (its events are per-patient sizes and parameters, not interventions). Written to
+``benchmarks/results/run_switch.json``.
+
 Every measurement runs in a fresh process, so its peak memory (max RSS, which includes
 the interpreter and imported libraries: see the ``imports only`` rows) is its own; JIT
 compilation is timed separately and excluded from the rate. Accuracy is the maximum
@@ -25,8 +37,9 @@ first 100 patients of each arm (200 patients). The engine is also run at 90, 180
 
 Usage::
 
-    python benchmarks/run.py                      # N = 1,000 / 10,000 / 100,000 (~15 min)
+    python benchmarks/run.py                      # both models, N = 1,000 / 10,000 / 100,000
     python benchmarks/run.py --sizes 1000 10000   # quicker
+    python benchmarks/run.py --models switch --sizes 10000 100000   # the second model only
 
 Writes ``benchmarks/results/run.json`` (rows + machine) and prints a Markdown table.
 """
@@ -116,6 +129,8 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
     import workload as wl
 
     row: dict = {"method": method, "n": n, "days": days}
+    if method.startswith("switch/"):
+        return _one_switch(method, n, days, acc_out, row)
     if method == "imports":
         import numba  # noqa: F401
 
@@ -212,11 +227,13 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
 
         _, form, threads = method.split(":")
         numba.set_num_threads(int(threads))
-        fn = limit.per_patient if form == "patient" else limit.lanes
+        lim = limit.pain_loop()
+        fn = lim.per_patient if form == "patient" else lim.lanes
 
         def call(q, out):
-            args = (q["y0"], q["P"], q["times"], q["kinds"], q["scale"], q["add"],
-                    q["dose"], q["t_eval"], out, 1e-6, 1e-8, q["days"])
+            table = np.hstack([q["scale"], q["add"], q["dose"][:, None]])
+            args = (q["y0"], q["P"], q["times"], q["kinds"], np.zeros(q["times"].shape),
+                    table, q["t_eval"], out, 1e-6, 1e-8, q["days"])
             if form == "lanes":
                 args = (*args, max(1, min(4 * int(threads), q["y0"].shape[1])))
             return fn(*args)
@@ -236,14 +253,197 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
     raise ValueError(f"unknown method {method!r}")
 
 
+# --------------------------------------------------------------- the second model
+SWITCH_METHODS = ["switch/plain", "switch/integrate", "switch/compiled", "switch/compiled:2",
+                  "switch/limit:patient:1", "switch/limit:patient:2", "switch/limit:lanes:1",
+                  "switch/limit:lanes:2"]
+SWITCH_BATCH = 8192  # lanes per batch of the NumPy programs (as bench_kernel.py)
+
+
+def _one_switch(method: str, n: int, days: float, acc_out: str | None, row: dict) -> dict:
+    """One measurement on the bistable switch of ``second_model.py``."""
+    import second_model as sm
+
+    acc = sm.accuracy_lanes(n)
+    with TreeMemory() as mem:
+        pr = sm.problems(n, days)
+        pain, extra = _solve_switch(method.split("/", 1)[1], pr)
+    row.update(extra)
+    solved = acc.size if method.endswith("reference") else n  # the reference: acc only
+    row["patient_days_per_s"] = solved * days / row["seconds"]
+    row["peak_mb"] = _peak_mb()
+    row["peak_pss_tree_mb"] = mem.peak_mb
+    if acc_out:
+        np.save(acc_out, pain[acc])
+    return row
+
+
+def _solve_switch(method: str, pr: dict) -> tuple[np.ndarray, dict]:
+    """Daily pain of every lane of the switch problems ``pr`` by ``method``."""
+    import second_model as sm
+
+    n = pr["y0"].shape[1]
+    T, days, P = pr["t_eval"], pr["days"], pr["P"]
+
+    def on_stop(t, y, lanes, k):
+        return sm.event(y, P[:, lanes], pr["kinds"][lanes, k], pr["sizes"][lanes, k])
+
+    if method == "reference":  # the accuracy lanes of these n patients only
+        acc = sm.accuracy_lanes(n)
+        tic = time.perf_counter()
+        pain = np.full((n, T.size), np.nan)
+        pain[acc] = sm.run_scipy(sm.subset(pr, acc), "DOP853", rtol=1e-10, atol=1e-12)
+        return pain, {"seconds": time.perf_counter() - tic}
+    if method == "plain":
+        import plain_dopri
+
+        tic = time.perf_counter()
+        pain = plain_dopri.solve(sm.packed_rhs, days, pr["y0"], P, pr["times"],
+                                 lambda y, lanes, k: on_stop(None, y, lanes, k), T,
+                                 lambda y, P: sm.pain(y), 1e-6, 1e-8, SWITCH_BATCH)
+        return pain, {"seconds": time.perf_counter() - tic, "chunk": SWITCH_BATCH}
+    if method == "integrate":
+        import painsim
+
+        tic = time.perf_counter()
+        pain = np.empty((n, T.size))
+        steps = 0
+        for lo in range(0, n, SWITCH_BATCH):
+            sl = slice(lo, min(n, lo + SWITCH_BATCH))
+            Pc = np.ascontiguousarray(P[:, sl])
+
+            def stop(t, y, lanes, k, Pc=Pc, lo=lo):
+                return sm.event(y, Pc[:, lanes], pr["kinds"][lo + lanes, k],
+                                pr["sizes"][lo + lanes, k])
+
+            sol = painsim.integrate(sm.packed_rhs, (0.0, days), pr["y0"][:, sl], args=(Pc,),
+                                    t_eval=T, stops=pr["times"][sl], on_stop=stop,
+                                    save=lambda t, y, P: sm.pain(y)[None, :], throw=True)
+            pain[sl] = sol.y[0]
+            steps += int(sol.n_steps.sum())
+        return pain, {"seconds": time.perf_counter() - tic, "steps_per_patient": steps / n,
+                      "chunk": SWITCH_BATCH}
+    if method.startswith("compiled"):
+        from painsim.compiled import integrate_pain, warm_up
+
+        threads = int(method.split(":")[1]) if ":" in method else 1
+        model = sm.painsim_model()
+        jit = warm_up(model)
+        tic = time.perf_counter()
+        sol = integrate_pain(model, (0.0, days), pr["y0"], P, t_eval=T, stops=pr["times"],
+                             on_stop=on_stop, throw=True, threads=threads)
+        return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
+                          "steps_per_patient": float(sol.n_steps.mean()), "threads": threads}
+    if method.startswith("limit"):
+        import limit
+        import numba
+
+        _, form, threads = method.split(":")
+        numba.set_num_threads(int(threads))
+        tic = time.perf_counter()
+        lim = limit.build(sm.lane_rhs, sm.lane_pain, sm.lane_event)
+        fn = lim.per_patient if form == "patient" else lim.lanes
+
+        def call(q, out):
+            args = (*sm.limit_args(q), q["t_eval"], out, 1e-6, 1e-8, q["days"])
+            if form == "lanes":
+                args = (*args, max(1, min(4 * int(threads), q["y0"].shape[1])))
+            return fn(*args)
+
+        call(sm.subset(pr, np.arange(2)), np.empty((2, T.size)))
+        jit = time.perf_counter() - tic
+        out = np.empty((n, T.size))
+        tic = time.perf_counter()
+        steps = call(pr, out)
+        extra = {"seconds": time.perf_counter() - tic, "jit_s": jit,
+                 "steps_per_patient": steps / n, "threads": int(threads)}
+        if form == "lanes":
+            extra["lanes"] = limit.LANES
+        return out, extra
+    raise ValueError(f"unknown method {method!r}")
+
+
+def _run_switch(sizes: list[int], days: float, timeout: float) -> dict:
+    """Every switch measurement, back to back; ratios within this run."""
+    started = time.time()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        def acc_path(tag: str) -> str:
+            return str(Path(tmp) / f"{tag.replace(':', '_').replace('/', '_')}.npy")
+
+        print("second model (bistable switch)", flush=True)
+        refs = []
+        for n in sizes:
+            # the problems' draws depend on n: a reference for each n's first patients
+            refs.append(_spawn("switch/reference", n, days, acc_path(f"ref_{n}"), timeout))
+            ref = np.load(acc_path(f"ref_{n}"))
+            for m in SWITCH_METHODS:
+                row = _spawn(m, n, days, acc_path(f"{m}_{n}"), timeout)
+                if "error" not in row:
+                    got = np.load(acc_path(f"{m}_{n}"))
+                    k = min(got.shape[0], ref.shape[0])
+                    row["max_pain_error"] = float(np.max(np.abs(got[:k] - ref[:k])))
+                rows.append(row)
+    by = {(r["method"], r["n"]): r for r in rows if "error" not in r}
+    for r in rows:
+        if "error" in r:
+            continue
+        lanes = by.get(("switch/limit:lanes:2", r["n"]))
+        plain = by.get(("switch/plain", r["n"]))
+        best = [by[(f"switch/limit:{f}:2", r["n"])]["seconds"] for f in ("patient", "lanes")
+                if (f"switch/limit:{f}:2", r["n"]) in by]
+        if best:  # the limit: the faster 2-thread compiled form at this n, as for the loop
+            r["x_limit_time"] = r["seconds"] / min(best)
+        if lanes:
+            r["x_lanes_limit_time"] = r["seconds"] / lanes["seconds"]
+        if plain:
+            r["x_plain_numpy_time"] = r["seconds"] / plain["seconds"]
+    from workload import machine
+
+    return {"benchmark": "run, second model", "workload": "benchmarks/second_model.py",
+            "days": days, "machine": machine(), "minutes": (time.time() - started) / 60,
+            "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+            "references": refs, "rows": rows}
+
+
+def switch_table(report: dict) -> str:
+    """The README table of the second model's report."""
+    m = report["machine"]
+    lines = [f"Second model (bistable switch, `benchmarks/second_model.py`). Machine: "
+             f"{m['cpu']}, {m['cores']} cores; Python {m['python']}, NumPy {m['numpy']}, "
+             f"Numba {m['numba']}. Run took {report['minutes']:.0f} min.", "",
+             "| method | patients | wall (s) | JIT (s) | patient-days/s | time / limit | "
+             "time / lanes limit | time / plain NumPy DP5 | peak RSS (MB) | "
+             "max pain error |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        label = LABELS.get(r["method"], r["method"])
+        if "error" in r:
+            lines.append(f"| {label} | {r['n']:,} | {r['error']} | | | | | | | |")
+            continue
+        lines.append(
+            f"| {label} | {r['n']:,} | {r['seconds']:.2f} | {r.get('jit_s', 0.0):.1f} | "
+            f"{r['patient_days_per_s']:.3g} | {r.get('x_limit_time', float('nan')):.2f} | "
+            f"{r.get('x_lanes_limit_time', float('nan')):.2f}"
+            f" | {r.get('x_plain_numpy_time', float('nan')):.2f} | {r['peak_mb']:.0f} | "
+            f"{r.get('max_pain_error', float('nan')):.1e} |")
+    return "\n".join(lines)
+
+
 def _spawn(method: str, n: int, days: float, acc_out: str | None, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", method, "--n", str(n),
            "--days", str(days)]
     if acc_out:
         cmd += ["--acc-out", acc_out]
+    env = None
+    if method in ("switch/plain", "switch/integrate"):  # one core each, BLAS included
+        import os
+
+        env = {**os.environ, **{v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                                 "MKL_NUM_THREADS")}}
     tic = time.perf_counter()
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"method": method, "n": n, "days": days, "error": f"timed out ({timeout} s)"}
     if r.returncode != 0:
@@ -272,6 +472,14 @@ LABELS = {
     "limit:patient:2": "compiled limit, per patient, 2 threads",
     "limit:lanes:1": "compiled limit, lanes, 1 thread",
     "limit:lanes:2": "compiled limit, lanes, 2 threads",
+    "switch/plain": "plain batched NumPy Dormand–Prince (1 core, batches of 8,192)",
+    "switch/integrate": "painsim.integrate (NumPy, chunks of 8,192)",
+    "switch/compiled": "painsim.compiled.integrate_pain (user model's LaneForm)",
+    "switch/compiled:2": "painsim.compiled.integrate_pain, 2 threads",
+    "switch/limit:patient:1": "compiled limit, per patient, 1 thread",
+    "switch/limit:patient:2": "compiled limit, per patient, 2 threads",
+    "switch/limit:lanes:1": "compiled limit, lanes, 1 thread",
+    "switch/limit:lanes:2": "compiled limit, lanes, 2 threads",
 }
 
 
@@ -292,14 +500,39 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--days", type=float, default=180.0, help=argparse.SUPPRESS)
     ap.add_argument("--acc-out", help=argparse.SUPPRESS)
+    ap.add_argument("--models", nargs="+", default=["pain_loop", "switch"],
+                    choices=["pain_loop", "switch"],
+                    help="the pain loop (workload.py) and/or the second model "
+                    "(second_model.py, written to <out>_switch.json)")
     a = ap.parse_args(argv)
+    switch_out = Path(a.out).with_name(Path(a.out).stem + "_switch.json")
     if a.one:
         print(json.dumps(_one(a.one, a.n, a.days, a.acc_out)))
         return 0
     if a.table:
         print(table(json.loads(Path(a.out).read_text())))
+        if switch_out.exists():
+            print("\n" + switch_table(json.loads(switch_out.read_text())))
         return 0
+    if "pain_loop" in a.models:
+        _pain_loop(a)
+    if "switch" in a.models:
+        report = _run_switch(a.sizes, 180.0, a.timeout)
+        _write(switch_out, report)
+        print(switch_table(report))
+    return 0
 
+
+def _write(out: Path, report: dict) -> None:
+    """Write ``report`` as JSON, atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps(report, indent=2))
+    tmp_out.replace(out)
+
+
+def _pain_loop(a: argparse.Namespace) -> None:
+    """Every measurement of the pain loop, back to back; ratios within this run."""
 
     days = 180.0
     rows: list[dict] = []
@@ -373,13 +606,8 @@ def main(argv=None) -> int:
               + " ".join(sys.argv[1:]), "minutes": (time.time() - started) / 60,
               "reference": ref_row, "rows": rows, "days_scaling": scaling,
               "best_2_thread_limit": lim}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(report, indent=2))
-    tmp_out.replace(out)
+    _write(Path(a.out), report)
     print(table(report))
-    return 0
 
 
 def table(report: dict) -> str:

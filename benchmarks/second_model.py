@@ -130,13 +130,102 @@ def problems(n: int, days: float = 180.0, seed: int = 7) -> dict:
             "t_eval": np.arange(0.0, np.floor(days) + 1), "days": float(days)}
 
 
+def lane_pain(y, p):
+    """:func:`pain` of one lane's states ``y`` (6,): the compiled form."""
+    v2 = y[1] * y[1]
+    return 10.0 * v2 / (1.0 + v2) / (1.0 + y[5])
+
+
+def lane_rhs(t, y, p, dy):
+    """:func:`rhs` of one lane, written into ``dy`` (6,); ``p`` (16,) packed in
+    :data:`NAMES` order: the compiled form (:class:`painsim.compiled.LaneForm`), the
+    same arithmetic as :func:`rhs`."""
+    u, v, m, s, w, r = y[0], y[1], y[2], y[3], y[4], y[5]
+    v2 = v * v
+    pn = 10.0 * v2 / (1.0 + v2) / (1.0 + r)
+    q = v2 / (p[11] * p[11])
+    hill = q * q / (1.0 + q * q)
+    dy[0] = -u / p[0]
+    dy[1] = ((u + p[6] * m + p[7] * s) / (1.0 + p[8] * w) - v) / p[1]
+    dy[2] = (p[9] + p[10] * hill - m) / p[2]
+    dy[3] = (p[12] + p[13] * pn / 10.0 - s) / p[3]
+    dy[4] = (pn / 10.0 - w) / p[4]
+    dy[5] = -r / p[5]
+
+
+def lane_event(y, p, kind, size, table):
+    """:func:`event` on one lane, in place (``table`` unused: the model's events need
+    only its parameters and the flare's size); for ``benchmarks/limit.py``."""
+    if kind == SESSION:
+        y[5] += p[14]
+        y[2] *= 1.0 - p[15]
+    else:
+        y[0] += size
+
+
+def limit_args(pr: dict) -> tuple:
+    """The leading arguments of the limit programs (``limit.build``) for ``pr``."""
+    return (pr["y0"], pr["P"], pr["times"], pr["kinds"], pr["sizes"], np.zeros((2, 1)))
+
+
+def accuracy_lanes(n: int, k: int = 200) -> NDArray:
+    """Lanes of the accuracy check: the first ``k`` patients."""
+    return np.arange(min(k, n))
+
+
+def subset(pr: dict, lanes: NDArray) -> dict:
+    """The problems of some lanes only."""
+    out = dict(pr)
+    out["P"], out["y0"] = (np.ascontiguousarray(pr[k][:, lanes]) for k in ("P", "y0"))
+    for key in ("times", "kinds", "sizes"):
+        out[key] = np.ascontiguousarray(pr[key][lanes])
+    return out
+
+
+def run_scipy(pr: dict, method: str, rtol: float = 1e-6, atol: float = 1e-8) -> NDArray:
+    """Daily pain by ``scipy.integrate.solve_ivp`` per patient and per segment between
+    events (the reference of the accuracy check, at tight tolerances)."""
+    from scipy.integrate import solve_ivp
+
+    n = pr["y0"].shape[1]
+    T, days = pr["t_eval"], pr["days"]
+    out = np.empty((n, T.size))
+    for i in range(n):
+        p = pr["P"][:, i]
+
+        def f(t, y, p=p):
+            dy = np.empty(6)
+            lane_rhs(t, y, p, dy)
+            return dy
+
+        y, t0 = pr["y0"][:, i].copy(), 0.0
+        ev = [(t, pr["kinds"][i, j], pr["sizes"][i, j])
+              for j, t in enumerate(pr["times"][i]) if np.isfinite(t)]
+        for t_end, kind, size in [*ev, (days, -1, 0.0)]:
+            sel = (T >= t0) & (T < t_end)
+            if t_end > t0:  # t_end is the last output: the state the event applies to
+                sol = solve_ivp(f, (t0, t_end), y, method=method, rtol=rtol, atol=atol,
+                                t_eval=np.append(T[sel], t_end))
+                for c, yy in zip(np.flatnonzero(sel), sol.y[:, :-1].T, strict=True):
+                    out[i, c] = lane_pain(yy, p)
+                y = sol.y[:, -1].copy()
+            if kind >= 0:
+                lane_event(y, p, kind, size, None)
+            t0 = t_end
+        out[i, T >= days] = lane_pain(y, p)
+    return out
+
+
 def painsim_model() -> ps.Model:
-    """The model through painsim's public user-model API (:class:`painsim.Model`)."""
+    """The model through painsim's public user-model API (:class:`painsim.Model`), with
+    its compiled form (:func:`lane_rhs`, :func:`lane_pain`) for ``backend="numba"``."""
     states = tuple(ps.State(name=s, unit="1", description=f"state {s} of the switch model",
                             initial=0.0) for s in STATES)
     params = tuple(ps.Parameter(name=name, default=0.5 * (lo + hi), unit=unit,
                                 description=name, bounds=(0.0, 100.0), plausible=(lo, hi))
                    for name, ((lo, hi), unit) in PARAMETERS.items())
 
+    from painsim.compiled import LaneForm
+
     return ps.Model(name="bistable-switch", states=states, parameters=params, rhs=rhs,
-                    pain=pain)
+                    pain=pain, lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain))
