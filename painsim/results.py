@@ -335,6 +335,36 @@ def atomic_folder(out: Path, *, force: bool = False, check: bool = True) -> Iter
         raise
 
 
+def _stream_table(blocks: Iterator[Any], folder: Path, name: str, table_format: str) -> str:
+    """Write the DataFrames ``blocks`` one after another as one table ``name`` in
+    ``folder``; return the file's name. The file is what one ``to_csv`` or
+    ``to_parquet`` of their concatenation would write (the same rows and columns; in
+    Parquet one row group per block), with one block in memory at a time."""
+    file = f"{name}.{table_format}"
+    if table_format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = schema = None
+        try:
+            for block in blocks:
+                if schema is None:  # text columns are strings, even if a block has none
+                    first = pa.Table.from_pandas(block, preserve_index=False).schema
+                    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type)
+                                        else f for f in first], metadata=first.metadata)
+                    writer = pq.ParquetWriter(folder / file, schema)
+                writer.write_table(pa.Table.from_pandas(block, schema=schema,
+                                                        preserve_index=False))
+        finally:
+            if writer is not None:
+                writer.close()
+    else:
+        with open(folder / file, "w", newline="") as fh:
+            for k, block in enumerate(blocks):
+                block.to_csv(fh, index=False, header=k == 0, float_format="%.6g")
+    return file
+
+
 def write_results(result: SimulationResult, out: str | Path, *,
                   scenario: Scenario | None = None, force: bool = False, command: str = "",
                   wall_seconds: float = 0.0, trajectories: bool | None = None,
@@ -420,7 +450,7 @@ def write_results(result: SimulationResult, out: str | Path, *,
         s_out = result.summary.copy()
         s_out.insert(0, "note", DISCLAIMER)
         files += [table(s_out, "summary", index=True), table(result.patients, "patients"),
-                  table(result.events, "events")]
+                  _stream_table(result.event_blocks(), tmp, "events", table_format)]
         if result.patients.phenotype.nunique() > 1:
             cols = ["baseline_pain", "pain_short_term", "change_short_term",
                     "responder_pct", "relief", "relapse", "durable_response", "sessions"]
@@ -428,13 +458,13 @@ def write_results(result: SimulationResult, out: str | Path, *,
             by.insert(0, "patients", result.patients.groupby(
                 ["arm", "phenotype"], sort=False).size())
             files.append(table(by, "summary_by_phenotype", index=True))
-        if trajectories:
-            files.append(table(result.trajectories(), "trajectories"))
+        if trajectories:  # streamed: the long table is the largest thing written
+            files.append(_stream_table(result.trajectory_blocks(), tmp, "trajectories",
+                                       table_format))
         if plots:
             from .plots import plot_all
 
-            ev = result.events[result.events.kind == "session"]
-            sessions = {a: ev[ev.arm == a].day.to_numpy() for a in result.arms}
+            sessions = {a: result.event_days(a, "session") for a in result.arms}
             files += plot_all(result, tmp, sessions, confidence=(
                 s.outcomes.confidence if s is not None else settings.get("confidence", 0.95)))
         seed = s.seed if s is not None else settings.get("seed")

@@ -280,3 +280,46 @@ def test_run_scenario_is_painsim_run_as_one_call(tmp_path):
     with pytest.raises(ScenarioError, match=r"missing\.toml"):
         ps.run_scenario(tmp_path / "missing.toml", tmp_path / "x")
     assert not (tmp_path / "q").exists() and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("table_format", ["csv", "parquet"])
+def test_streamed_trajectories_are_the_table_written_at_once(tmp_path, table_format):
+    # blocks of 3 patients cut the 4 patients of each arm unevenly: rows must still be
+    # every arm's patients in order, with one header, as one to_csv/to_parquet writes
+    from painsim.results import _stream_table
+
+    if table_format == "parquet":
+        pytest.importorskip("pyarrow")
+    res = _tiny()
+    blocks = list(res.trajectory_blocks(patients=3))
+    assert len(blocks) == 4 and [len(b) for b in blocks] == [3 * 21, 21, 3 * 21, 21]
+    whole = res.trajectories()
+    name = _stream_table(iter(blocks), tmp_path, "t", table_format)
+    if table_format == "csv":
+        assert (tmp_path / name).read_text() == whole.to_csv(index=False,
+                                                              float_format="%.6g")
+    else:
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / name), whole)
+    with pytest.raises(ps.ParameterError, match="patients"):
+        next(res.trajectory_blocks(patients=0))
+
+
+def test_event_blocks_and_days_are_the_event_table_read_in_pieces(tmp_path):
+    # written block by block (CSV: one header) the events file is the table's to_csv;
+    # the plots' session days come from the compact log without building the table
+    from painsim.results import _stream_table
+
+    res = _tiny(mixed=True)
+    blocks = list(res.event_blocks(rows=5))
+    assert len(blocks) > 2 and all(0 < len(b) <= 5 for b in blocks)
+    whole = res.events
+    pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), whole)
+    name = _stream_table(iter(blocks), tmp_path, "e", "csv")
+    assert (tmp_path / name).read_text() == whole.to_csv(index=False, float_format="%.6g")
+    for arm in res.arms:
+        for kind in ("session", "flare", "no such kind"):
+            want = whole[(whole.arm == arm) & (whole.kind == kind)].day.to_numpy()
+            assert res.event_days(arm, kind).tolist() == want.tolist()
+    assert res.event_days("dn", "session").size == 2 * 4  # 2 sessions x 4 patients
+    with pytest.raises(ps.ParameterError, match="arm"):
+        res.event_days("nope", "session")
