@@ -129,18 +129,25 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
     import workload as wl
 
     row: dict = {"method": method, "n": n, "days": days}
-    if method.startswith("switch/"):
-        return _one_switch(method, n, days, acc_out, row)
     if method == "imports":
         import numba  # noqa: F401
 
         import painsim  # noqa: F401
         row["peak_mb"] = _peak_mb()
         return row
+    switch = method.startswith("switch/")
+    if switch:
+        import second_model as wl
     acc = wl.accuracy_lanes(n)
     with TreeMemory() as mem:
-        pain_acc = _measure(method, n, days, row, acc, wl)
-    row["patient_days_per_s"] = n * days / row["seconds"]
+        if switch:
+            pain, extra = _solve_switch(method.split("/", 1)[1], wl.problems(n, days))
+            row.update(extra)
+            pain_acc = pain[acc]
+        else:
+            pain_acc = _measure(method, n, days, row, acc, wl)
+    solved = acc.size if method == "switch/reference" else n  # that reference: acc only
+    row["patient_days_per_s"] = solved * days / row["seconds"]
     row["peak_mb"] = _peak_mb()
     row["peak_pss_tree_mb"] = mem.peak_mb
     if acc_out:
@@ -207,50 +214,63 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
         return pain, {"seconds": time.perf_counter() - tic, "steps_per_patient": steps / n,
                       "chunk": chunk}
     if method.startswith("compiled"):
-        from painsim.compiled import integrate_pain, warm_up
-
-        threads = int(method.split(":")[1]) if ":" in method else 1
-        jit = warm_up(PAIN_LOOP)
         P = pr["P"].copy()
 
         def on_stop(t, y, lanes, k):
             return wl.apply_events(y, P[:, lanes], pr["kinds"][lanes, k], pr)
 
-        tic = time.perf_counter()
-        sol = integrate_pain(PAIN_LOOP, (0.0, days), pr["y0"], P, t_eval=T,
-                             stops=pr["times"], on_stop=on_stop, throw=True, threads=threads)
-        return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
-                          "steps_per_patient": float(sol.n_steps.mean()), "threads": threads}
+        return _compiled(method, PAIN_LOOP, {**pr, "P": P}, on_stop)
     if method.startswith("limit"):
         import limit
-        import numba
 
-        _, form, threads = method.split(":")
-        numba.set_num_threads(int(threads))
-        lim = limit.pain_loop()
-        fn = lim.per_patient if form == "patient" else lim.lanes
-
-        def call(q, out):
-            table = np.hstack([q["scale"], q["add"], q["dose"][:, None]])
-            args = (q["y0"], q["P"], q["times"], q["kinds"], np.zeros(q["times"].shape),
-                    table, q["t_eval"], out, 1e-6, 1e-8, q["days"])
-            if form == "lanes":
-                args = (*args, max(1, min(4 * int(threads), q["y0"].shape[1])))
-            return fn(*args)
-
-        tic = time.perf_counter()
-        small = wl.subset(pr, np.arange(2))
-        call(small, np.empty((2, T.size)))
-        jit = time.perf_counter() - tic
-        out = np.empty((n, T.size))
-        tic = time.perf_counter()
-        steps = call(pr, out)
-        extra = {"seconds": time.perf_counter() - tic, "jit_s": jit,
-                 "steps_per_patient": steps / n, "threads": int(threads)}
-        if form == "lanes":
-            extra["lanes"] = limit.LANES
-        return out, extra
+        return _limit(method, pr, limit.pain_loop(), wl.limit_args, wl.subset)
     raise ValueError(f"unknown method {method!r}")
+
+
+def _limit(method: str, pr: dict, lim, leading, subset) -> tuple[np.ndarray, dict]:
+    """A limit program of ``benchmarks/limit.py`` (``lim``, as ``limit.build`` gives it)
+    on the problems ``pr``; ``method`` is ``limit:<patient|lanes>:<threads>``,
+    ``leading(q)`` the program's leading arguments for problems ``q``, ``subset`` the
+    workload's own. JIT (a 2-patient call) is timed apart."""
+    import limit
+    import numba
+
+    _, form, threads = method.split(":")
+    numba.set_num_threads(int(threads))
+    fn = lim.per_patient if form == "patient" else lim.lanes
+    n, T = pr["y0"].shape[1], pr["t_eval"]
+
+    def call(q, out):
+        args = (*leading(q), q["t_eval"], out, 1e-6, 1e-8, q["days"])
+        if form == "lanes":
+            args = (*args, max(1, min(4 * int(threads), q["y0"].shape[1])))
+        return fn(*args)
+
+    tic = time.perf_counter()
+    call(subset(pr, np.arange(2)), np.empty((2, T.size)))
+    jit = time.perf_counter() - tic
+    out = np.empty((n, T.size))
+    tic = time.perf_counter()
+    steps = call(pr, out)
+    extra = {"seconds": time.perf_counter() - tic, "jit_s": jit,
+             "steps_per_patient": steps / n, "threads": int(threads)}
+    if form == "lanes":
+        extra["lanes"] = limit.LANES
+    return out, extra
+
+
+def _compiled(method: str, model, pr: dict, on_stop) -> tuple[np.ndarray, dict]:
+    """``painsim.compiled.integrate_pain`` on the problems ``pr`` (``method``:
+    ``compiled`` or ``compiled:<threads>``); JIT (``warm_up``) timed apart."""
+    from painsim.compiled import integrate_pain, warm_up
+
+    threads = int(method.split(":")[1]) if ":" in method else 1
+    jit = warm_up(model)
+    tic = time.perf_counter()
+    sol = integrate_pain(model, (0.0, pr["days"]), pr["y0"], pr["P"], t_eval=pr["t_eval"],
+                         stops=pr["times"], on_stop=on_stop, throw=True, threads=threads)
+    return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
+                      "steps_per_patient": float(sol.n_steps.mean()), "threads": threads}
 
 
 # --------------------------------------------------------------- the second model
@@ -258,24 +278,6 @@ SWITCH_METHODS = ["switch/plain", "switch/integrate", "switch/compiled", "switch
                   "switch/limit:patient:1", "switch/limit:patient:2", "switch/limit:lanes:1",
                   "switch/limit:lanes:2"]
 SWITCH_BATCH = 8192  # lanes per batch of the NumPy programs (as bench_kernel.py)
-
-
-def _one_switch(method: str, n: int, days: float, acc_out: str | None, row: dict) -> dict:
-    """One measurement on the bistable switch of ``second_model.py``."""
-    import second_model as sm
-
-    acc = sm.accuracy_lanes(n)
-    with TreeMemory() as mem:
-        pr = sm.problems(n, days)
-        pain, extra = _solve_switch(method.split("/", 1)[1], pr)
-    row.update(extra)
-    solved = acc.size if method.endswith("reference") else n  # the reference: acc only
-    row["patient_days_per_s"] = solved * days / row["seconds"]
-    row["peak_mb"] = _peak_mb()
-    row["peak_pss_tree_mb"] = mem.peak_mb
-    if acc_out:
-        np.save(acc_out, pain[acc])
-    return row
 
 
 def _solve_switch(method: str, pr: dict) -> tuple[np.ndarray, dict]:
@@ -324,42 +326,12 @@ def _solve_switch(method: str, pr: dict) -> tuple[np.ndarray, dict]:
         return pain, {"seconds": time.perf_counter() - tic, "steps_per_patient": steps / n,
                       "chunk": SWITCH_BATCH}
     if method.startswith("compiled"):
-        from painsim.compiled import integrate_pain, warm_up
-
-        threads = int(method.split(":")[1]) if ":" in method else 1
-        model = sm.painsim_model()
-        jit = warm_up(model)
-        tic = time.perf_counter()
-        sol = integrate_pain(model, (0.0, days), pr["y0"], P, t_eval=T, stops=pr["times"],
-                             on_stop=on_stop, throw=True, threads=threads)
-        return sol.y[0], {"seconds": time.perf_counter() - tic, "jit_s": jit,
-                          "steps_per_patient": float(sol.n_steps.mean()), "threads": threads}
+        return _compiled(method, sm.painsim_model(), pr, on_stop)
     if method.startswith("limit"):
         import limit
-        import numba
 
-        _, form, threads = method.split(":")
-        numba.set_num_threads(int(threads))
-        tic = time.perf_counter()
-        lim = limit.build(sm.lane_rhs, sm.lane_pain, sm.lane_event)
-        fn = lim.per_patient if form == "patient" else lim.lanes
-
-        def call(q, out):
-            args = (*sm.limit_args(q), q["t_eval"], out, 1e-6, 1e-8, q["days"])
-            if form == "lanes":
-                args = (*args, max(1, min(4 * int(threads), q["y0"].shape[1])))
-            return fn(*args)
-
-        call(sm.subset(pr, np.arange(2)), np.empty((2, T.size)))
-        jit = time.perf_counter() - tic
-        out = np.empty((n, T.size))
-        tic = time.perf_counter()
-        steps = call(pr, out)
-        extra = {"seconds": time.perf_counter() - tic, "jit_s": jit,
-                 "steps_per_patient": steps / n, "threads": int(threads)}
-        if form == "lanes":
-            extra["lanes"] = limit.LANES
-        return out, extra
+        return _limit(method, pr, limit.build(sm.lane_rhs, sm.lane_pain, sm.lane_event),
+                      sm.limit_args, sm.subset)
     raise ValueError(f"unknown method {method!r}")
 
 

@@ -116,6 +116,13 @@ def subset(pr: dict, lanes: np.ndarray) -> dict:
     return out
 
 
+def limit_args(pr: dict) -> tuple:
+    """The leading arguments of the limit programs (``limit.pain_loop()``) for ``pr``:
+    event rows ``scale``, ``add``, ``dose`` as one table (no event sizes)."""
+    table = np.hstack([pr["scale"], pr["add"], pr["dose"][:, None]])
+    return (pr["y0"], pr["P"], pr["times"], pr["kinds"], np.zeros(pr["times"].shape), table)
+
+
 def apply_events(y: np.ndarray, P: np.ndarray, kinds: np.ndarray, pr: dict) -> np.ndarray:
     """Apply events of ``kinds`` (one per column) to states ``y`` (n_states, m)."""
     out = y * pr["scale"][kinds].T + pr["add"][kinds].T
