@@ -103,8 +103,7 @@ def keys_of(cls: type) -> dict[str, Key]:
 
 
 def _days(name: str, v: Any, key: Key) -> None:
-    unit = " day"
-    check_number(name, v, key.lo, key.hi, unit)
+    check_number(name, v, key.lo, key.hi, " day")
     if key.whole and not float(v).is_integer():
         raise ParameterError(name, v, f"a whole day in [{key.lo:g}, {key.hi:g}] (the save "
                              "grid is daily)", why="is not a whole day")

@@ -783,9 +783,9 @@ def _schedule(s: dict[str, Any], base: Path) -> Fixed | Tapering | AsNeeded | Gi
 
 #: Argument names of the API objects -> keys of the file, where they differ: the
 #: settings' own ``file`` names, and the arguments that are not settings.
-_FILE_KEYS = {"intervention": "treatment", "n": "patients", "run_in_days": "run_in",
+_FILE_KEYS = {"intervention": "treatment",
               **{f.name: f.metadata["key"].file
-                 for cls in (Outcomes, Fixed, Tapering, AsNeeded, Protocol, Clinic)
+                 for cls in (Outcomes, Fixed, Tapering, AsNeeded, Protocol, Clinic, Cohort)
                  for f in dataclasses.fields(cls)
                  if "key" in f.metadata and f.metadata["key"].file}}
 #: Cohort arguments that live elsewhere in the file.

@@ -237,8 +237,8 @@ class SimulationResult:
         patient, day = [], []
         for lg in self.event_log:
             if lg["arm"] == a:
-                hit = np.flatnonzero(np.asarray(lg["kinds"], dtype=object)[lg["kind"]]
-                                     == kind)
+                codes = [c for c, name in enumerate(lg["kinds"]) if name == kind]
+                hit = np.flatnonzero(np.isin(lg["kind"], codes))
                 patient.append(lg["patient"][hit])
                 day.append(lg["day"][hit])
         if not day:
