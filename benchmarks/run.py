@@ -140,7 +140,12 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
         import second_model as wl
     acc = wl.accuracy_lanes(n)
     with TreeMemory() as mem:
-        if switch:
+        if switch and method.startswith("switch/engine"):
+            # the study's tables are built before the clock starts, as for the pain loop
+            res = _engine(method.split("/", 1)[1], *wl.study(wl.problems(n, days)), days,
+                          row)
+            pain_acc = res.pain["sessions"][acc]
+        elif switch:
             pain, extra = _solve_switch(method.split("/", 1)[1], wl.problems(n, days))
             row.update(extra)
             pain_acc = pain[acc]
@@ -158,25 +163,33 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
 def _measure(method: str, n: int, days: float, row: dict, acc: np.ndarray, wl) -> np.ndarray:
     """Run ``method``; fill ``row``; return daily pain of the accuracy lanes."""
     if method.startswith("engine"):
-        import painsim as ps
-
-        _, backend, workers, *threads = method.split(":")
         arms, cohort = wl.study(n, days)
-        tic = time.perf_counter()
-        res = ps.simulate(arms, cohort, horizon_days=days, backend=backend,
-                          workers=int(workers), threads=int(threads[0]) if threads else 1)
-        wall = time.perf_counter() - tic
-        compile_s = res.timings.get("compile_s", 0.0)
-        row.update(seconds=wall - compile_s, jit_s=compile_s,
-                   phases={k: round(v, 3) for k, v in res.timings.items()},
-                   events=res.n_events)
-        row["solver_failures"] = int(sum((s != 0).sum() for s in res.status.values()))
+        res = _engine(method, arms, cohort, days, row)
         k = acc.size // 2
         return np.concatenate([res.pain[a.name][:k] for a in arms])
     pr = wl.problems(n, days)
     pain, extra = _solve(method, pr, wl)
     row.update(extra)
     return pain[acc]
+
+
+def _engine(method: str, arms: list, cohort, days: float, row: dict):
+    """``painsim.simulate`` end to end (``method``: ``engine:<backend>:<workers>`` or
+    ``engine:<backend>:<workers>:<threads>``); fills ``row``, returns the result. JIT
+    (``timings["compile_s"]``) is reported apart from the wall time."""
+    import painsim as ps
+
+    _, backend, workers, *threads = method.split(":")
+    tic = time.perf_counter()
+    res = ps.simulate(arms, cohort, horizon_days=days, backend=backend,
+                      workers=int(workers), threads=int(threads[0]) if threads else 1)
+    wall = time.perf_counter() - tic
+    compile_s = res.timings.get("compile_s", 0.0)
+    row.update(seconds=wall - compile_s, jit_s=compile_s,
+               phases={k: round(v, 3) for k, v in res.timings.items()},
+               events=res.n_events)
+    row["solver_failures"] = int(sum((s != 0).sum() for s in res.status.values()))
+    return res
 
 
 def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
@@ -276,7 +289,8 @@ def _compiled(method: str, model, pr: dict, on_stop) -> tuple[np.ndarray, dict]:
 # --------------------------------------------------------------- the second model
 SWITCH_METHODS = ["switch/plain", "switch/integrate", "switch/compiled", "switch/compiled:2",
                   "switch/limit:patient:1", "switch/limit:patient:2", "switch/limit:lanes:1",
-                  "switch/limit:lanes:2"]
+                  "switch/limit:lanes:2", "switch/engine:numpy:2", "switch/engine:numba:2",
+                  "switch/engine:numba:1:2"]
 SWITCH_BATCH = 8192  # lanes per batch of the NumPy programs (as bench_kernel.py)
 
 
@@ -452,6 +466,9 @@ LABELS = {
     "switch/limit:patient:2": "compiled limit, per patient, 2 threads",
     "switch/limit:lanes:1": "compiled limit, lanes, 1 thread",
     "switch/limit:lanes:2": "compiled limit, lanes, 2 threads",
+    "switch/engine:numpy:2": "painsim.simulate end to end, NumPy, 2 workers",
+    "switch/engine:numba:2": "painsim.simulate end to end, Numba, 2 workers",
+    "switch/engine:numba:1:2": "painsim.simulate end to end, Numba, 1 worker, 2 threads",
 }
 
 

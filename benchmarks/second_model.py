@@ -21,7 +21,9 @@ by ``1 - knock``; a *flare* adds its size to ``u``.
 
 The module gives the model as plain NumPy functions (:func:`rhs`, :func:`packed_rhs`,
 :func:`pain`, :func:`event`), as a :class:`painsim.Model` built with painsim's public
-user-model API (:func:`painsim_model`), and a cohort of problems (:func:`problems`).
+user-model API (:func:`painsim_model`), a cohort of problems (:func:`problems`), and the
+same problems as a study for :func:`painsim.simulate` (:func:`study`: the patients as a
+table, the flares as an event table, the sessions as a ``Given`` schedule of a pulse).
 """
 
 from __future__ import annotations
@@ -216,9 +218,20 @@ def run_scipy(pr: dict, method: str, rtol: float = 1e-6, atol: float = 1e-8) -> 
     return out
 
 
+def session_pulse(y: NDArray, P: NDArray, dose: float) -> NDArray:
+    """A session as the model's pulse (``Model.pulses``): ``r`` rises by ``dose`` times
+    the patient's own ``dose`` parameter, ``m`` is scaled by ``1 - knock``; a copy. With
+    ``dose`` 1 it is :func:`event` of a session."""
+    y = np.array(y, dtype=float)
+    y[5] += dose * P[IX["dose"]]
+    y[2] *= 1.0 - P[IX["knock"]]
+    return y
+
+
 def painsim_model() -> ps.Model:
     """The model through painsim's public user-model API (:class:`painsim.Model`), with
-    its compiled form (:func:`lane_rhs`, :func:`lane_pain`) for ``backend="numba"``."""
+    its compiled form (:func:`lane_rhs`, :func:`lane_pain`) for ``backend="numba"`` and
+    its session as a pulse (:func:`session_pulse`) for :func:`study`."""
     states = tuple(ps.State(name=s, unit="1", description=f"state {s} of the switch model",
                             initial=0.0) for s in STATES)
     params = tuple(ps.Parameter(name=name, default=0.5 * (lo + hi), unit=unit,
@@ -228,4 +241,31 @@ def painsim_model() -> ps.Model:
     from painsim.compiled import LaneForm
 
     return ps.Model(name="bistable-switch", states=states, parameters=params, rhs=rhs,
-                    pain=pain, lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain))
+                    pain=pain, lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain),
+                    pulses={"session": session_pulse})
+
+
+def study(pr: dict) -> tuple[list[ps.Arm], ps.Cohort]:
+    """The problems ``pr`` (:func:`problems`) as a study for :func:`painsim.simulate`:
+    every patient's parameters and initial states as the cohort's table, the flares as
+    its event table (``random_flares=False``, no run-in), the sessions as a ``Given``
+    schedule of an intervention whose one effect is the ``session`` pulse. ``simulate``
+    then solves exactly the problems the other methods solve (one arm of all ``n``)."""
+    n = pr["y0"].shape[1]
+    table = {"patient": np.arange(n), **dict(zip(NAMES, pr["P"], strict=True)),
+             **dict(zip(STATES, pr["y0"], strict=True))}
+    given = np.isfinite(pr["times"])
+    flare = given & (pr["kinds"] == FLARE)
+    patient = np.nonzero(flare)[0]
+    events = {"patient": patient, "day": pr["times"][flare],
+              "kind": np.full(patient.size, "u"), "size": pr["sizes"][flare]}
+    session = given & (pr["kinds"] == SESSION)
+    visits = ps.Given.read({"patient": np.nonzero(session)[0], "day": pr["times"][session]})
+    own = ps.Phenotype(name="benchmark", description="the benchmark's drawn patients")
+    cohort = ps.Cohort(n=n, seed=1, model=painsim_model(), mix={"benchmark": 1.0},
+                       phenotypes={"benchmark": own}, table=table, events=events,
+                       random_flares=False, run_in_days=0.0)
+    session_iv = ps.Intervention(name="session", lever="mixed", effects=(
+        ps.Effect(target="session", op="pulse", value=1.0),))
+    return [ps.Arm(name="sessions", protocol=ps.Protocol(intervention=session_iv,
+                                                         schedule=visits))], cohort

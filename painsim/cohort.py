@@ -639,7 +639,9 @@ class Cohort:
             rows.append(i)
             vals.append(plans[ph.name].draw(rng))
             start[i] = ph.start
-            flares.append(ph.flares.draw(fl[i], horizon_days))
+            # each patient's flares come from its own stream: not drawing them when they
+            # are not used changes no other draw
+            flares.append(ph.flares.draw(fl[i], horizon_days) if self.random_flares else [])
             specs.append(ph.flares)
         for name, (rows, vals) in drawn.items():
             if rows:
@@ -653,8 +655,6 @@ class Cohort:
             for k, v in self.table.items():
                 if k in model.parameter_index:
                     values[k] = np.asarray(v, dtype=float)[first:stop]
-        if not self.random_flares:
-            flares = [[] for _ in range(n)]
         if self.events is not None:
             for i, evs in self.events.by_patient(first, stop).items():
                 fl_i = specs[i]

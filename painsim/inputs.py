@@ -193,7 +193,9 @@ class EventTable:
         table order."""
         out: dict[int, list[tuple[float, str, float]]] = {}
         sel = np.flatnonzero((self.patient >= first) & (self.patient < stop))
-        for r in sel.tolist():
-            out.setdefault(int(self.patient[r]) - first, []).append(
-                (float(self.day[r]), str(self.kind[r]), float(self.size[r])))
+        # whole columns to Python objects at once (element access is the slow part)
+        rows = zip((self.patient[sel] - first).tolist(), self.day[sel].tolist(),
+                   self.kind[sel].tolist(), self.size[sel].tolist(), strict=True)
+        for i, day, kind, size in rows:
+            out.setdefault(i, []).append((float(day), str(kind), float(size)))
         return out
