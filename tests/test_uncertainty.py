@@ -61,6 +61,18 @@ def test_interval_helpers_against_known_values():
     assert (lo + hi) / 2 == pytest.approx(2.5) and hi - lo == pytest.approx(
         2 * 3.182446305284263 * math.sqrt(5 / 3) / 2)
     assert math.isnan(mean_ci([1.0])[0])
+    # the textbook interval with scipy.stats' Student-t quantile as the reference,
+    # across sizes and levels; rel 1e-13: the same quantile, so only the rounding of a
+    # few products and sums (a few ulps) can differ
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 10, 500):
+        for level in (0.8, 0.95, 0.99):
+            v = rng.normal(5.0, 2.0, n)
+            half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
+            assert mean_ci(v, level) == pytest.approx((v.mean() - half, v.mean() + half),
+                                                      rel=1e-13)
     lo, hi = ratio_ci([1, 0, 2, 1], [6, 6, 6, 6])
     assert lo < 4 / 24 < hi
 
@@ -128,6 +140,40 @@ def test_relapse_plot_has_band_censoring_at_risk_and_a_caption(result, tmp_path)
         assert pan["title"] in svg and f"({pan['interval']})" in svg
     assert "percentile bootstrap of the paired difference" in svg
     assert isinstance(result.summary, pd.DataFrame)
+
+
+def _step(times, values, q):
+    """A Kaplan-Meier step function (1 before the first drop) at times ``q``."""
+    k = np.searchsorted(times, q, side="right")
+    return np.where(k > 0, values[np.maximum(k - 1, 0)], 1.0)
+
+
+def test_relapse_plot_draws_a_large_cohort_at_its_resolution_only():
+    from painsim.plots import RESOLUTION, _thin_points, _thin_steps
+
+    rng = np.random.default_rng(5)
+    t = rng.exponential(30.0, 20_000)
+    e = rng.random(t.size) < 0.6
+    ts, S, _, lo, hi = km_confidence_band(t, e)
+    res = t.max() * RESOLUTION
+    tt, SS, ll, hh = _thin_steps(ts, res, S, lo, hi)
+    assert tt.size <= 1 / RESOLUTION + 1 < ts.size and ll.size == hh.size == tt.size
+    # a drop moves earlier by less than one bin and never later: the thinned curve lies
+    # between S(q + res) and S(q). The bins are floor(t / res), exact to an ulp of the
+    # quotient, hence the 1e-9 of res on the bound
+    q = np.sort(np.concatenate([rng.uniform(0.0, t.max(), 5000), ts, ts - res / 2]))
+    thin = _step(tt, SS, q)
+    assert np.all(_step(ts, S, q + res * (1 + 1e-9)) <= thin)
+    assert np.all(thin <= _step(ts, S, q))
+    # ticks: one per cell of the grid, and every tick's cell is still marked
+    x = np.sort(t[~e])
+    y = _step(ts, S, x)  # on the curve, as drawn
+    kx, ky = _thin_points(x, y, res, RESOLUTION)
+    cells = {(a, b) for a, b in zip(np.floor(x / res), np.floor(y / RESOLUTION),
+                                    strict=True)}
+    kept = list(zip(np.floor(kx / res), np.floor(ky / RESOLUTION), strict=True))
+    assert len(kept) == len(set(kept)) == len(cells) < x.size and set(kept) == cells
+    assert np.isin(kx, x).all() and np.isin(ky, y).all()
 
 
 def test_arm_comparison_shows_the_main_outcomes_with_the_summarys_intervals(result):
