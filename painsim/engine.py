@@ -260,7 +260,8 @@ def simulate(
         patients) is a task;
         results are bit-identical to ``workers=1`` because every patient's numbers
         depend only on its own lane and random streams. Without an explicit
-        ``chunk_size`` the cohort is split into ``workers`` chunks. Needs the ``fork``
+        ``chunk_size`` the cohort is split into ``workers`` chunks of equal size, or into
+        a multiple of ``workers`` of at most 4,096 patients each. Needs the ``fork``
         start method (Linux, macOS); elsewhere the run is serial. Phase timings are
         then summed over workers.
     backend : {"numpy", "numba"}
@@ -277,7 +278,7 @@ def simulate(
         Dask workers and any ``chunk_size``; they stream back chunk by chunk (daily pain
         is written into the result as each chunk arrives and its future is released), and
         a chunk whose worker is lost is re-run by Dask. Without ``chunk_size`` the cohort
-        is split into one chunk per Dask worker thread (at most 4,096 patients each).
+        is split as for ``workers``, one worker per Dask worker thread.
         ``workers`` is then ignored.
     threads : int
         Threads of the compiled loop in each process (``backend="numba"`` only; the
@@ -422,8 +423,10 @@ class _Chunking:
         elif workers == 0:
             workers = os.cpu_count() or 1
         # chunks bound the working memory (it scales with the chunk, results with n) and
-        # spread the work over the workers
-        auto = chunk_size or min(math.ceil(n / workers), _CHUNK)
+        # spread the work over the workers: a multiple of `workers` chunks of equal size
+        # (at most _CHUNK), so that no worker is left with one chunk more than the others
+        # (10,000 patients on 2 workers: 4 chunks of 2,500, not 4,096 + 4,096 + 1,808)
+        auto = chunk_size or math.ceil(n / (workers * math.ceil(n / (workers * _CHUNK))))
         spans = tuple((lo, min(n, lo + auto)) for lo in range(0, n, auto))
         whole = tuple(i for i, a in enumerate(arms) if a.clinic)  # a clinic couples them
         fork = "fork" in multiprocessing.get_all_start_methods()

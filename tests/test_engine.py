@@ -1,11 +1,14 @@
 """The engine: exact event timing, common random numbers, chunk invariance, SimPy
 protocols (capacity, as-needed, tapering, dropout), outcomes."""
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import painsim as ps
 from painsim.errors import ParameterError
@@ -506,3 +509,30 @@ def test_simulations_in_threads_each_get_their_own_job():
         assert a.arms == b.arms
         np.testing.assert_array_equal(a.pain[a.arms[0]], b.pain[b.arms[0]])
         pd.testing.assert_frame_equal(a.patients, b.patients)
+
+
+@settings(max_examples=200)
+@given(n=st.integers(1, 300_000), workers=st.integers(1, 16))
+def test_default_chunks_cover_the_cohort_in_equal_chunks_no_worker_waits_on(n, workers):
+    from painsim.engine import _CHUNK, _Chunking
+
+    plan = _Chunking.of(n, [ps.Arm(name="none")], workers, None, None)
+    sizes = [hi - lo for lo, hi in plan.spans]
+    assert plan.spans[0][0] == 0 and plan.spans[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(plan.spans, plan.spans[1:], strict=False))
+    assert max(sizes) == plan.chunk <= _CHUNK  # the working memory stays bounded
+    assert all(s == plan.chunk for s in sizes[:-1])  # the merge's offsets rely on it
+    # handed out in turn, each worker gets at most its share n / workers, plus the
+    # rounding up of each chunk's size (one patient a chunk); 4,096 + 4,096 + 1,808 for
+    # 10,000 patients on 2 workers gave one worker 5,904
+    per_worker = [sum(sizes[w::workers]) for w in range(workers)]
+    assert max(per_worker) <= n / workers + math.ceil(n / (workers * _CHUNK))
+    if n % (workers * plan.chunk) == 0:
+        assert len(set(per_worker)) == 1
+
+
+def test_ten_thousand_patients_on_two_workers_are_four_chunks_of_2500():
+    from painsim.engine import _Chunking
+
+    plan = _Chunking.of(10_000, [ps.Arm(name="none")], 2, None, None)
+    assert [hi - lo for lo, hi in plan.spans] == [2500] * 4
