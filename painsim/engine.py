@@ -260,8 +260,9 @@ def simulate(
         patients) is a task;
         results are bit-identical to ``workers=1`` because every patient's numbers
         depend only on its own lane and random streams. Without an explicit
-        ``chunk_size`` the cohort is split into ``workers`` chunks of equal size, or into
-        a multiple of ``workers`` of at most 4,096 patients each. Needs the ``fork``
+        ``chunk_size`` the cohort is split into chunks of equal size (the last may be
+        shorter), at most 4,096 patients each, about ``workers`` or a multiple of it,
+        so that the workers finish together. Needs the ``fork``
         start method (Linux, macOS); elsewhere the run is serial. Phase timings are
         then summed over workers.
     backend : {"numpy", "numba"}
@@ -423,9 +424,10 @@ class _Chunking:
         elif workers == 0:
             workers = os.cpu_count() or 1
         # chunks bound the working memory (it scales with the chunk, results with n) and
-        # spread the work over the workers: a multiple of `workers` chunks of equal size
-        # (at most _CHUNK), so that no worker is left with one chunk more than the others
-        # (10,000 patients on 2 workers: 4 chunks of 2,500, not 4,096 + 4,096 + 1,808)
+        # spread the work over the workers: k = workers x m chunks' worth of equal size
+        # (at most _CHUNK; the last may be shorter, and for a small cohort there may be
+        # fewer), so that no worker is left with one chunk more than the others (10,000
+        # patients on 2 workers: 4 chunks of 2,500, not 4,096 + 4,096 + 1,808)
         auto = chunk_size or math.ceil(n / (workers * math.ceil(n / (workers * _CHUNK))))
         spans = tuple((lo, min(n, lo + auto)) for lo in range(0, n, auto))
         whole = tuple(i for i, a in enumerate(arms) if a.clinic)  # a clinic couples them

@@ -102,7 +102,7 @@ def _thin_points(x: np.ndarray, y: np.ndarray, xres: float,
                  yres: float) -> tuple[np.ndarray, np.ndarray]:
     """One of the points ``(x, y)`` in each cell of a grid of ``xres`` by ``yres`` (the
     first in order): markers closer than a cell would be drawn on top of each other."""
-    if x.size == 0:
+    if x.size == 0 or xres <= 0 or yres <= 0:
         return x, y
     cells = np.stack([np.floor(x / xres), np.floor(y / yres)])
     keep = np.sort(np.unique(cells, axis=1, return_index=True)[1])
