@@ -84,8 +84,7 @@ def event(y: NDArray, P: NDArray, kind: NDArray, size: NDArray) -> NDArray:
     ``size`` (m,), applied to ``y`` (6, m) with packed parameters ``P`` (16, m); a copy."""
     y = y.copy()
     sess = kind == SESSION
-    y[5, sess] += P[IX["dose"], sess]
-    y[2, sess] *= 1.0 - P[IX["knock"], sess]
+    y[:, sess] = session_pulse(y[:, sess], P[:, sess], 1.0)
     y[0, ~sess] += size[~sess]
     return y
 
@@ -221,7 +220,7 @@ def run_scipy(pr: dict, method: str, rtol: float = 1e-6, atol: float = 1e-8) -> 
 def session_pulse(y: NDArray, P: NDArray, dose: float) -> NDArray:
     """A session as the model's pulse (``Model.pulses``): ``r`` rises by ``dose`` times
     the patient's own ``dose`` parameter, ``m`` is scaled by ``1 - knock``; a copy. With
-    ``dose`` 1 it is :func:`event` of a session."""
+    ``dose`` 1 it is a session of :func:`event`."""
     y = np.array(y, dtype=float)
     y[5] += dose * P[IX["dose"]]
     y[2] *= 1.0 - P[IX["knock"]]
