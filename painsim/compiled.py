@@ -45,12 +45,11 @@ from numpy.typing import NDArray
 from .errors import ParameterError
 from .solver import (
     DOPRI5,
+    CrossingLog,
     Solution,
-    apply_on_stop,
-    crossing_table,
+    StopTable,
     raise_if_failed,
     status_messages,
-    stop_jumps,
     validate_integrate_args,
 )
 
@@ -493,9 +492,7 @@ def integrate_pain(
                                   dtype=float)
     run = kernel(model.lane_form)
     n_eval = t_eval.size
-    n_stop_cols = stops.shape[1]
-    stops_pad = np.concatenate([stops, np.full((n, 1), np.inf)], axis=1)
-    ptr = np.zeros(n, dtype=np.int64)
+    table = StopTable(stops, on_stop)
     y = np.ascontiguousarray(y0, dtype=float).copy()
     t = np.full(n, t0)
     f = np.zeros_like(y)
@@ -516,13 +513,12 @@ def integrate_pain(
     steps = np.zeros(n, dtype=np.int64)
     rejs = np.zeros(n, dtype=np.int64)
     nfev = np.zeros(n, dtype=np.int64)
-    n_stops = np.zeros(n, dtype=np.int64)
     cap = max(_CROSS_CAP, 2 * levels.shape[0])
     cross_t = np.empty((n, cap))
     cross_w = np.empty((n, cap), dtype=np.int64)
     cross_d = np.empty((n, cap), dtype=np.int64)
     n_cross = np.zeros(n, dtype=np.int64)
-    found: list[tuple[NDArray, ...]] = []
+    log = CrossingLog()
 
     def pain_now(sel: NDArray) -> NDArray:
         return model.pain_of(y[:, sel], P[:, sel])
@@ -531,24 +527,15 @@ def integrate_pain(
         return pain_now(sel)[None, :] - levels[:, sel]
 
     def apply_stops(sel: NDArray) -> None:
-        while sel.size:
-            k = ptr[sel]
-            if on_stop is not None:
-                y[:, sel] = apply_on_stop(on_stop, t[sel], y[:, sel], sel, k)
-            ptr[sel] += 1
-            n_stops[sel] += 1
-            again = stops_pad[sel, np.minimum(ptr[sel], n_stop_cols)] <= t[sel]
-            sel = sel[again]
+        table.apply(y, sel, sel, t[sel])
 
     def jump(sel: NDArray, before: NDArray, after: NDArray) -> None:
-        j = stop_jumps(sel, t[sel], before, after)
-        if j is not None:
-            found.append(j)
+        log.jump(sel, t[sel], before, after)
 
     step_blocks = _Blocks(n, threads)
     all_lanes = np.arange(n)
     g_prev = np.ascontiguousarray(g_of(all_lanes)) if levels.shape[0] else np.zeros((0, n))
-    at_t0 = np.flatnonzero(stops_pad[:, 0] <= t0)
+    at_t0 = np.flatnonzero(table.next_time(all_lanes) <= t0)
     if at_t0.size:
         apply_stops(at_t0)
         if levels.shape[0]:
@@ -556,7 +543,7 @@ def integrate_pain(
             jump(at_t0, g_prev[:, at_t0], g0)
             g_prev[:, at_t0] = g0
     while True:
-        stop_t = stops_pad[all_lanes, np.minimum(ptr, n_stop_cols)]
+        stop_t = table.next_time(all_lanes)
         step_blocks(lambda lo, hi, stop_t=stop_t: run(
             t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
             t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
@@ -566,7 +553,7 @@ def integrate_pain(
             cnt = n_cross[has]
             lane = np.repeat(has, cnt)
             col = np.arange(lane.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            found.append((lane, cross_w[lane, col], cross_t[lane, col], cross_d[lane, col]))
+            log.add((lane, cross_w[lane, col], cross_t[lane, col], cross_d[lane, col]))
             n_cross[:] = 0
         lane_state[lane_state == _BUFFER_FULL] = _RUNNING
         at_stop = np.flatnonzero(lane_state == _AT_STOP)
@@ -582,17 +569,16 @@ def integrate_pain(
             lane_state[at_stop] = _CHECK_FIRST
         at_end = np.flatnonzero(lane_state == _STOP_AT_END)
         if at_end.size:
-            apply_stops(at_end[stops_pad[at_end, np.minimum(ptr[at_end], n_stop_cols)]
-                               <= t1])
+            apply_stops(at_end[table.next_time(at_end) <= t1])
             lane_state[at_end] = _CHECK_FIRST  # the loop finds t >= t1 and finishes
         if not np.any((lane_state == _RUNNING) | (lane_state == _CHECK_FIRST)):
             break
     status = lane_state
     messages = status_messages(status, t)
-    cross = crossing_table(found)
+    cross = log.table()
     step_blocks.close()
     sol = Solution(t=t_eval, y=Y[None], t_final=t, y_final=y, status=status,
-                   message=messages, n_steps=steps, n_rejected=rejs, n_stops=n_stops,
+                   message=messages, n_steps=steps, n_rejected=rejs, n_stops=table.count,
                    nfev=int(nfev.sum()), crossings=cross)
     raise_if_failed(sol, throw)
     return sol

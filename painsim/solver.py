@@ -14,9 +14,10 @@ is a few named pieces that follow it (``_dp_stages``, ``_dp_error_norm``,
 preallocated arrays. :func:`integrate` drives them: stops, jumps, crossings, output
 times, status.
 
-Helpers shared with the compiled backend (:mod:`painsim.compiled`), so both accept the
-same arguments and report the same way: :func:`validate_integrate_args`,
-:func:`apply_on_stop`, :func:`stop_jumps`, :func:`crossing_table`,
+Pieces shared with the compiled backend (:mod:`painsim.compiled`), so both accept the
+same arguments, keep stops the same way and report the same way:
+:func:`validate_integrate_args`, :class:`StopTable` (stop times, the order of stops at
+one time, ``on_stop``), :class:`CrossingLog` (jumps and located crossings),
 :func:`status_messages`, :func:`solver_error` and :func:`raise_if_failed`.
 
 Vectorization contract
@@ -47,9 +48,11 @@ from .errors import SolverError
 __all__ = [
     "DOPRI5",
     "STATUS_MESSAGES",
+    "CrossingLog",
     "DormandPrince",
     "IntegrateArgs",
     "Solution",
+    "StopTable",
     "apply_on_stop",
     "crossing_table",
     "integrate",
@@ -501,6 +504,100 @@ def stop_jumps(lanes: NDArray[np.intp], t: NDArray[np.float64],
     return lanes[pos], which, t[pos].copy(), np.where(after[which, pos] >= 0, 1, -1)
 
 
+class StopTable:
+    """Each lane's stop times and how far it has got through them; applies ``on_stop``.
+
+    The one place where both backends keep stops: :func:`integrate` and
+    :func:`painsim.compiled.integrate_pain` differ only in how they step between them.
+
+    Parameters
+    ----------
+    stops : ndarray, shape (n_lanes, k)
+        Sorted stop times per lane (days), padded with +inf, as
+        :attr:`IntegrateArgs.stops`.
+    on_stop : callable or None
+        ``on_stop(t, y, lanes, k) -> y_new``, as in :func:`integrate`; None applies no
+        effect (the stops only end steps there).
+    """
+
+    def __init__(self, stops: NDArray[np.float64],
+                 on_stop: Callable[..., ArrayLike] | None) -> None:
+        n_lanes, self.n_cols = stops.shape
+        # one +inf column past the last stop makes the lookup a single gather
+        self.times = np.concatenate([stops, np.full((n_lanes, 1), np.inf)], axis=1)
+        self.ptr = np.zeros(n_lanes, dtype=np.int64)  # index of each lane's next stop
+        self.count = np.zeros(n_lanes, dtype=np.int64)  # stops applied (Solution.n_stops)
+        self.on_stop = on_stop
+
+    def next_time(self, lanes: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Time of the next stop (days; +inf after the last) of ``lanes``."""
+        return self.times[lanes, np.minimum(self.ptr[lanes], self.n_cols)]
+
+    def apply(self, y: NDArray[np.float64], cols: NDArray[np.intp], lanes: NDArray[np.intp],
+              t: NDArray[np.float64]) -> None:
+        """Apply the stops due at ``t``, in order, to columns ``cols`` of ``y`` in place.
+
+        Every lane must sit on its next stop; further stops at the same time are applied
+        after it, one ``on_stop`` call per round.
+
+        Parameters
+        ----------
+        y : ndarray, shape (n_states, m_all)
+            The caller's states; columns ``cols`` are updated.
+        cols : ndarray of int, shape (m,)
+            Columns of ``y`` of the lanes.
+        lanes : ndarray of int, shape (m,)
+            The lanes' indices (rows of the table; passed on to ``on_stop``).
+        t : ndarray, shape (m,)
+            The lanes' times (days).
+        """
+        sel = np.arange(cols.size)
+        while sel.size:
+            g = lanes[sel]
+            if self.on_stop is not None:
+                c = cols[sel]
+                y[:, c] = apply_on_stop(self.on_stop, t[sel], y[:, c], g, self.ptr[g])
+            self.ptr[g] += 1
+            self.count[g] += 1
+            # several stops may share one time: apply them in order
+            sel = sel[self.next_time(g) <= t[sel]]
+
+
+class CrossingLog:
+    """Pieces of :attr:`Solution.crossings` as they are found, in the order they happen.
+
+    A piece whose times are located later (deferred bisection) holds its place with
+    :meth:`reserve` and is put there with :meth:`fill`.
+    """
+
+    def __init__(self) -> None:
+        self.pieces: list[tuple[NDArray, ...] | None] = []
+
+    def add(self, piece: tuple[NDArray, ...]) -> None:
+        """Append ``(lane, which, t, direction)``."""
+        self.pieces.append(piece)
+
+    def jump(self, lanes: NDArray[np.intp], t: NDArray[np.float64],
+             before: NDArray[np.float64], after: NDArray[np.float64]) -> None:
+        """Record the crossings a stop's jump made (:func:`stop_jumps`)."""
+        j = stop_jumps(lanes, t, before, after)
+        if j is not None:
+            self.pieces.append(j)
+
+    def reserve(self) -> int:
+        """A place for a piece found now and located later; its index."""
+        self.pieces.append(None)
+        return len(self.pieces) - 1
+
+    def fill(self, slot: int, piece: tuple[NDArray, ...]) -> None:
+        """Put a reserved piece in its place."""
+        self.pieces[slot] = piece
+
+    def table(self) -> dict[str, NDArray]:
+        """The crossings, sorted as :func:`crossing_table` sorts them."""
+        return crossing_table([p for p in self.pieces if p is not None])
+
+
 def _per_lane(args: Sequence[Any], n_lanes: int) -> list[bool]:
     return [isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[-1] == n_lanes for a in args]
 
@@ -891,21 +988,17 @@ class _Driver:
         self.status = np.zeros(n_lanes, dtype=int)
         self.steps_g = np.zeros(n_lanes, dtype=int)
         self.rej_g = np.zeros(n_lanes, dtype=int)
-        self.nstop_g = np.zeros(n_lanes, dtype=int)
         # working set: all arrays below are indexed by position in `wid`
         self.wid = np.arange(n_lanes)
         self.y = y0.copy()
         self.t = np.full(n_lanes, self.t0)
-        self.ptr = np.zeros(n_lanes, dtype=int)  # next stop index per lane
-        self.n_stop_cols = stops.shape[1]
         self.a = args
-        # one +inf column past the last stop makes the lookup a single gather
-        self.stops_pad = np.concatenate([stops, np.full((n_lanes, 1), np.inf)], axis=1)
-        self.stop_t = self.next_stop(self.wid, self.ptr)  # each lane's next stop time
+        self.stops = StopTable(stops, on_stop)
+        self.stop_t = self.stops.next_time(self.wid)  # each lane's next stop time
         # Crossings: a piece of the table per event, in the order they happen. Bisections
         # are deferred and run together (their columns are independent), so a step with a
         # crossing costs one dense-output evaluation, not one bisection loop of its own.
-        self.found: list[Any] = []
+        self.log = CrossingLog()
         self.pending: list[dict[str, Any]] = []
         self.n_pending = 0
         # atol > 0 for every state: no tolerance scale is 0, and x / scale needs no
@@ -940,22 +1033,10 @@ class _Driver:
         return g
 
     # --- stops ---------------------------------------------------------------------
-    def next_stop(self, w: NDArray, p: NDArray) -> NDArray:
-        return self.stops_pad[w, np.minimum(p, self.n_stop_cols)]
-
     def apply_stops(self, sel: NDArray) -> None:
         """Apply on_stop for working-set positions `sel` sitting on their next stop."""
-        ptr, t = self.ptr, self.t
-        while sel.size:
-            k = ptr[sel]
-            if self.on_stop is not None:
-                self.y[:, sel] = apply_on_stop(self.on_stop, t[sel], self.y[:, sel],
-                                               self.wid[sel], k)
-            ptr[sel] += 1
-            self.nstop_g[self.wid[sel]] += 1
-            self.stop_t[sel] = self.next_stop(self.wid[sel], ptr[sel])
-            # several stops may share one time: apply them in order
-            sel = sel[self.stop_t[sel] <= t[sel]]
+        self.stops.apply(self.y, sel, self.wid[sel], self.t[sel])
+        self.stop_t[sel] = self.stops.next_time(self.wid[sel])
 
     def restart_after_stops(self, on: NDArray) -> None:
         """Lanes ``on`` jumped at a stop: re-read per-lane args that ``on_stop`` may have
@@ -981,9 +1062,7 @@ class _Driver:
 
     # --- crossings -----------------------------------------------------------------
     def jump_crossings(self, on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
-        j = stop_jumps(self.wid[on], self.t[on], g_before, g_after)
-        if j is not None:
-            self.found.append(j)
+        self.log.jump(self.wid[on], self.t[on], g_before, g_after)
 
     def detect_crossings(self, acc: NDArray, t_new: NDArray, y_new: NDArray,
                          h_use: NDArray) -> None:
@@ -997,9 +1076,8 @@ class _Driver:
         if changed.any():
             which, pos = np.nonzero(changed)
             ln = acc[pos]
-            self.found.append(None)  # its place in the table's order
             self.pending.append({
-                "slot": len(self.found) - 1, "lane": self.wid[ln], "which": which,
+                "slot": self.log.reserve(), "lane": self.wid[ln], "which": which,
                 "up": g_new[which, pos] >= 0, "t": t[ln], "h": h_use[ln],
                 "y": self.y[:, ln], "Q": _dense_coefficients(self.ws.K, ln),
                 "a": _take(a, lane_mask, ln)})
@@ -1007,7 +1085,7 @@ class _Driver:
         self.g_prev[:, acc] = g_new
 
     def bisect_pending(self) -> None:
-        """Locate every deferred crossing and put it in its place in `found`."""
+        """Locate every deferred crossing and put it in its place in the log."""
         pending = self.pending
         if not pending:
             return
@@ -1023,8 +1101,8 @@ class _Driver:
         lo = 0
         for p in pending:
             hi = lo + p["t"].size
-            self.found[p["slot"]] = (p["lane"], p["which"], tc[lo:hi],
-                                     np.where(p["up"], 1, -1))
+            self.log.fill(p["slot"], (p["lane"], p["which"], tc[lo:hi],
+                                      np.where(p["up"], 1, -1)))
             lo = hi
         pending.clear()
         self.n_pending = 0
@@ -1060,7 +1138,7 @@ class _Driver:
     def compact(self, keep: NDArray) -> None:
         """Keep only working-set positions ``keep``."""
         self.wid, self.y, self.t = self.wid[keep], self.y[:, keep], self.t[keep]
-        self.ptr, self.f, self.h = self.ptr[keep], self.f[:, keep], self.h[keep]
+        self.f, self.h = self.f[:, keep], self.h[keep]
         if self.g_prev is not None:
             self.g_prev = self.g_prev[:, keep]
         self.rejected_before = self.rejected_before[keep]
@@ -1100,8 +1178,8 @@ class _Driver:
     def solution(self, y_final: NDArray) -> Solution:
         return Solution(t=self.t_eval, y=self.Y, t_final=self.t_fin, y_final=y_final,
                         status=self.status, message=status_messages(self.status, self.t_fin),
-                        n_steps=self.steps_g, n_rejected=self.rej_g, n_stops=self.nstop_g,
-                        nfev=self.nfev, crossings=crossing_table(self.found))
+                        n_steps=self.steps_g, n_rejected=self.rej_g, n_stops=self.stops.count,
+                        nfev=self.nfev, crossings=self.log.table())
 
     def start(self) -> bool:
         """Stops at t0, the first derivative and step; False for a zero-length span."""

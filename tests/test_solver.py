@@ -417,3 +417,38 @@ def test_work_counts_equal_scipys_rk45_step_for_step(f, y0, rtol):
     # differences add up without growing, a few ulps per step
     bound = 16 * np.finfo(float).eps * ref.t.size * np.abs(ref.y).max()
     np.testing.assert_allclose(sol.y_final[:, 0], ref.y[:, -1], rtol=0, atol=bound)
+
+
+def test_stop_table_applies_stops_at_one_time_in_order_and_counts_them():
+    # the one stop table both backends keep (painsim.solver.StopTable): lane 0 has three
+    # stops at t=2 (then one at 5), lane 1 one at 2 and one at 3, lane 2 none
+    from painsim.solver import StopTable
+
+    stops = np.array([[2.0, 2.0, 2.0, 5.0], [2.0, 3.0, np.inf, np.inf],
+                      [np.inf, np.inf, np.inf, np.inf]])
+    calls = []
+
+    def on_stop(t, y, lanes, k):
+        calls.append((lanes.tolist(), k.tolist()))
+        return y + 10.0 ** k  # stop k of a lane adds 10**k: the order shows in the sum
+
+    table = StopTable(stops, on_stop)
+    lanes = np.arange(3)
+    assert table.next_time(lanes).tolist() == [2.0, 2.0, np.inf]
+    y = np.zeros((1, 3))
+    table.apply(y, np.array([0, 1]), np.array([0, 1]), np.array([2.0, 2.0]))
+    # one call per round; lane 1's next stop (3) is not due at 2, lane 0's are
+    assert calls == [([0, 1], [0, 0]), ([0], [1]), ([0], [2])]
+    assert y.tolist() == [[111.0, 1.0, 0.0]]
+    assert table.count.tolist() == [3, 1, 0]
+    assert table.next_time(lanes).tolist() == [5.0, 3.0, np.inf]
+    # columns of the caller's array need not be the lanes' indices (a working set)
+    y2 = np.zeros((1, 5))
+    table.apply(y2, np.array([4]), np.array([1]), np.array([3.0]))
+    assert y2.tolist() == [[0.0, 0.0, 0.0, 0.0, 10.0]]
+    assert table.next_time(np.array([1])).tolist() == [np.inf]
+    # without on_stop the stops still end steps and are counted
+    bare = StopTable(stops, None)
+    y3 = np.ones((1, 3))
+    bare.apply(y3, np.array([0]), np.array([0]), np.array([2.0]))
+    assert y3.tolist() == [[1.0, 1.0, 1.0]] and bare.count.tolist() == [3, 0, 0]
