@@ -192,6 +192,9 @@ def _engine(method: str, arms: list, cohort, days: float, row: dict):
     return res
 
 
+PAIN_LOOP_BATCH = 10_000  # lanes per chunk of painsim.integrate and the plain NumPy program
+
+
 def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
     """Daily pain of every lane of ``pr`` by ``method``; extra fields for the row."""
     from painsim.painloop import PAIN_LOOP
@@ -203,13 +206,23 @@ def _solve(method: str, pr: dict, wl) -> tuple[np.ndarray, dict]:
         pain = (wl.run_scipy(pr, "DOP853", rtol=1e-10, atol=1e-12) if method == "reference"
                 else wl.run_scipy(pr, method.split(":")[1]))
         return pain, {"seconds": time.perf_counter() - tic}
+    if method == "plain":
+        import plain_dopri
+
+        tic = time.perf_counter()
+        P = pr["P"]
+        pain = plain_dopri.solve(
+            PAIN_LOOP.lane_rhs, days, pr["y0"], P, pr["times"],
+            lambda y, lanes, k: wl.apply_events(y, P[:, lanes], pr["kinds"][lanes, k], pr),
+            T, PAIN_LOOP.pain_of, 1e-6, 1e-8, PAIN_LOOP_BATCH)
+        return pain, {"seconds": time.perf_counter() - tic, "chunk": PAIN_LOOP_BATCH}
     if method == "integrate":
         import painsim
 
         tic = time.perf_counter()
         pain = np.empty((n, T.size))
         steps = 0
-        chunk = 10_000
+        chunk = PAIN_LOOP_BATCH
         for lo in range(0, n, chunk):
             sl = slice(lo, min(n, lo + chunk))
             Pc, kc = np.ascontiguousarray(pr["P"][:, sl]), pr["kinds"][sl]
@@ -422,7 +435,8 @@ def _spawn(method: str, n: int, days: float, acc_out: str | None, timeout: float
     if acc_out:
         cmd += ["--acc-out", acc_out]
     env = None
-    if method in ("switch/plain", "switch/integrate"):  # one core each, BLAS included
+    if method in ("plain", "integrate", "switch/plain", "switch/integrate"):
+        # one core each, BLAS included
         import os
 
         env = {**os.environ, **{v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
@@ -449,7 +463,8 @@ LABELS = {
     "engine:numba:1": "painsim.simulate end to end, Numba, 1 worker",
     "engine:numba:2": "painsim.simulate end to end, Numba, 2 workers",
     "engine:numba:1:2": "painsim.simulate end to end, Numba, 1 worker, 2 threads",
-    "integrate": "painsim.integrate alone (NumPy)",
+    "plain": "plain batched NumPy Dormand–Prince (1 core, batches of 10,000)",
+    "integrate": "painsim.integrate alone (NumPy, 1 core)",
     "compiled": "painsim.compiled.integrate_pain alone (Numba)",
     "compiled:2": "painsim.compiled.integrate_pain alone (Numba), 2 threads",
     "scipy:RK45": "solve_ivp RK45, per patient and segment",
@@ -537,8 +552,8 @@ def _pain_loop(a: argparse.Namespace) -> None:
         errors: dict[str, float] = {}
         rows.append(_spawn("imports", 0, days, None, a.timeout))
         for n in a.sizes:
-            methods = [*a.engine, "integrate", "compiled", "compiled:2", "limit:patient:1",
-                       "limit:patient:2", "limit:lanes:1", "limit:lanes:2"]
+            methods = [*a.engine, "plain", "integrate", "compiled", "compiled:2",
+                       "limit:patient:1", "limit:patient:2", "limit:lanes:1", "limit:lanes:2"]
             for m in methods:
                 tag = f"{m}_{n}"
                 row = _spawn(m, n, days, acc_path(tag), a.timeout)
@@ -579,9 +594,12 @@ def _pain_loop(a: argparse.Namespace) -> None:
             if r["method"] == "limit:lanes:2":
                 lanes_by_n[r["n"]] = r["patient_days_per_s"]
     lim = max(lim_by_n.values(), default=None)
+    plain_s = {r["n"]: r["seconds"] for r in rows if r["method"] == "plain" and "error" not in r}
     for r in rows:
         if "patient_days_per_s" not in r:
             continue
+        if r["n"] in plain_s:
+            r["x_plain_numpy_time"] = r["seconds"] / plain_s[r["n"]]
         if "scipy:RK45" in base:
             r["x_rk45_loop"] = r["patient_days_per_s"] / base["scipy:RK45"]
         if r["n"] in lim_by_n:
@@ -599,6 +617,10 @@ def _pain_loop(a: argparse.Namespace) -> None:
     print(table(report))
 
 
+def _ratio(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
 def table(report: dict) -> str:
     """The README table of a report."""
     m = report["machine"]
@@ -606,16 +628,16 @@ def table(report: dict) -> str:
              f"{m['numpy']}, SciPy {m['scipy']}, Numba {m['numba']}. "
              f"Run took {report['minutes']:.0f} min.", "",
              "| method | patients | wall (s) | JIT (s) | patient-days/s | × RK45 loop | "
-             "% of limit | % of lanes limit | peak RSS (MB) | peak PSS, all processes "
-             "(MB) | max pain error |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "% of limit | % of lanes limit | time / plain NumPy DP5 | peak RSS (MB) | "
+             "peak PSS, all processes (MB) | max pain error |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["rows"]:
         label = LABELS.get(r["method"], r["method"])
         if "error" in r:
-            lines.append(f"| {label} | {r['n']:,} | {r['error']} | | | | | | | | |")
+            lines.append(f"| {label} | {r['n']:,} | {r['error']} | | | | | | | | | |")
             continue
         if r["method"] == "imports":
-            lines.append(f"| {label} | | | | | | | | {r['peak_mb']:.0f} | | |")
+            lines.append(f"| {label} | | | | | | | | | {r['peak_mb']:.0f} | | |")
             continue
         pss = r.get("peak_pss_tree_mb")
         lines.append(
@@ -623,7 +645,8 @@ def table(report: dict) -> str:
             f"{r.get('jit_s', 0.0):.1f} | {r['patient_days_per_s']:.3g} | "
             f"{r.get('x_rk45_loop', float('nan')):.0f}× | "
             f"{r.get('pct_of_best_2_threads', float('nan')):.0f}% | "
-            f"{r.get('pct_of_lanes_2_threads', float('nan')):.0f}% | {r['peak_mb']:.0f} | "
+            f"{r.get('pct_of_lanes_2_threads', float('nan')):.0f}% | "
+            f"{_ratio(r.get('x_plain_numpy_time'))} | {r['peak_mb']:.0f} | "
             f"{'' if pss is None else f'{pss:.0f}'} | "
             f"{r.get('max_pain_error', float('nan')):.1e} |")
     base = [r for r in report["rows"] if r["method"].startswith("scipy") and "error" not in r]
@@ -633,7 +656,7 @@ def table(report: dict) -> str:
             if n > r["n"]:
                 lines.append(f"| {LABELS[r['method']]} (scaled from {r['n']:,}) | {n:,} | "
                              f"{n * report['days'] / r['patient_days_per_s']:.0f} (scaled) "
-                             "| | | | | | | | |")
+                             "| | | | | | | | | |")
     if report.get("days_scaling"):
         lines += ["", "Cost in days (painsim.simulate, Numba, 2 workers):", "",
                   "| days | patients | wall (s) | patient-days/s | s per simulated day | "
