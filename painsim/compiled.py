@@ -46,8 +46,8 @@ from .errors import ParameterError
 from .solver import (
     DOPRI5,
     CrossingLog,
+    LaneStops,
     Solution,
-    StopTable,
     raise_if_failed,
     status_messages,
     validate_integrate_args,
@@ -492,7 +492,7 @@ def integrate_pain(
                                   dtype=float)
     run = kernel(model.lane_form)
     n_eval = t_eval.size
-    table = StopTable(stops, on_stop)
+    table = LaneStops(stops, on_stop)
     y = np.ascontiguousarray(y0, dtype=float).copy()
     t = np.full(n, t0)
     f = np.zeros_like(y)

@@ -16,7 +16,7 @@ times, status.
 
 Pieces shared with the compiled backend (:mod:`painsim.compiled`), so both accept the
 same arguments, keep stops the same way and report the same way:
-:func:`validate_integrate_args`, :class:`StopTable` (stop times, the order of stops at
+:func:`validate_integrate_args`, :class:`LaneStops` (stop times, the order of stops at
 one time, ``on_stop``), :class:`CrossingLog` (jumps and located crossings),
 :func:`status_messages`, :func:`solver_error` and :func:`raise_if_failed`.
 
@@ -51,8 +51,8 @@ __all__ = [
     "CrossingLog",
     "DormandPrince",
     "IntegrateArgs",
+    "LaneStops",
     "Solution",
-    "StopTable",
     "apply_on_stop",
     "crossing_table",
     "integrate",
@@ -504,7 +504,7 @@ def stop_jumps(lanes: NDArray[np.intp], t: NDArray[np.float64],
     return lanes[pos], which, t[pos].copy(), np.where(after[which, pos] >= 0, 1, -1)
 
 
-class StopTable:
+class LaneStops:
     """Each lane's stop times and how far it has got through them; applies ``on_stop``.
 
     The one place where both backends keep stops: :func:`integrate` and
@@ -993,7 +993,7 @@ class _Driver:
         self.y = y0.copy()
         self.t = np.full(n_lanes, self.t0)
         self.a = args
-        self.stops = StopTable(stops, on_stop)
+        self.stops = LaneStops(stops, on_stop)
         self.stop_t = self.stops.next_time(self.wid)  # each lane's next stop time
         # Crossings: a piece of the table per event, in the order they happen. Bisections
         # are deferred and run together (their columns are independent), so a step with a

@@ -419,10 +419,10 @@ def test_work_counts_equal_scipys_rk45_step_for_step(f, y0, rtol):
     np.testing.assert_allclose(sol.y_final[:, 0], ref.y[:, -1], rtol=0, atol=bound)
 
 
-def test_stop_table_applies_stops_at_one_time_in_order_and_counts_them():
-    # the one stop table both backends keep (painsim.solver.StopTable): lane 0 has three
+def test_lane_stops_applies_stops_at_one_time_in_order_and_counts_them():
+    # the stops both backends keep (painsim.solver.LaneStops): lane 0 has three
     # stops at t=2 (then one at 5), lane 1 one at 2 and one at 3, lane 2 none
-    from painsim.solver import StopTable
+    from painsim.solver import LaneStops
 
     stops = np.array([[2.0, 2.0, 2.0, 5.0], [2.0, 3.0, np.inf, np.inf],
                       [np.inf, np.inf, np.inf, np.inf]])
@@ -432,7 +432,7 @@ def test_stop_table_applies_stops_at_one_time_in_order_and_counts_them():
         calls.append((lanes.tolist(), k.tolist()))
         return y + 10.0 ** k  # stop k of a lane adds 10**k: the order shows in the sum
 
-    table = StopTable(stops, on_stop)
+    table = LaneStops(stops, on_stop)
     lanes = np.arange(3)
     assert table.next_time(lanes).tolist() == [2.0, 2.0, np.inf]
     y = np.zeros((1, 3))
@@ -448,7 +448,7 @@ def test_stop_table_applies_stops_at_one_time_in_order_and_counts_them():
     assert y2.tolist() == [[0.0, 0.0, 0.0, 0.0, 10.0]]
     assert table.next_time(np.array([1])).tolist() == [np.inf]
     # without on_stop the stops still end steps and are counted
-    bare = StopTable(stops, None)
+    bare = LaneStops(stops, None)
     y3 = np.ones((1, 3))
     bare.apply(y3, np.array([0]), np.array([0]), np.array([2.0]))
     assert y3.tolist() == [[1.0, 1.0, 1.0]] and bare.count.tolist() == [3, 0, 0]
