@@ -4,9 +4,12 @@ The NumPy solver (:func:`painsim.integrate`) is the reference: it runs any model
 needs nothing beyond NumPy. This module runs the *same* method with the *same* step-size
 control, stop handling, dense output, crossing location and failure rules, but each
 lane's steps are a compiled loop, so there is no array temporary per stage and no
-Python overhead per step. It is used by :func:`painsim.simulate` with
-``backend="numba"`` for models that carry a :class:`LaneForm`; the built-in
-:data:`painsim.PAIN_LOOP` does.
+Python overhead per step. What happens between steps (stops, ``on_stop``, the crossings
+a jump makes, the restart, the crossing table, the :class:`~painsim.Solution`) is
+:class:`painsim.solver.Driver`, the same code as for the NumPy kernel; the compiled
+loop is only the kernel that advances each lane to its next stop. It is used by
+:func:`painsim.simulate` with ``backend="numba"`` for models that carry a
+:class:`LaneForm`; the built-in :data:`painsim.PAIN_LOOP` does.
 
 Results agree with the NumPy path to rounding (tests require 1e-10 in pain over months
 of simulated time); they are not bit-identical, because compiled ``exp``/``log``/``pow``
@@ -46,10 +49,9 @@ from .errors import ParameterError
 from .solver import (
     DOPRI5,
     CrossingLog,
+    Driver,
     LaneStops,
     Solution,
-    raise_if_failed,
-    status_messages,
     validate_integrate_args,
 )
 
@@ -476,112 +478,131 @@ def integrate_pain(
     require_numba(model.name, model.lane_form)
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-    t0, t1, y0, atol_a, t_eval, stops = validate_integrate_args(
-        t_span, y0, rtol, atol, t_eval, stops, max_steps, None, max_step)
-    n_states, n = y0.shape
+    a = validate_integrate_args(t_span, y0, rtol, atol, t_eval, stops, max_steps, None,
+                                max_step)
+    n = a.y0.shape[1]
     if not (isinstance(P, np.ndarray) and P.dtype == np.float64 and P.flags.c_contiguous):
         raise ValueError("P must be a C-contiguous float64 array (on_stop may edit it in "
                          "place, so it is not copied)")
     if P.shape != (len(model.parameters), n):
         raise ValueError(f"P must have shape {(len(model.parameters), n)}, got {P.shape}")
-    t_eval = np.ascontiguousarray(t_eval)
     levels = np.zeros((0, n)) if levels is None else np.ascontiguousarray(levels, dtype=float)
     if levels.ndim != 2 or levels.shape[1] != n:
         raise ValueError(f"levels must have shape (n_levels, {n}), got {levels.shape}")
-    atol_v = np.ascontiguousarray(np.broadcast_to(atol_a.reshape(-1), (n_states,)),
-                                  dtype=float)
-    run = kernel(model.lane_form)
-    n_eval = t_eval.size
-    table = LaneStops(stops, on_stop)
-    y = np.ascontiguousarray(y0, dtype=float).copy()
-    t = np.full(n, t0)
-    f = np.zeros_like(y)
-    h = np.zeros(n)
-    rej_before = np.zeros(n, dtype=np.bool_)
-    fresh = np.ones(n, dtype=np.bool_)
-    lane_state = np.full(n, _RUNNING, dtype=np.int64)
-    if out is None:
-        Y = np.full((n, n_eval), np.nan)
-    else:
-        if not (isinstance(out, np.ndarray) and out.dtype == np.float64
-                and out.flags.c_contiguous and out.shape == (n, n_eval)):
-            raise ValueError(f"out must be a C-contiguous float64 array of shape "
-                             f"{(n, n_eval)}")
-        Y = out
-        Y.fill(np.nan)
-    eval_ptr = np.searchsorted(t_eval, t, side="left").astype(np.int64)
-    steps = np.zeros(n, dtype=np.int64)
-    rejs = np.zeros(n, dtype=np.int64)
-    nfev = np.zeros(n, dtype=np.int64)
-    cap = max(_CROSS_CAP, 2 * levels.shape[0])
-    cross_t = np.empty((n, cap))
-    cross_w = np.empty((n, cap), dtype=np.int64)
-    cross_d = np.empty((n, cap), dtype=np.int64)
-    n_cross = np.zeros(n, dtype=np.int64)
-    log = CrossingLog()
+    n_eval = np.asarray(a.t_eval).size
+    if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float64
+                                and out.flags.c_contiguous and out.shape == (n, n_eval)):
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {(n, n_eval)}")
+    drv = _CompiledDriver(model, a, P, levels, on_stop, rtol, max_step, max_steps, out,
+                          threads)
+    try:
+        return drv.run(throw)
+    finally:
+        drv.blocks.close()
 
-    def pain_now(sel: NDArray) -> NDArray:
-        return model.pain_of(y[:, sel], P[:, sel])
 
-    def g_of(sel: NDArray) -> NDArray:
-        return pain_now(sel)[None, :] - levels[:, sel]
+class _CompiledDriver(Driver):
+    """The compiled kernel of :class:`painsim.solver.Driver`: each call of the compiled
+    loop advances every lane to its next stop, ``t1``, a failure or a full crossing
+    buffer; the columns are the lanes."""
 
-    def apply_stops(sel: NDArray) -> None:
-        table.apply(y, sel, sel, t[sel])
+    def __init__(self, model: Any, a: Any, P: NDArray, levels: NDArray,
+                 on_stop: Callable[..., NDArray] | None, rtol: float, max_step: float,
+                 max_steps: int, out: NDArray | None, threads: int) -> None:
+        t0, self.t1, y0, atol_a, t_eval, stops = a
+        n_states, n = y0.shape
+        self.model, self.P, self.levels, self.on_stop = model, P, levels, on_stop
+        self.t0, self.has_g = t0, levels.shape[0] > 0
+        self.rtol, self.max_step, self.max_steps = float(rtol), float(max_step), max_steps
+        self.t_eval = np.ascontiguousarray(t_eval)
+        self.atol = np.ascontiguousarray(np.broadcast_to(atol_a.reshape(-1), (n_states,)),
+                                         dtype=float)
+        self.loop = kernel(model.lane_form)
+        self.stops = LaneStops(stops, on_stop)
+        self.log = CrossingLog()
+        self.y = np.ascontiguousarray(y0, dtype=float).copy()
+        self.t = np.full(n, t0)
+        self.f = np.zeros_like(self.y)
+        self.h = np.zeros(n)
+        self.rej_before = np.zeros(n, dtype=np.bool_)
+        self.fresh = np.ones(n, dtype=np.bool_)
+        self.lane_state = np.full(n, _RUNNING, dtype=np.int64)
+        if out is None:
+            self.Y = np.full((n, self.t_eval.size), np.nan)
+        else:
+            self.Y = out
+            self.Y.fill(np.nan)
+        self.eval_ptr = np.searchsorted(self.t_eval, self.t, side="left").astype(np.int64)
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.rejs = np.zeros(n, dtype=np.int64)
+        self.nfev = np.zeros(n, dtype=np.int64)
+        cap = max(_CROSS_CAP, 2 * levels.shape[0])
+        self.cross_t = np.empty((n, cap))
+        self.cross_w = np.empty((n, cap), dtype=np.int64)
+        self.cross_d = np.empty((n, cap), dtype=np.int64)
+        self.n_cross = np.zeros(n, dtype=np.int64)
+        self.all = np.arange(n)
+        self.no_g = np.zeros((0, n))
+        self.blocks = _Blocks(n, threads)
 
-    def jump(sel: NDArray, before: NDArray, after: NDArray) -> None:
-        log.jump(sel, t[sel], before, after)
+    def lanes(self, cols: NDArray) -> NDArray:
+        return cols
 
-    step_blocks = _Blocks(n, threads)
-    all_lanes = np.arange(n)
-    g_prev = np.ascontiguousarray(g_of(all_lanes)) if levels.shape[0] else np.zeros((0, n))
-    at_t0 = np.flatnonzero(table.next_time(all_lanes) <= t0)
-    if at_t0.size:
-        apply_stops(at_t0)
-        if levels.shape[0]:
-            g0 = g_of(at_t0)
-            jump(at_t0, g_prev[:, at_t0], g0)
-            g_prev[:, at_t0] = g0
-    while True:
-        stop_t = table.next_time(all_lanes)
-        step_blocks(lambda lo, hi, stop_t=stop_t: run(
-            t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
-            t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
-            float(rtol), atol_v, float(max_step), int(max_steps), lo, hi))
-        if n_cross.any():
+    def g_at(self, cols: NDArray) -> NDArray:
+        pain = self.model.pain_of(self.y[:, cols], self.P[:, cols])
+        return np.ascontiguousarray(pain[None, :] - self.levels[:, cols])
+
+    def moved(self, cols: NDArray) -> None:
+        pass  # advance() reads each lane's next stop from the table
+
+    def begin(self) -> bool:
+        return True  # the loop computes the first derivative and step (``fresh``)
+
+    def running(self) -> bool:
+        ls = self.lane_state
+        return bool(np.any((ls == _RUNNING) | (ls == _CHECK_FIRST)))
+
+    def advance(self) -> None:
+        stop_t = self.stops.next_time(self.all)
+        g = self.g_prev if self.has_g else self.no_g
+
+        def run(lo: int, hi: int) -> None:
+            self.loop(self.t, self.y, self.f, self.h, self.rej_before, self.fresh,
+                      self.lane_state, stop_t, self.t1, self.P, self.levels, g, self.t_eval,
+                      self.eval_ptr, self.Y, self.steps, self.rejs, self.nfev, self.cross_t,
+                      self.cross_w, self.cross_d, self.n_cross, self.rtol, self.atol,
+                      self.max_step, int(self.max_steps), lo, hi)
+
+        self.blocks(run)
+        n_cross = self.n_cross
+        if n_cross.any():  # hand the crossing buffers to the log
             has = np.flatnonzero(n_cross)
             cnt = n_cross[has]
             lane = np.repeat(has, cnt)
             col = np.arange(lane.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            log.add((lane, cross_w[lane, col], cross_t[lane, col], cross_d[lane, col]))
+            self.log.add((lane, self.cross_w[lane, col], self.cross_t[lane, col],
+                          self.cross_d[lane, col]))
             n_cross[:] = 0
-        lane_state[lane_state == _BUFFER_FULL] = _RUNNING
-        at_stop = np.flatnonzero(lane_state == _AT_STOP)
-        if at_stop.size:
-            before = g_prev[:, at_stop].copy()
-            apply_stops(at_stop)
-            if on_stop is not None:
-                fresh[at_stop] = True  # restart as a new initial-value problem
-                if levels.shape[0]:
-                    after = g_of(at_stop)
-                    jump(at_stop, before, after)
-                    g_prev[:, at_stop] = after
-            lane_state[at_stop] = _CHECK_FIRST
-        at_end = np.flatnonzero(lane_state == _STOP_AT_END)
+        self.lane_state[self.lane_state == _BUFFER_FULL] = _RUNNING
+        self.on = np.flatnonzero(self.lane_state == _AT_STOP)
+
+    def landed(self) -> NDArray:
+        return self.on
+
+    def restart(self, cols: NDArray) -> None:
+        self.fresh[cols] = True  # the loop restarts them as new initial-value problems
+
+    def after(self) -> None:
+        ls = self.lane_state
+        ls[self.on] = _CHECK_FIRST  # the loop runs its end-of-step checks first
+        at_end = np.flatnonzero(ls == _STOP_AT_END)
         if at_end.size:
-            apply_stops(at_end[table.next_time(at_end) <= t1])
-            lane_state[at_end] = _CHECK_FIRST  # the loop finds t >= t1 and finishes
-        if not np.any((lane_state == _RUNNING) | (lane_state == _CHECK_FIRST)):
-            break
-    status = lane_state
-    messages = status_messages(status, t)
-    cross = log.table()
-    step_blocks.close()
-    sol = Solution(t=t_eval, y=Y[None], t_final=t, y_final=y, status=status,
-                   message=messages, n_steps=steps, n_rejected=rejs, n_stops=table.count,
-                   nfev=int(nfev.sum()), crossings=cross)
-    raise_if_failed(sol, throw)
-    return sol
+            self.apply(at_end[self.stops.next_time(at_end) <= self.t1])
+            ls[at_end] = _CHECK_FIRST  # the loop finds t >= t1 and finishes
+
+    def result(self) -> Solution:
+        return self.solution(self.Y[None], self.t_eval, self.t, self.y, self.lane_state,
+                             self.steps, self.rejs, int(self.nfev.sum()))
 
 
 class _Blocks:

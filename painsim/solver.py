@@ -11,8 +11,9 @@ output of Shampine (1986), the same method as SciPy's ``RK45``. Its tableau and
 step-size controller are data, :data:`DOPRI5`, read by every backend; the NumPy kernel
 is a few named pieces that follow it (``_dp_stages``, ``_dp_error_norm``,
 ``_dp_factor``, ``_dense_coefficients``, ``_bisect_crossings``), working in place in
-preallocated arrays. :func:`integrate` drives them: stops, jumps, crossings, output
-times, status.
+preallocated arrays. :class:`Driver` does what happens between steps, for this kernel
+and the compiled one alike: stops, jumps, restarts, the crossing table, the
+:class:`Solution` and ``throw``.
 
 Pieces shared with the compiled backend (:mod:`painsim.compiled`), so both accept the
 same arguments, keep stops the same way and report the same way:
@@ -36,6 +37,7 @@ running lanes' slice of it (``a[..., lanes]``). Anything else is passed unchange
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -50,6 +52,7 @@ __all__ = [
     "STATUS_MESSAGES",
     "CrossingLog",
     "DormandPrince",
+    "Driver",
     "IntegrateArgs",
     "LaneStops",
     "Solution",
@@ -598,6 +601,135 @@ class CrossingLog:
         return crossing_table([p for p in self.pieces if p is not None])
 
 
+class Driver(ABC):
+    """What a forward integration does between steps, written once for both backends.
+
+    A subclass is a *kernel*: it advances its lanes, the NumPy one (:func:`integrate`)
+    every running lane by one step, the compiled one
+    (:func:`painsim.compiled.integrate_pain`) every lane to its next stop, the end or a
+    failure. The driver does the rest: the stops at ``t0``, each stop a lane lands on
+    (``on_stop`` through :class:`LaneStops`, the crossings its jump makes, the restart),
+    the crossing table (:class:`CrossingLog`), the :class:`Solution` and ``throw``.
+
+    A kernel keeps its lanes' times ``t`` (m,) and states ``y`` (n_states, m) in
+    *columns* (the NumPy kernel drops finished lanes from its working set; the compiled
+    kernel's columns are its lanes), sets ``t0``, ``stops``, ``log``, ``on_stop`` and
+    ``has_g`` (whether there are crossing quantities), and provides ``lanes(cols)``
+    (the lanes of columns), ``g_at(cols)`` (the crossing quantities at the columns'
+    present state, (n_g, m)), ``moved(cols)`` (their next stop changed), ``begin()``
+    (set up the first step; False when there is nothing to integrate), ``running()``,
+    ``advance()``, ``landed()`` (columns on their next stop after an accepted step),
+    ``restart(cols)`` (``on_stop`` changed their state: start them as new
+    initial-value problems), ``after()`` (arrivals and failures after the stops) and
+    ``result()`` (the :class:`Solution`, via :meth:`solution`).
+    """
+
+    t0: float
+    t: NDArray[np.float64]
+    y: NDArray[np.float64]
+    stops: LaneStops
+    log: CrossingLog
+    on_stop: Callable[..., ArrayLike] | None
+    has_g: bool
+    g_prev: NDArray[np.float64] | None = None  # g at each column's present state
+
+    def run(self, throw: bool) -> Solution:
+        """Integrate every lane; raise :func:`solver_error` when ``throw`` and one failed."""
+        self.stops_at_start()
+        if self.begin():
+            while self.running():
+                self.advance()
+                self.settle(self.landed())
+                self.after()
+        sol = self.result()
+        raise_if_failed(sol, throw)
+        return sol
+
+    def stops_at_start(self) -> None:
+        """Stops at ``t0`` act before the first step (a jump there may cross a level)."""
+        cols = np.arange(self.t.size)
+        if self.has_g:
+            self.g_prev = self.g_at(cols)
+        at = np.flatnonzero(self.stops.next_time(self.lanes(cols)) <= self.t0)
+        if at.size:
+            self.apply(at)
+            if self.has_g:
+                g0 = self.g_at(at)
+                self.log.jump(self.lanes(at), self.t[at], self.g_prev[:, at], g0)
+                self.g_prev[:, at] = g0
+
+    def apply(self, cols: NDArray[np.intp]) -> None:
+        """Apply the stops due to columns ``cols`` (each sits on its next stop)."""
+        self.stops.apply(self.y, cols, self.lanes(cols), self.t[cols])
+        self.moved(cols)
+
+    def settle(self, cols: NDArray[np.intp]) -> None:
+        """Columns ``cols`` landed on a stop: its effect, the restart, the jump's
+        crossings."""
+        if not cols.size:
+            return
+        before = self.g_prev[:, cols] if self.has_g else None  # a copy (fancy index)
+        self.apply(cols)
+        if self.on_stop is not None:
+            self.restart(cols)
+            if self.has_g:
+                after = self.g_at(cols)
+                self.log.jump(self.lanes(cols), self.t[cols], before, after)
+                self.g_prev[:, cols] = after
+
+    def solution(self, Y: NDArray[np.float64], t_eval: NDArray[np.float64],
+                 t_final: NDArray[np.float64], y_final: NDArray[np.float64],
+                 status: NDArray[np.int_], n_steps: NDArray[np.int_],
+                 n_rejected: NDArray[np.int_], nfev: int) -> Solution:
+        """The :class:`Solution` from the kernel's per-lane results and the driver's
+        stops and crossings."""
+        return Solution(t=t_eval, y=Y, t_final=t_final, y_final=y_final, status=status,
+                        message=status_messages(status, t_final), n_steps=n_steps,
+                        n_rejected=n_rejected, n_stops=self.stops.count, nfev=nfev,
+                        crossings=self.log.table())
+
+    # the kernel's part (see the class docstring)
+    @abstractmethod
+    def lanes(self, cols: NDArray[np.intp]) -> NDArray[np.intp]:
+        ...
+
+    @abstractmethod
+    def g_at(self, cols: NDArray[np.intp]) -> NDArray[np.float64]:
+        ...
+
+    @abstractmethod
+    def moved(self, cols: NDArray[np.intp]) -> None:
+        ...
+
+    @abstractmethod
+    def begin(self) -> bool:
+        ...
+
+    @abstractmethod
+    def running(self) -> bool:
+        ...
+
+    @abstractmethod
+    def advance(self) -> None:
+        ...
+
+    @abstractmethod
+    def landed(self) -> NDArray[np.intp]:
+        ...
+
+    @abstractmethod
+    def restart(self, cols: NDArray[np.intp]) -> None:
+        ...
+
+    @abstractmethod
+    def after(self) -> None:
+        ...
+
+    @abstractmethod
+    def result(self) -> Solution:
+        ...
+
+
 def _per_lane(args: Sequence[Any], n_lanes: int) -> list[bool]:
     return [isinstance(a, np.ndarray) and a.ndim >= 1 and a.shape[-1] == n_lanes for a in args]
 
@@ -946,18 +1078,20 @@ def integrate(
             args=args, t_eval=t_eval, rtol=rtol, atol=atol, stops=stops, on_stop=on_stop,
             first_step=first_step, max_step=max_step, max_steps=max_steps, step=step,
             crossings=crossings, save=save, throw=throw))
-    return _Driver(rhs, validate_integrate_args(t_span, y0, rtol, atol, t_eval, stops,
+    return _NumpyDriver(rhs, validate_integrate_args(t_span, y0, rtol, atol, t_eval, stops,
                                                 max_steps, step, max_step),
                    args=tuple(args), rtol=rtol, on_stop=on_stop, first_step=first_step,
                    max_step=max_step, max_steps=max_steps, step=step,
                    crossings=crossings, save=save).run(throw)
 
 
-class _Driver:
-    """One forward integration of :func:`integrate`, in named pieces.
+class _NumpyDriver(Driver):
+    """One forward integration of :func:`integrate`: the NumPy kernel of :class:`Driver`,
+    in named pieces.
 
     Per lane (global index) it keeps the results: output ``Y``, final time and state,
-    status and work counts. Per *working* lane it keeps the state of the integration:
+    status and work counts. Per *working* lane (a column) it keeps the state of the
+    integration:
     ``wid`` (the global index), ``t``, ``y``, ``f``, ``h``, the next stop and output
     pointers. Lanes that finish leave the working set when fewer than half are still
     active (:meth:`compact`). Crossings are found at the ends of accepted steps and
@@ -970,6 +1104,7 @@ class _Driver:
                  step: float | None, crossings: Callable[..., ArrayLike] | None,
                  save: Callable[..., ArrayLike] | None) -> None:
         self.rhs, self.on_stop, self.crossings, self.save = rhs, on_stop, crossings, save
+        self.has_g = crossings is not None
         self.t0, self.t1, y0, self.atol, self.t_eval, stops = a
         self.rtol, self.first_step, self.max_step = rtol, first_step, max_step
         self.max_steps, self.step = max_steps, step
@@ -1033,12 +1168,7 @@ class _Driver:
         return g
 
     # --- stops ---------------------------------------------------------------------
-    def apply_stops(self, sel: NDArray) -> None:
-        """Apply on_stop for working-set positions `sel` sitting on their next stop."""
-        self.stops.apply(self.y, sel, self.wid[sel], self.t[sel])
-        self.stop_t[sel] = self.stops.next_time(self.wid[sel])
-
-    def restart_after_stops(self, on: NDArray) -> None:
+    def restart(self, on: NDArray) -> None:
         """Lanes ``on`` jumped at a stop: re-read per-lane args that ``on_stop`` may have
         changed in place, and restart them as a new initial-value problem, so a large
         step cannot stride over a short transient the jump started."""
@@ -1055,15 +1185,8 @@ class _Driver:
                                                self.f[:, on[ok]],
                                                _take(a_on, self.lane_mask, np.flatnonzero(ok)))
         self.rejected_before[on] = False
-        if self.crossings is not None:
-            g_after = self.g_of(t[on], self.y[:, on], a_on)
-            self.jump_crossings(on, self.g_prev[:, on], g_after)
-            self.g_prev[:, on] = g_after
 
     # --- crossings -----------------------------------------------------------------
-    def jump_crossings(self, on: NDArray, g_before: NDArray, g_after: NDArray) -> None:
-        self.log.jump(self.wid[on], self.t[on], g_before, g_after)
-
     def detect_crossings(self, acc: NDArray, t_new: NDArray, y_new: NDArray,
                          h_use: NDArray) -> None:
         """Compare g at the ends of accepted steps; defer the bisection of changes."""
@@ -1174,28 +1297,41 @@ class _Driver:
         self.Y[:, self.wid[lanes], idx] = self.saved(t_eval[idx], yi, lanes)
         eval_ptr[due] += cnt
 
-    # --- the run -------------------------------------------------------------------
-    def solution(self, y_final: NDArray) -> Solution:
-        return Solution(t=self.t_eval, y=self.Y, t_final=self.t_fin, y_final=y_final,
-                        status=self.status, message=status_messages(self.status, self.t_fin),
-                        n_steps=self.steps_g, n_rejected=self.rej_g, n_stops=self.stops.count,
-                        nfev=self.nfev, crossings=self.log.table())
+    # --- the kernel's part of Driver ---------------------------------------------------
+    def lanes(self, cols: NDArray) -> NDArray:
+        return self.wid[cols]
 
-    def start(self) -> bool:
-        """Stops at t0, the first derivative and step; False for a zero-length span."""
+    def g_at(self, cols: NDArray) -> NDArray:
+        return self.g_of(self.t[cols], self.y[:, cols], _take(self.a, self.lane_mask, cols))
+
+    def moved(self, cols: NDArray) -> None:
+        self.stop_t[cols] = self.stops.next_time(self.wid[cols])
+
+    def running(self) -> bool:
+        return bool(np.any(self.active))
+
+    def landed(self) -> NDArray:
+        return self.on
+
+    def result(self) -> Solution:
+        if np.any(self.active):  # pragma: no cover - loop exits only when no lane is active
+            self.finish(np.flatnonzero(self.active), -1)
+        self.bisect_pending()
+        # a failed lane's output after its failure stays NaN
+        return self.solution(self.Y, self.t_eval, self.t_fin, self.y_fin, self.status,
+                             self.steps_g, self.rej_g, self.nfev)
+
+    # --- the run -------------------------------------------------------------------
+    def begin(self) -> bool:
+        """The first derivative and step (after the stops at t0); False for a
+        zero-length span, whose output is then the state after those stops."""
         t0, t1 = self.t0, self.t1
-        self.g_prev = self.g_of(self.t, self.y, self.a) if self.crossings is not None else None
-        # stops at t0 act before the first step
-        at_t0 = np.flatnonzero(self.stop_t <= t0)
-        if at_t0.size:
-            self.apply_stops(at_t0)
-            if self.crossings is not None:
-                g0 = self.g_of(self.t, self.y, self.a)
-                self.jump_crossings(at_t0, self.g_prev[:, at_t0], g0[:, at_t0])
-                self.g_prev = g0
-        if t1 == t0:
-            return False
         n_lanes = self.t.size
+        if t1 == t0:
+            for j in range(self.n_eval):
+                self.Y[:, :, j] = self.saved(np.full(n_lanes, t0), self.y, None)
+            self.y_fin, self.active = self.y, np.zeros(n_lanes, dtype=bool)
+            return False
         self.f = self.call(self.t, self.y, self.a)
         if self.step is not None:
             h = np.full(n_lanes, float(self.step))
@@ -1212,23 +1348,8 @@ class _Driver:
         self.active = self.t < t1
         return True
 
-    def run(self, throw: bool) -> Solution:
-        if not self.start():  # a zero-length span: the state after the stops at t0
-            for j in range(self.n_eval):
-                self.Y[:, :, j] = self.saved(np.full(self.t.size, self.t0), self.y, None)
-            return self.solution(self.y)
-        while np.any(self.active):
-            self.iterate()
-        if np.any(self.active):  # pragma: no cover - loop exits only when no lane is active
-            self.finish(np.flatnonzero(self.active), -1)
-        self.bisect_pending()
-        # a failed lane's output after its failure stays NaN
-        sol = self.solution(self.y_fin)
-        raise_if_failed(sol, throw)
-        return sol
-
-    def iterate(self) -> None:
-        """One step of every active lane, then its stops, arrivals and failures."""
+    def advance(self) -> None:
+        """One step of every active lane (:meth:`landed` then gives those on a stop)."""
         active = self.active
         m = active.size
         if np.count_nonzero(active) < 0.5 * m:
@@ -1272,15 +1393,10 @@ class _Driver:
             h = np.where(accept & clipped, np.maximum(h_next, h), np.where(active, h_next, h))
             self.h = np.minimum(h, self.max_step)
         self.rejected_before = rejected
-        # lanes on a stop: apply effects, refresh f (the state jumped)
-        on = np.flatnonzero(accept & (self.stop_t <= self.t))
-        if on.size:
-            self.apply_stops(on)
-            if self.on_stop is not None:
-                self.restart_after_stops(on)
-        self.arrive_or_fail()
+        # lanes on a stop: the driver applies the effects and restarts them
+        self.on = np.flatnonzero(accept & (self.stop_t <= self.t))
 
-    def arrive_or_fail(self) -> None:
+    def after(self) -> None:
         """Lanes at t1 finish with status 0; too many steps -1; too small a step -2."""
         active, t, t1 = self.active, self.t, self.t1
         # a lane within a few ulps of t1 (a stop just before the end) has arrived: the
@@ -1290,7 +1406,7 @@ class _Driver:
                               & (t1 - t <= DOPRI5.arrive_ulps * np.spacing(abs(t1))))
         if near.size:
             t[near] = t1
-            self.apply_stops(near[self.stop_t[near] <= t1])
+            self.apply(near[self.stop_t[near] <= t1])
         done = np.flatnonzero(active & (t >= t1))
         if done.size:
             for j in np.flatnonzero(self.t_eval >= t1):

@@ -194,3 +194,30 @@ def test_the_data_flow_names_modules_in_the_order_of_the_pipeline():
     assert {"cohort", "protocols", "solver", "outcomes", "summary"} <= imported["engine"]
     assert "outcomes" in imported["summary"]
     assert "cohort" in imported["scenario"] and "summary" in imported["results"]
+
+
+def _calls(source: str) -> set[str]:
+    """Names of the functions and classes ``source`` calls (``f(...)``, ``m.f(...)``)."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            out.add(f.id if isinstance(f, ast.Name) else getattr(f, "attr", ""))
+    return out
+
+
+def test_what_happens_between_steps_is_written_once_in_the_solvers_driver():
+    """Issue #18: stops, jumps, the crossing table, the Solution and ``throw`` live in
+    ``solver.Driver``; both backends' kernels derive from it, and no other module builds
+    a Solution, applies ``on_stop`` or records crossings itself."""
+    once = {"Solution", "apply_on_stop", "stop_jumps", "crossing_table", "raise_if_failed",
+            "status_messages"}
+    for m in MODULES:
+        if m == "solver":
+            continue
+        found = _calls((PACKAGE / f"{m}.py").read_text()) & once
+        assert not found, f"{m} calls {sorted(found)}, which only the solver's driver may"
+    bases = {m: {b.id for node in ast.walk(ast.parse((PACKAGE / f"{m}.py").read_text()))
+                 if isinstance(node, ast.ClassDef) for b in node.bases
+                 if isinstance(b, ast.Name)} for m in ("solver", "compiled")}
+    assert "Driver" in bases["solver"] and "Driver" in bases["compiled"]
