@@ -114,10 +114,10 @@ def _relapse_plot(result: SimulationResult, out: Path, confidence: float) -> lis
     censoring ticks and the numbers at risk under the plot."""
     p = result.patients
     data = {}
-    for arm in result.arms:
-        a = p[(p.arm == arm) & p.relief.astype(bool)]
-        data[arm] = (a.days_relief_to_relapse_or_censor.to_numpy(dtype=float),
-                     a.relapse.to_numpy(dtype=bool))
+    for arm in result.arms:  # two columns of the rows needed, not every column's rows
+        rows = ((p.arm == arm) & p.relief.astype(bool)).to_numpy()
+        data[arm] = (p.days_relief_to_relapse_or_censor.to_numpy(dtype=float)[rows],
+                     p.relapse.to_numpy(dtype=bool)[rows])
     fig, ax, tab = _figure(
         "Relapse-free fraction after relief (Kaplan–Meier)",
         f"Band: pointwise {confidence:.0%} confidence interval (Greenwood, log-log). "

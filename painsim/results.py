@@ -80,6 +80,23 @@ def check_table_format(table_format: Any) -> str:
     return table_format
 
 
+def _release_freed_memory() -> None:
+    """Give the heap's free pages back to the operating system (glibc's ``malloc_trim``;
+    nothing elsewhere).
+
+    Tables and logs built from many chunk-sized arrays leave the C heap full of free
+    holes between the arrays still in use; glibc keeps those pages (they count in the
+    process's resident memory) until asked. Called between the large steps of a run.
+    """
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):  # not glibc
+        return
+    trim(0)
+
+
 def estimate_memory_bytes(s: Scenario) -> int:
     """Rough peak memory of a run: daily pain per arm and patient, states, tables."""
     days = int(s.horizon_days) + 1
@@ -142,10 +159,12 @@ class ScenarioRun:
         from .engine import simulate
 
         s = self.scenario
-        return simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
-                        epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
-                        workers=self.workers, backend=self.backend, threads=self.threads,
-                        executor=executor, progress=progress)
+        result = simulate(list(s.arms), s.cohort, s.horizon_days, outcomes=s.outcomes,
+                          epoch_days=s.epoch_days, rtol=s.rtol, atol=s.atol,
+                          workers=self.workers, backend=self.backend, threads=self.threads,
+                          executor=executor, progress=progress)
+        _release_freed_memory()
+        return result
 
     def write(self, result: SimulationResult, *, command: str = "",
               wall_seconds: float = 0.0) -> list[str]:
@@ -446,11 +465,17 @@ def write_results(result: SimulationResult, out: str | Path, *,
                 frame.to_csv(tmp / file, index=index, float_format="%.6g")
             return file
 
+        # blocks: a Parquet file has one row group per block (their sizes are part of the
+        # file); a CSV file is the same for any, so it is written in smaller ones (memory)
+        csv = table_format == "csv"
         files = []
         s_out = result.summary.copy()
         s_out.insert(0, "note", DISCLAIMER)
-        files += [table(s_out, "summary", index=True), table(result.patients, "patients"),
-                  _stream_table(result.event_blocks(), tmp, "events", table_format)]
+        files += [table(s_out, "summary", index=True), table(result.patients, "patients")]
+        _release_freed_memory()
+        files.append(_stream_table(result.event_blocks(250_000 if csv else 1_000_000), tmp,
+                                   "events", table_format))
+        _release_freed_memory()
         if result.patients.phenotype.nunique() > 1:
             cols = ["baseline_pain", "pain_short_term", "change_short_term",
                     "responder_pct", "relief", "relapse", "durable_response", "sessions"]
@@ -459,8 +484,9 @@ def write_results(result: SimulationResult, out: str | Path, *,
                 ["arm", "phenotype"], sort=False).size())
             files.append(table(by, "summary_by_phenotype", index=True))
         if trajectories:  # streamed: the long table is the largest thing written
-            files.append(_stream_table(result.trajectory_blocks(), tmp, "trajectories",
-                                       table_format))
+            files.append(_stream_table(result.trajectory_blocks(2_000 if csv else 10_000),
+                                       tmp, "trajectories", table_format))
+            _release_freed_memory()
         if plots:
             from .plots import plot_all
 

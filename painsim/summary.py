@@ -12,6 +12,7 @@ curves and the event log; :func:`load` reads a saved result back.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -67,18 +68,20 @@ def event_blocks(logs: list[dict[str, NDArray]], names: tuple[str, ...],
         if not mine:
             continue
         cols = {k: np.concatenate([lg[k] for lg in mine]) for k in ("patient", "day")}
+        tables = {}  # kind and detail: codes into one table of names, looked up per block
         for k, names_k in (("kind", "kinds"), ("detail", "details")):
             off = np.cumsum([0] + [len(lg[names_k]) for lg in mine])
-            table = np.concatenate([lg[names_k] for lg in mine])
-            cols[k] = table[np.concatenate([lg[k] + o for lg, o in zip(mine, off,
-                                                                          strict=False)])]
+            tables[k] = np.concatenate([lg[names_k] for lg in mine])
+            cols[k] = np.concatenate([lg[k] + o for lg, o in zip(mine, off, strict=False)])
         order = np.lexsort((cols["day"], cols["patient"]))  # stable: ties in log order
         size = max(order.size, 1) if rows is None else rows
         for lo in range(0, max(order.size, 1 if rows is None else 0), size):
             o = order[lo:lo + size]
+            # every column is a new array: the frame takes them as they are (copy=False)
             yield pd.DataFrame({"arm": np.full(o.size, names[a], dtype=object),
                                 "patient": cols["patient"][o], "day": cols["day"][o],
-                                "kind": cols["kind"][o], "detail": cols["detail"][o]})
+                                "kind": tables["kind"][cols["kind"][o]],
+                                "detail": tables["detail"][cols["detail"][o]]}, copy=False)
 
 
 @dataclass(frozen=True)
@@ -269,9 +272,11 @@ class SimulationResult:
             n, m = p.shape
             for lo in range(0, n, patients):
                 hi = min(n, lo + patients)
+                # new arrays (pain copied: the block must not write into self.pain), kept
+                # as they are (copy=False: not copied again into one 2-D float block)
                 yield pd.DataFrame({"arm": arm, "patient": np.repeat(np.arange(lo, hi), m),
                                     "day": np.tile(self.days, hi - lo),
-                                    "pain_0_10": p[lo:hi].ravel()})
+                                    "pain_0_10": p[lo:hi].flatten()}, copy=False)
 
 
 @dataclass
@@ -316,12 +321,19 @@ class ArmOutcomes:
 def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
                  runs: dict[str, ArmOutcomes], o: Outcomes,
                  horizon: float) -> SimulationResult:
-    """Assemble per-patient tables, the per-arm summary and the event log."""
+    """Assemble per-patient tables, the per-arm summary and the event log.
+
+    The runs' outcome columns and event logs are moved into the result: each run's
+    ``outcomes`` and ``log`` are left empty.
+    """
     import pandas as pd
 
     names = tuple(a.name for a in arms)
     per = {a: runs[a].outcomes for a in names}  # computed per chunk by the engine
     rows, summary, curves, logs = [], [], {}, []
+    # one object per distinct detail text, shared by every arm's log: flares are the
+    # same in every arm, and the thresholds' texts repeat between patients
+    share = {}.setdefault
     ref = per[names[0]]
     rng = np.random.default_rng([cohort.seed, 7])
     for a in names:
@@ -330,11 +342,13 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         lg, run.log = run.log, {}  # rebuilt below with the outcome rows; the old copy goes
         rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
         base = v["baseline_pain"]
-        extra_detail = [f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel]
-        extra_detail += [f"pain >= {(1 - o.relapse_fraction) * base[i]:.2f}" for i in rlp]
         kinds = np.array(lg["kinds"] + ["relief", "relapse"], dtype=object)
         n_k = len(lg["kinds"])
-        details = np.array(lg["details"] + extra_detail, dtype=object)
+        details = np.array([share(x, x) for x in itertools.chain(
+            lg["details"],
+            (f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel),
+            (f"pain >= {(1 - o.relapse_fraction) * base[i]:.2f}" for i in rlp))],
+            dtype=object)
         n_d = len(lg["details"])
         # compact: codes into the name arrays (the table is built on demand)
         log = {
@@ -398,17 +412,23 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         summary.append(_with_intervals(row, _intervals_of(v, o, horizon, rt, ev, {
             what: np.bincount(lanes[kinds == what], minlength=cohort.n)
             for what in ("soreness", "bruising")})))
+    # one table from whole columns: each arm's column is released once joined, and the
+    # frame keeps the joined arrays as they are (copy=False: no consolidation into 2-D
+    # blocks, which would hold the table twice while it is built)
+    columns = {"arm": np.repeat(np.array(names, dtype=object), cohort.n),
+               "patient": np.tile(np.arange(cohort.n), len(names)),
+               "phenotype": np.tile(sample.phenotype, len(names)).astype(object)}
+    for k in list(rows[0]):
+        columns[k] = np.concatenate([v.pop(k) for v in rows])
+    columns["solver_status"] = np.concatenate([runs[a].status for a in names])
+    # the parameters each patient was drawn with (model order)
+    columns.update({f"param_{p}": np.tile(sample.params[j], len(names))
+                    for j, p in enumerate(cohort.model.parameter_names)})
+    patients = pd.DataFrame(columns, copy=False)
+    del columns
     return SimulationResult(
         arms=names, days=runs[names[0]].days, pain={a: runs[a].pain for a in names},
-        patients=pd.DataFrame({  # one table from whole columns: no per-arm copies
-            "arm": np.repeat(np.array(names, dtype=object), cohort.n),
-            "patient": np.tile(np.arange(cohort.n), len(names)),
-            "phenotype": np.tile(sample.phenotype, len(names)).astype(object),
-            **{k: np.concatenate([v[k] for v in rows]) for k in rows[0]},
-            "solver_status": np.concatenate([runs[a].status for a in names]),
-            # the parameters each patient was drawn with (model order)
-            **{f"param_{p}": np.tile(sample.params[j], len(names))
-               for j, p in enumerate(cohort.model.parameter_names)}}),
+        patients=patients,
         summary=pd.DataFrame(summary).set_index("arm"),
         event_log=logs,
         status={a: runs[a].status for a in names}, relapse_curves=curves)

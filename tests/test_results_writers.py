@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -302,6 +303,16 @@ def test_streamed_trajectories_are_the_table_written_at_once(tmp_path, table_for
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / name), whole)
     with pytest.raises(ps.ParameterError, match="patients"):
         next(res.trajectory_blocks(patients=0))
+    # a block owns its numbers (the frame is built without copying them again): writing
+    # into it cannot reach the result's daily pain
+    assert not any(np.shares_memory(b["pain_0_10"].to_numpy(), p)
+                   for b in blocks for p in res.pain.values())
+
+
+def test_releasing_freed_memory_between_steps_is_harmless():
+    from painsim.results import _release_freed_memory
+
+    assert _release_freed_memory() is None  # glibc's malloc_trim, or nothing elsewhere
 
 
 def test_event_blocks_and_days_are_the_event_table_read_in_pieces(tmp_path):
