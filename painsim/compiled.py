@@ -489,7 +489,7 @@ def integrate_pain(
     levels = np.zeros((0, n)) if levels is None else np.ascontiguousarray(levels, dtype=float)
     if levels.ndim != 2 or levels.shape[1] != n:
         raise ValueError(f"levels must have shape (n_levels, {n}), got {levels.shape}")
-    n_eval = np.asarray(a.t_eval).size
+    n_eval = a.t_eval.size
     if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float64
                                 and out.flags.c_contiguous and out.shape == (n, n_eval)):
         raise ValueError(f"out must be a C-contiguous float64 array of shape {(n, n_eval)}")
@@ -562,7 +562,7 @@ class _CompiledDriver(Driver):
         ls = self.lane_state
         return bool(np.any((ls == _RUNNING) | (ls == _CHECK_FIRST)))
 
-    def advance(self) -> None:
+    def advance(self) -> NDArray:
         stop_t = self.stops.next_time(self.all)
         g = self.g_prev if self.has_g else self.no_g
 
@@ -584,9 +584,7 @@ class _CompiledDriver(Driver):
                           self.cross_d[lane, col]))
             n_cross[:] = 0
         self.lane_state[self.lane_state == _BUFFER_FULL] = _RUNNING
-        self.on = np.flatnonzero(self.lane_state == _AT_STOP)
-
-    def landed(self) -> NDArray:
+        self.on = np.flatnonzero(self.lane_state == _AT_STOP)  # after() reads it too
         return self.on
 
     def restart(self, cols: NDArray) -> None:

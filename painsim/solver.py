@@ -618,8 +618,8 @@ class Driver(ABC):
     (the lanes of columns), ``g_at(cols)`` (the crossing quantities at the columns'
     present state, (n_g, m)), ``moved(cols)`` (their next stop changed), ``begin()``
     (set up the first step; False when there is nothing to integrate), ``running()``,
-    ``advance()``, ``landed()`` (columns on their next stop after an accepted step),
-    ``restart(cols)`` (``on_stop`` changed their state: start them as new
+    ``advance()`` (advance the lanes; returns the columns that landed on their next stop
+    after an accepted step), ``restart(cols)`` (``on_stop`` changed their state: start them as new
     initial-value problems), ``after()`` (arrivals and failures after the stops) and
     ``result()`` (the :class:`Solution`, via :meth:`solution`).
     """
@@ -638,8 +638,7 @@ class Driver(ABC):
         self.stops_at_start()
         if self.begin():
             while self.running():
-                self.advance()
-                self.settle(self.landed())
+                self.settle(self.advance())
                 self.after()
         sol = self.result()
         raise_if_failed(sol, throw)
@@ -710,11 +709,7 @@ class Driver(ABC):
         ...
 
     @abstractmethod
-    def advance(self) -> None:
-        ...
-
-    @abstractmethod
-    def landed(self) -> NDArray[np.intp]:
+    def advance(self) -> NDArray[np.intp]:
         ...
 
     @abstractmethod
@@ -1310,9 +1305,6 @@ class _NumpyDriver(Driver):
     def running(self) -> bool:
         return bool(np.any(self.active))
 
-    def landed(self) -> NDArray:
-        return self.on
-
     def result(self) -> Solution:
         if np.any(self.active):  # pragma: no cover - loop exits only when no lane is active
             self.finish(np.flatnonzero(self.active), -1)
@@ -1348,8 +1340,8 @@ class _NumpyDriver(Driver):
         self.active = self.t < t1
         return True
 
-    def advance(self) -> None:
-        """One step of every active lane (:meth:`landed` then gives those on a stop)."""
+    def advance(self) -> NDArray:
+        """One step of every active lane; returns the columns that landed on a stop."""
         active = self.active
         m = active.size
         if np.count_nonzero(active) < 0.5 * m:
@@ -1394,7 +1386,7 @@ class _NumpyDriver(Driver):
             self.h = np.minimum(h, self.max_step)
         self.rejected_before = rejected
         # lanes on a stop: the driver applies the effects and restarts them
-        self.on = np.flatnonzero(accept & (self.stop_t <= self.t))
+        return np.flatnonzero(accept & (self.stop_t <= self.t))
 
     def after(self) -> None:
         """Lanes at t1 finish with status 0; too many steps -1; too small a step -2."""
