@@ -47,6 +47,7 @@ Writes ``benchmarks/results/run.json`` (rows + machine) and prints a Markdown ta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -175,15 +176,21 @@ def _measure(method: str, n: int, days: float, row: dict, acc: np.ndarray, wl) -
 
 def _engine(method: str, arms: list, cohort, days: float, row: dict):
     """``painsim.simulate`` end to end (``method``: ``engine:<backend>:<workers>`` or
-    ``engine:<backend>:<workers>:<threads>``); fills ``row``, returns the result. JIT
-    (``timings["compile_s"]``) is reported apart from the wall time."""
+    ``engine:<backend>:<workers>:<threads>``, either with ``:spool`` added: daily pain
+    kept in files, ``simulate(spool=...)``, in a temporary folder beside this script, on
+    disk); fills ``row``, returns the result. JIT (``timings["compile_s"]``) is reported
+    apart from the wall time."""
     import painsim as ps
 
-    _, backend, workers, *threads = method.split(":")
-    tic = time.perf_counter()
-    res = ps.simulate(arms, cohort, horizon_days=days, backend=backend,
-                      workers=int(workers), threads=int(threads[0]) if threads else 1)
-    wall = time.perf_counter() - tic
+    _, backend, workers, *rest = method.split(":")
+    spool = rest[-1:] == ["spool"]
+    threads = rest[:-1] if spool else rest
+    with tempfile.TemporaryDirectory(dir=HERE) if spool else contextlib.nullcontext() as sp:
+        tic = time.perf_counter()
+        res = ps.simulate(arms, cohort, horizon_days=days, backend=backend,
+                          workers=int(workers), threads=int(threads[0]) if threads else 1,
+                          spool=sp)
+        wall = time.perf_counter() - tic
     compile_s = res.timings.get("compile_s", 0.0)
     row.update(seconds=wall - compile_s, jit_s=compile_s,
                phases={k: round(v, 3) for k, v in res.timings.items()},

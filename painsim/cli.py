@@ -358,10 +358,10 @@ def _run(file: Path, out: Path, patients: int | None, seed: int | None, force: b
     need, have = estimate_memory_bytes(s), _available_memory()
     if have is not None and need > 0.8 * have:
         raise click.ClickException(
-            f"{file}: cohort.patients: {s.patients:,} patients x {len(s.arms)} arms x "
-            f"{int(s.horizon_days) + 1} days needs about {need / 2**30:.1f} GiB; this "
+            f"{file}: cohort.patients: {s.patients:,} patients x {len(s.arms)} arms needs "
+            f"about {need / 2**30:.1f} GiB of memory (tables and event log); this "
             f"machine has {have / 2**30:.1f} GiB available. Use fewer patients "
-            "(--patients) or set outputs.trajectories = false.")
+            "(--patients).")
     for stale in remove_stale_temporaries(out):
         click.echo(f"removed {stale}: the temporary folder of an interrupted run", err=True)
     _say(verbose, quiet, f"scenario {file} (seed {s.seed}): {s.patients:,} patients, arms "

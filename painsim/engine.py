@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ from .model import Model
 from .outcomes import Outcomes, patient_outcomes
 from .protocols import MAX_DAY, Arm
 from .solver import integrate
+from .spool import drop_pages, pain_file, release_freed_memory
 from .summary import ArmOutcomes, SimulationResult, build_result
 
 __all__ = ["check_threads", "simulate"]
@@ -228,6 +230,7 @@ def simulate(
     backend: str = "numpy",
     executor: Any = None,
     threads: int = 1,
+    spool: str | os.PathLike[str] | None = None,
 ) -> SimulationResult:
     """Simulate a study: every arm on the same virtual patients and flares.
 
@@ -286,6 +289,16 @@ def simulate(
         NumPy backend refuses more than 1): blocks of lanes are advanced at once without
         the GIL, so one process uses several cores. Results are bit-identical for any
         number. ``workers * threads`` beyond the cores oversubscribes them.
+    spool : str or Path, optional
+        An existing folder to keep daily pain in instead of memory: one file per arm
+        (``pain_0.npy``, ``pain_1.npy``, ... in arm order; float64, ``(patients, days)``,
+        NumPy's array format), written as each chunk finishes, its disk space reserved
+        before any work starts. The result's ``pain`` then holds memory maps of those
+        files (:mod:`painsim.spool`): the operating system pages them in as they are
+        read and out again, so a run holds at most a chunk of daily pain rather than
+        ``8 * patients * days`` bytes an arm. The numbers are bit-identical to a run
+        without it. The files must stay while the result is used; removing them is the
+        caller's (``painsim run`` keeps them in a temporary folder beside its results).
 
     Returns
     -------
@@ -305,16 +318,24 @@ def simulate(
     >>> list(res.summary.index)
     ['none', 'DN']
     """
+    if spool is not None and (not isinstance(spool, str | os.PathLike)
+                              or not Path(spool).is_dir()):
+        raise ParameterError("spool", spool, "an existing folder (or None)")
     compile_s = _check_arguments(arms, cohort, horizon_days, outcomes, epoch_days, chunk_size,
                                  rtol, atol, progress, workers, backend, executor, threads)
     outcomes = _settled_outcomes(outcomes, horizon_days)
     _check_arms(arms, cohort.model, horizon_days)
     plan = _Chunking.of(cohort.n, arms, workers, executor, chunk_size)
     n, n_days = cohort.n, math.floor(horizon_days) + 1
-    # daily pain is written in place by whoever integrates (forked workers: shared memory);
-    # Dask tasks return theirs, written here as each chunk arrives
-    pain = [_shared_array((n, n_days)) if plan.parallel else np.empty((n, n_days))
-            for _ in arms]
+    # daily pain is written in place by whoever integrates (forked workers: shared memory,
+    # or a shared map of the spool's files); Dask tasks return theirs, written here as
+    # each chunk arrives
+    if spool is not None:
+        pain = [pain_file(Path(spool) / f"pain_{i}.npy", (n, n_days))
+                for i in range(len(arms))]
+    else:
+        pain = [_shared_array((n, n_days)) if plan.parallel else np.empty((n, n_days))
+                for _ in arms]
     job = Job(model=cohort.model, cohort=cohort, arms=tuple(arms),
               horizon=float(horizon_days), epoch=float(epoch_days), outcomes=outcomes,
               seed=cohort.seed, rtol=rtol, atol=atol, backend=backend, threads=threads,
@@ -520,6 +541,7 @@ def _assemble(job: Job, plan: _Chunking, ran: _Ran, pain: list[NDArray[np.float6
             parts = [r.pop(i) for r in ran.chunk_runs]  # released once merged
         runs[a.name] = _merge(parts, plan.chunk)
         runs[a.name].pain = pain[i]
+        release_freed_memory()  # the chunks' arrays, merged: their pages, not the peak
         for p in parts:
             for k in ("decide_s", "integrate_s", "outcomes_s"):
                 timings[k] += p.timings[k]
@@ -673,6 +695,12 @@ def _arm_run(job: Job, i: int, sample: CohortSample, lo: int, hi: int) -> ArmOut
                  pain_out=out).run()
     tic = time.perf_counter()
     values = patient_outcomes(tr, job.outcomes, job.horizon)
+    if isinstance(out, np.memmap):  # pain kept in a file: give its pages back
+        # columns such as the pain on a report day are views of it: copied first, or
+        # every later read of them (merging, pickling) would page the whole chunk in
+        values = {k: np.array(v) if np.may_share_memory(v, out) else v
+                  for k, v in values.items()}
+        drop_pages(out)
     timings = {**tr.timings, "outcomes_s": time.perf_counter() - tic}
     # crossings and session lists are summed up in the outcomes: none of them goes back
     # through a pipe; pain does only when it is not already in place
@@ -723,6 +751,7 @@ def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.f
     def keep(run: ArmOutcomes, i: int, lo: int) -> None:
         rows, run.pain = run.pain, None
         pain[i][lo:lo + rows.shape[0]] = rows
+        drop_pages(pain[i][lo:lo + rows.shape[0]])
 
     job_f = client.scatter(job, broadcast=True, hash=False)
     futures = {client.submit(_chunk_task, sp, job_f, pure=False): k

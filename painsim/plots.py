@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .outcomes import DISCLAIMER, km_confidence_band
+from .spool import drop_pages
 from .summary import SimulationResult
 
 if TYPE_CHECKING:
@@ -255,6 +256,23 @@ def _comparison_plot(result: SimulationResult, out: Path) -> list[str]:
     return save_figure(fig, out, "arm_comparison")
 
 
+def _daily_percentiles(p: np.ndarray, q: list[float], days: int = 16,
+                       rows: int = 8192) -> np.ndarray:
+    """``np.nanpercentile(p, q, axis=0)``, a block of ``days`` columns at a time (each
+    column's percentiles are computed alone, so the blocks change no value). Pain kept
+    in a file (:mod:`painsim.spool`) is read ``rows`` patients at a time, their pages
+    given back after each: a column block touches every page of the file."""
+    n, m = p.shape
+    out = np.empty((len(q), m))
+    for d0 in range(0, m, days):
+        block = np.empty((n, min(days, m - d0)))
+        for r0 in range(0, n, rows):
+            block[r0:r0 + rows] = p[r0:r0 + rows, d0:d0 + days]
+            drop_pages(p[r0:r0 + rows])
+        out[:, d0:d0 + days] = np.nanpercentile(block, q, axis=0)
+    return out
+
+
 def plot_all(result: SimulationResult, out: Path, sessions: dict[str, np.ndarray], *,
              confidence: float = 0.95) -> list[str]:
     """Write the three plots into ``out``, each as PNG and SVG; returns their file names.
@@ -278,8 +296,7 @@ def plot_all(result: SimulationResult, out: Path, sessions: dict[str, np.ndarray
                       "spread between patients, not an interval of the median). Ticks: "
                       "session days.")
     for k, arm in enumerate(result.arms):
-        p = result.pain[arm]
-        lo, med, hi = np.nanpercentile(p, [10, 50, 90], axis=0)
+        lo, med, hi = _daily_percentiles(result.pain[arm], [10, 50, 90])
         (line,) = ax.plot(result.days, med, label=arm, lw=1.6)
         ax.fill_between(result.days, lo, hi, color=line.get_color(), alpha=0.15, lw=0)
         s = sessions.get(arm, np.zeros(0))

@@ -36,6 +36,7 @@ from .outcomes import (
     short_term_day,
     study_summary,
 )
+from .spool import drop_pages, release_freed_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -274,9 +275,11 @@ class SimulationResult:
                 hi = min(n, lo + patients)
                 # new arrays (pain copied: the block must not write into self.pain), kept
                 # as they are (copy=False: not copied again into one 2-D float block)
+                rows = np.array(p[lo:hi]).ravel()
+                drop_pages(p[lo:hi])  # pain kept in a file: its pages are read, done
                 yield pd.DataFrame({"arm": arm, "patient": np.repeat(np.arange(lo, hi), m),
                                     "day": np.tile(self.days, hi - lo),
-                                    "pain_0_10": p[lo:hi].flatten()}, copy=False)
+                                    "pain_0_10": rows}, copy=False)
 
 
 @dataclass
@@ -412,14 +415,18 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         summary.append(_with_intervals(row, _intervals_of(v, o, horizon, rt, ev, {
             what: np.bincount(lanes[kinds == what], minlength=cohort.n)
             for what in ("soreness", "bruising")})))
+        del lg, d_change, d_resp
+        release_freed_memory()
     # one table from whole columns: each arm's column is released once joined, and the
     # frame keeps the joined arrays as they are (copy=False: no consolidation into 2-D
     # blocks, which would hold the table twice while it is built)
     columns = {"arm": np.repeat(np.array(names, dtype=object), cohort.n),
                "patient": np.tile(np.arange(cohort.n), len(names)),
                "phenotype": np.tile(sample.phenotype, len(names)).astype(object)}
-    for k in list(rows[0]):
+    for j, k in enumerate(list(rows[0])):
         columns[k] = np.concatenate([v.pop(k) for v in rows])
+        if j % 8 == 7:
+            release_freed_memory()
     columns["solver_status"] = np.concatenate([runs[a].status for a in names])
     # the parameters each patient was drawn with (model order)
     columns.update({f"param_{p}": np.tile(sample.params[j], len(names))

@@ -495,11 +495,16 @@ def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path: Pat
     proc = _start(f, out, signal_on_write=signal.SIGKILL)  # nothing can clean up
     proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    stale = _leftovers(out)
-    assert len(stale) == 1 and not out.exists()
+    # the half-written folder and the daily pain kept on disk (the spool)
+    stale = sorted(_leftovers(out))
+    assert len(stale) == 2 and not out.exists()
+    assert stale[0].startswith(f".out.painsim-{proc.pid}-")
+    assert stale[1].startswith(f".out.painsim-spool-{proc.pid}-")
     res = CliRunner().invoke(main, ["run", str(f), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert f"removed {tmp_path / stale[0]}" in res.output and "interrupted run" in res.output
+    for name in stale:
+        assert f"removed {tmp_path / name}" in res.output
+    assert "interrupted run" in res.output
     assert _leftovers(out) == [] and (out / "manifest.json").is_file()
 
 
@@ -509,12 +514,15 @@ def test_only_temporaries_of_finished_processes_are_removed(tmp_path: Path) -> N
                           capture_output=True, text=True, check=True)
     dead = tmp_path / f".out.painsim-{int(done.stdout)}-abcdefgh"
     probe = tmp_path / f".out.painsim-probe-{int(done.stdout)}-abcdefgh"
+    spool = tmp_path / f".out.painsim-spool-{int(done.stdout)}-abcdefgh"
     alive = tmp_path / f".out.painsim-{os.getppid()}-abcdefgh"  # a running process
+    alive_spool = tmp_path / f".out.painsim-spool-{os.getppid()}-abcdefgh"
     other = tmp_path / ".out.notours"
-    for d in (dead, probe, alive, other):
+    for d in (dead, probe, spool, alive, alive_spool, other):
         d.mkdir()
         (d / "summary.csv").write_text("partial")
     res = CliRunner().invoke(main, ["run", str(f), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
-    assert not dead.exists() and not probe.exists() and alive.exists() and other.exists()
-    assert res.output.count("removed ") == 2
+    assert not dead.exists() and not probe.exists() and not spool.exists()
+    assert alive.exists() and alive_spool.exists() and other.exists()
+    assert res.output.count("removed ") == 3
