@@ -372,6 +372,22 @@ def test_out_that_cannot_be_created_fails_before_simulating(case: str, tmp_path:
     assert not (tmp_path / "ro").exists()
 
 
+def test_a_disk_too_full_for_daily_pain_fails_before_simulating(tmp_path: Path) -> None:
+    # painsim run keeps daily pain on disk beside --out; its space is reserved first
+    if not hasattr(os, "posix_fallocate"):
+        pytest.skip("no posix_fallocate here")
+    f, out = _write(tmp_path, GOOD), tmp_path / "out"
+    full = OSError(28, "No space left on device")
+    with mock.patch.object(os, "posix_fallocate", side_effect=full), \
+            mock.patch.object(engine, "_ArmRun", side_effect=AssertionError("ran")) as run:
+        res = CliRunner().invoke(main, ["run", str(f), "--out", str(out)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
+    assert run.call_count == 0 and "Traceback" not in res.output
+    assert re.search(r"painsim-spool-\d+-\w+/pain_0\.npy: cannot keep daily pain there "
+                     r"\(\d+ MiB\): no space left on the disk", res.output), res.output
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["s.toml"]
+
+
 def test_force_replaces_only_a_results_folder(tmp_path: Path) -> None:
     f = _write(tmp_path, GOOD)
     project = tmp_path / "project"

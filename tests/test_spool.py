@@ -145,3 +145,20 @@ def test_a_spooled_run_holds_no_page_of_daily_pain(tmp_path, backend):
     assert [_resident_kib(f) for f in files] == [0, 0, 0]
     np.asarray(res.pain["dn"]).sum()  # reading pages them in, as a map does
     assert _resident_kib(files[1]) > 0
+
+
+def test_painsim_runs_spool_lives_as_long_as_its_result(tmp_path):
+    import gc
+
+    (tmp_path / "s.toml").write_text('horizon = "20 days"\n[cohort]\npatients = 5\n'
+                                     '[[arms]]\nname = "none"\n[outputs]\nplots = false\n')
+    res, _ = ps.run_scenario(tmp_path / "s.toml", tmp_path / "results")
+
+    def spools():
+        return sorted(tmp_path.glob(".results.painsim-spool-*"))
+
+    assert len(spools()) == 1 and isinstance(res.pain["none"], np.memmap)
+    assert Path(res.pain["none"].filename).parent == spools()[0].resolve()
+    del res
+    gc.collect()
+    assert spools() == []
