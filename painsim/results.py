@@ -254,13 +254,20 @@ def _temp_prefix(out: Path, kind: str = "") -> str:
     return f".{out.name}.painsim-{kind}{os.getpid()}-"
 
 
+def _nearest_existing_parent(out: Path) -> Path:
+    """``out``'s parent folder, or the nearest path above it that exists (a file or a
+    dangling link included: the caller says why it cannot hold ``out``)."""
+    parent = out.absolute().parent
+    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
 def _spool_folder(out: Path) -> Path:
     """A new temporary folder for the daily pain of a run into ``out``: beside ``out``
     (on the same disk as the results), or in the nearest folder above it that exists
     when ``out``'s parent is still to be made."""
-    parent = out.absolute().parent
-    while not parent.is_dir() and parent != parent.parent:
-        parent = parent.parent
+    parent = _nearest_existing_parent(out)
     try:
         return Path(tempfile.mkdtemp(prefix=_temp_prefix(out, "spool-"), dir=parent))
     except OSError as exc:
@@ -329,9 +336,7 @@ def check_out(out: Path, *, force: bool = False) -> None:
     """
     out = Path(out)
     _check_replaceable(out, force)
-    parent = out.absolute().parent
-    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
-        parent = parent.parent
+    parent = _nearest_existing_parent(out)
     if not parent.is_dir():
         raise PainsimError(f"{out}: cannot create it: {parent} is not a folder; choose "
                            "another --out")

@@ -29,7 +29,7 @@ __all__ = ["drop_pages", "pain_file", "release_freed_memory"]
 
 def pain_file(path: str | Path, shape: tuple[int, int]) -> np.memmap:
     """Create the ``.npy`` file ``path`` for a ``(patients, days)`` float64 array of daily
-    pain and return a writable memory map of it (every value NaN).
+    pain and return a writable memory map of it (zeros until written).
 
     The file is an ordinary NumPy array file (``np.load(path, mmap_mode="r")`` reads it).
     Its disk space is reserved at once (``posix_fallocate`` where the platform has it),
