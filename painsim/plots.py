@@ -113,7 +113,7 @@ def _thin_points(x: np.ndarray, y: np.ndarray, xres: float,
 def _relapse_plot(result: SimulationResult, out: Path, confidence: float) -> list[str]:
     """Kaplan–Meier relapse-free curves after relief with their Greenwood log-log band,
     censoring ticks and the numbers at risk under the plot."""
-    p = result.patients
+    p = result.patient_table(["arm", "relief", "days_relief_to_relapse_or_censor", "relapse"])
     data = {}
     for arm in result.arms:  # two columns of the rows needed, not every column's rows
         rows = ((p.arm == arm) & p.relief.astype(bool)).to_numpy()

@@ -500,24 +500,23 @@ def write_results(result: SimulationResult, out: str | Path, *,
         s_out = result.summary.copy()
         s_out.insert(0, "note", DISCLAIMER)
         files.append(table(s_out, "summary", index=True))
-        # CSV in blocks of rows: to_csv of the whole table would first join its float
-        # columns into one block, a copy of them all (120 MB at 100,000 patients, 3 arms)
-        pt = result.patients
-        files.append(_stream_table((pt.iloc[lo:lo + 20_000] for lo in range(0, len(pt),
-                                                                            20_000)),
-                                   tmp, "patients", table_format) if csv
-                     else table(pt, "patients"))
+        # in blocks of rows, built from the compact columns: the whole table repeats
+        # each patient's parameters in every arm, and to_csv of it would first join its
+        # float columns into one block (120 MB at 100,000 patients and 3 arms)
+        files.append(_stream_table(result.patient_blocks(20_000 if csv else 100_000),
+                                   tmp, "patients", table_format))
         _release_freed_memory()
         files.append(_stream_table(result.event_blocks(50_000 if csv else 1_000_000), tmp,
                                    "events", table_format))
         _release_freed_memory()
-        if result.patients.phenotype.nunique() > 1:
-            cols = ["baseline_pain", "pain_short_term", "change_short_term",
-                    "responder_pct", "relief", "relapse", "durable_response", "sessions"]
-            by = result.patients.groupby(["arm", "phenotype"], sort=False)[cols].mean()
-            by.insert(0, "patients", result.patients.groupby(
-                ["arm", "phenotype"], sort=False).size())
+        cols = ["baseline_pain", "pain_short_term", "change_short_term",
+                "responder_pct", "relief", "relapse", "durable_response", "sessions"]
+        pt = result.patient_table(["arm", "phenotype", *cols])
+        if pt.phenotype.nunique() > 1:
+            by = pt.groupby(["arm", "phenotype"], sort=False)[cols].mean()
+            by.insert(0, "patients", pt.groupby(["arm", "phenotype"], sort=False).size())
             files.append(table(by, "summary_by_phenotype", index=True))
+        del pt
         if trajectories:  # streamed: the long table is the largest thing written
             files.append(_stream_table(result.trajectory_blocks(2_000 if csv else 10_000),
                                        tmp, "trajectories", table_format))

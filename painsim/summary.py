@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cohort import Cohort, CohortSample
     from .protocols import Arm
 
-__all__ = ["ArmOutcomes", "SimulationResult", "build_result", "events_table", "load"]
+__all__ = ["ArmOutcomes", "PatientColumns", "SimulationResult", "build_result", "events_table",
+           "load"]
 
 
 def events_table(logs: list[dict[str, NDArray]], names: tuple[str, ...]):
@@ -85,6 +86,103 @@ def event_blocks(logs: list[dict[str, NDArray]], names: tuple[str, ...],
                                 "detail": tables["detail"][cols["detail"][o]]}, copy=False)
 
 
+class PatientColumns:
+    """The patients table kept compact until it is asked for: each arm's outcome columns
+    and solver status, and the phenotypes and drawn parameters once (the table repeats
+    them for every arm: at 100,000 patients, 3 arms and 30 parameters, 46 MB of copies).
+
+    :meth:`table` builds the whole table once and keeps it (the compact columns are
+    then released); :meth:`blocks` and :meth:`select` build parts of it without that.
+    """
+
+    def __init__(self, arms: tuple[str, ...], outcomes: list[dict[str, NDArray]],
+                 status: list[NDArray], phenotype: NDArray, params: NDArray,
+                 param_names: Sequence[str]) -> None:
+        self.arms, self.outcomes, self.status = arms, outcomes, status
+        self.phenotype, self.params, self.param_names = phenotype, params, tuple(param_names)
+        self._frame: pd.DataFrame | None = None
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> PatientColumns:
+        """Columns of a whole table that is already built (:func:`load`)."""
+        pc = cls((), [], [], np.zeros(0, dtype=object), np.zeros((0, 0)), ())
+        pc._frame = frame
+        return pc
+
+    @property
+    def columns(self) -> list[str]:
+        if self._frame is not None:
+            return [str(c) for c in self._frame.columns]
+        return (["arm", "patient", "phenotype", *self.outcomes[0], "solver_status"]
+                + [f"param_{p}" for p in self.param_names])
+
+    def _part(self, a: int, lo: int, hi: int, columns: Sequence[str] | None) -> dict:
+        """Columns of arm ``a``'s patients ``lo..hi-1``, new arrays or views."""
+        get = {"arm": lambda: np.full(hi - lo, self.arms[a], dtype=object),
+               "patient": lambda: np.arange(lo, hi),
+               "phenotype": lambda: self.phenotype[lo:hi].astype(object),
+               "solver_status": lambda: self.status[a][lo:hi]}
+        out = {}
+        for c in columns or self.columns:
+            if c in get:
+                out[c] = get[c]()
+            elif c in self.outcomes[a]:
+                out[c] = self.outcomes[a][c][lo:hi]
+            else:
+                out[c] = self.params[self.param_names.index(c.removeprefix("param_")), lo:hi]
+        return out
+
+    def select(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The table's rows with only ``columns`` (a new frame)."""
+        import pandas as pd
+
+        if self._frame is not None:
+            return self._frame[list(columns)].copy()
+        n = self.phenotype.size
+        parts = [self._part(a, 0, n, columns) for a in range(len(self.arms))]
+        return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in columns},
+                            copy=False)
+
+    def blocks(self, rows: int) -> Iterator[pd.DataFrame]:
+        """The table's rows, in order, as blocks of at most ``rows`` rows (of one arm
+        each while the table is not built)."""
+        import pandas as pd
+
+        if self._frame is not None:
+            for lo in range(0, len(self._frame), rows):
+                yield self._frame.iloc[lo:lo + rows]
+            return
+        n = self.phenotype.size
+        for a in range(len(self.arms)):
+            for lo in range(0, n, rows):
+                # views of the compact columns, not copied into one 2-D block
+                yield pd.DataFrame(self._part(a, lo, min(n, lo + rows), None), copy=False)
+
+    def table(self) -> pd.DataFrame:
+        """The whole table: one row per patient and arm, arm by arm."""
+        import pandas as pd
+
+        if self._frame is not None:
+            return self._frame
+        k, n = len(self.arms), self.phenotype.size
+        columns = {"arm": np.repeat(np.array(self.arms, dtype=object), n),
+                   "patient": np.tile(np.arange(n), k),
+                   "phenotype": np.tile(self.phenotype, k).astype(object)}
+        for j, c in enumerate(list(self.outcomes[0])):
+            # each arm's column is released once joined
+            columns[c] = np.concatenate([v.pop(c) for v in self.outcomes])
+            if j % 8 == 7:
+                release_freed_memory()
+        columns["solver_status"] = np.concatenate(self.status)
+        columns.update({f"param_{p}": np.tile(self.params[j], k)
+                        for j, p in enumerate(self.param_names)})
+        # the frame keeps the joined arrays as they are (copy=False: no consolidation
+        # into 2-D blocks, which would hold the table twice while it is built)
+        self._frame = pd.DataFrame(columns, copy=False)
+        self.outcomes, self.params = [], np.zeros((0, 0))
+        return self._frame
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     """What :func:`painsim.simulate` returns.
@@ -98,7 +196,12 @@ class SimulationResult:
     pain : dict of str to ndarray, shape (n_patients, n_days)
         Daily pain (0–10) per arm.
     patients : pandas.DataFrame
-        One row per patient and arm (outcome columns, units in names).
+        One row per patient and arm (outcome columns, units in names). Built on first
+        access from :attr:`patient_columns` (:meth:`patient_blocks` and
+        :meth:`patient_table` read parts of it without building it).
+    patient_columns : PatientColumns
+        The patients table, compact (each arm's columns; phenotypes and parameters
+        once).
     summary : pandas.DataFrame
         One row per arm: means and rates, each followed by its interval
         (``<column>_ci_low``, ``<column>_ci_high``, level ``Outcomes.confidence``: Wilson
@@ -127,7 +230,7 @@ class SimulationResult:
     arms: tuple[str, ...]
     days: NDArray[np.float64]
     pain: dict[str, NDArray[np.float64]]
-    patients: pd.DataFrame
+    patient_columns: PatientColumns = field(repr=False)
     summary: pd.DataFrame
     event_log: list[dict[str, NDArray]] = field(repr=False)
     status: dict[str, NDArray[np.int_]]
@@ -219,6 +322,28 @@ class SimulationResult:
                     "phenotype": ("patient", first.phenotype.to_numpy()[:n].astype(str))},
             name="pain", attrs={"units": "pain, 0-10 scale", "day_units": "days",
                                 "note": DISCLAIMER})
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        """The patients table (see the class docstring), built on first access."""
+        return self.patient_columns.table()
+
+    def patient_table(self, columns: Sequence[str]) -> pd.DataFrame:
+        """The rows of :attr:`patients` with only ``columns``, without building the
+        whole table (a new frame, not kept)."""
+        known = self.patient_columns.columns
+        bad = [c for c in columns if c not in known]
+        if bad:
+            raise ParameterError("columns", bad[0], ", ".join(known),
+                                 why="is not a column of the patients table")
+        return self.patient_columns.select(list(columns))
+
+    def patient_blocks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """The rows of :attr:`patients`, in order, as blocks of at most ``rows`` rows,
+        built one block at a time from the compact columns (a writer streams them; the
+        whole table repeats each patient's parameters in every arm)."""
+        check_number("rows", rows, 1, 2**62, integer=True)
+        return self.patient_columns.blocks(rows)
 
     @functools.cached_property
     def events(self) -> pd.DataFrame:
@@ -327,7 +452,8 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
     """Assemble per-patient tables, the per-arm summary and the event log.
 
     The runs' outcome columns and event logs are moved into the result: each run's
-    ``outcomes`` and ``log`` are left empty.
+    ``outcomes`` dict becomes the result's (:class:`PatientColumns`) and its ``log`` is
+    left empty.
     """
     import pandas as pd
 
@@ -417,25 +543,11 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             for what in ("soreness", "bruising")})))
         del lg, d_change, d_resp
         release_freed_memory()
-    # one table from whole columns: each arm's column is released once joined, and the
-    # frame keeps the joined arrays as they are (copy=False: no consolidation into 2-D
-    # blocks, which would hold the table twice while it is built)
-    columns = {"arm": np.repeat(np.array(names, dtype=object), cohort.n),
-               "patient": np.tile(np.arange(cohort.n), len(names)),
-               "phenotype": np.tile(sample.phenotype, len(names)).astype(object)}
-    for j, k in enumerate(list(rows[0])):
-        columns[k] = np.concatenate([v.pop(k) for v in rows])
-        if j % 8 == 7:
-            release_freed_memory()
-    columns["solver_status"] = np.concatenate([runs[a].status for a in names])
-    # the parameters each patient was drawn with (model order)
-    columns.update({f"param_{p}": np.tile(sample.params[j], len(names))
-                    for j, p in enumerate(cohort.model.parameter_names)})
-    patients = pd.DataFrame(columns, copy=False)
-    del columns
     return SimulationResult(
         arms=names, days=runs[names[0]].days, pain={a: runs[a].pain for a in names},
-        patients=patients,
+        patient_columns=PatientColumns(names, rows, [runs[a].status for a in names],
+                                       sample.phenotype, sample.params,
+                                       cohort.model.parameter_names),
         summary=pd.DataFrame(summary).set_index("arm"),
         event_log=logs,
         status={a: runs[a].status for a in names}, relapse_curves=curves)
@@ -557,7 +669,8 @@ def load(path: str | Path) -> SimulationResult:
         logs.append(lg)
     return SimulationResult(
         arms=arms, days=z["days"], pain={a: z[f"pain/{i}"] for i, a in enumerate(arms)},
-        patients=table("patients"), summary=table("summary").set_index("arm"),
+        patient_columns=PatientColumns.of_frame(table("patients")),
+        summary=table("summary").set_index("arm"),
         event_log=logs, status={a: z[f"status/{i}"] for i, a in enumerate(arms)},
         relapse_curves={a: (z[f"curve_t/{i}"], z[f"curve_s/{i}"])
                         for i, a in enumerate(arms)},

@@ -61,3 +61,58 @@ def test_patients_table_has_the_drawn_parameters(result):
     sample = ps.Cohort(n=16, seed=2, mix={"recurrent": 0.5, "chronic_sensitized": 0.5}
                        ).sample(60)
     np.testing.assert_array_equal(a[cols].to_numpy().T, sample.params)
+
+
+def _fresh():
+    """A result whose patients table is not built yet (the module's fixture has it)."""
+    arms = [ps.Arm(name="none"),
+            ps.Arm(name="dn", protocol=ps.Protocol(intervention=ps.dry_needling(),
+                                                   schedule=ps.Fixed(sessions=3),
+                                                   p_miss=0.3)),
+            ps.Arm(name="ac", protocol=ps.Protocol(intervention=ps.acupuncture(),
+                                                   schedule=ps.Fixed(sessions=4)))]
+    return ps.simulate(arms, ps.Cohort(n=23, seed=5, mix={"recurrent": 0.5,
+                                                          "chronic_sensitized": 0.5}),
+                       horizon_days=40)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 23, 50])
+def test_patient_blocks_and_columns_are_the_table(rows):
+    """Blocks and column selections read from the compact columns are exactly the rows
+    and dtypes of the whole table, before and after it is built, and after a load."""
+    res = _fresh()
+    blocks = list(res.patient_blocks(rows))
+    assert max(len(b) for b in blocks) <= rows
+    cols = ["arm", "phenotype", "relief", "sessions", "param_tau_D", "solver_status"]
+    part = res.patient_table(cols)
+    whole = res.patients  # built here, from the same columns
+    pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), whole,
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(part, whole[cols], check_exact=True)
+    # once built, both are read from the table: the same rows
+    pd.testing.assert_frame_equal(pd.concat(list(res.patient_blocks(rows)),
+                                            ignore_index=True), whole, check_exact=True)
+    pd.testing.assert_frame_equal(res.patient_table(cols), whole[cols], check_exact=True)
+
+
+def test_patient_table_and_blocks_refuse_bad_arguments(tmp_path):
+    res = _fresh()
+    with pytest.raises(ps.ParameterError, match=r"param_nope.*is not a column.*param_tau_D"):
+        res.patient_table(["arm", "param_nope"])
+    with pytest.raises(ps.ParameterError, match="rows"):
+        res.patient_blocks(0)
+    back = ps.load(res.save(tmp_path / "r"))
+    pd.testing.assert_frame_equal(back.patient_table(["arm", "relief"]),
+                                  res.patients[["arm", "relief"]], check_exact=True)
+
+
+def test_writing_a_results_folder_streams_the_patients_table(tmp_path):
+    """write_results reads the patients table in blocks and column selections: the
+    whole table (each patient's parameters repeated in every arm) is never built."""
+    res = _fresh()
+    files = ps.write_results(res, tmp_path / "out", plots=True)
+    assert "patients.csv" in files and "summary_by_phenotype.csv" in files
+    assert res.patient_columns._frame is None  # not built
+    written = pd.read_csv(tmp_path / "out" / "patients.csv")
+    assert written.shape == res.patients.shape
+    assert list(written.columns) == list(res.patients.columns)
