@@ -48,7 +48,7 @@ import of every module against it, so a new module must be placed here::
      2  solver        batched Dormand–Prince 5(4), a step size and status per lane
      2  inputs        per-patient event tables and columns (CSV, Parquet, DataFrame)
      2  cluster       a Dask client for scale-out
-     2  spool         daily pain kept in files on disk; memory given back between steps
+     2  spool         daily pain kept in files on disk; memory given back; compact codes
      3  compiled      the optional Numba lane loop, the same semantics as solver
      4  model         models as data: states, parameters with units, vectorized rhs
      5  painloop      the built-in pain-loop model, its phenotypes and equilibria

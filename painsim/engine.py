@@ -630,7 +630,7 @@ def _one_patient(run: ArmOutcomes, k: int) -> ArmOutcomes:
         run, pain=run.pain[one], status=run.status[one], dropout=run.dropout[one],
         baseline=run.baseline[one], course_end=run.course_end[one],
         outcomes={key: v[one] for key, v in run.outcomes.items()},
-        log={**lg, "lane": np.zeros(int(keep.sum()), dtype=np.int64), "t": lg["t"][keep],
+        log={**lg, "lane": np.zeros(int(keep.sum()), dtype=np.int32), "t": lg["t"][keep],
              "kind": lg["kind"][keep], "detail": lg["detail"][keep]})
 
 

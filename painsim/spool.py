@@ -8,6 +8,9 @@ system pages them in as they are read; :func:`drop_pages` lets a reader that wal
 through the array in blocks (the trajectories table, the pain-over-time plot) give each
 block's pages back once it is done with it, so a process never holds more than a block.
 The data stays in the file: a dropped page is read again from the page cache or the disk.
+
+:func:`code_dtype` picks the smallest integer type for a column of codes into a table
+of names (the event log's kinds): the log of a large cohort holds millions of them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from numpy.typing import NDArray
 
 from .errors import PainsimError
 
-__all__ = ["drop_pages", "pain_file", "release_freed_memory"]
+__all__ = ["code_dtype", "drop_pages", "pain_file", "release_freed_memory"]
 
 
 def pain_file(path: str | Path, shape: tuple[int, int]) -> np.memmap:
@@ -128,3 +131,8 @@ def release_freed_memory() -> None:
     except (AttributeError, OSError, TypeError):  # not glibc
         return
     trim(0)
+
+
+def code_dtype(n: int) -> type[np.signedinteger]:
+    """The smallest signed integer type that holds the codes ``0..n-1`` (and -1)."""
+    return np.int8 if n <= 127 else np.int16 if n <= 32_767 else np.int32

@@ -36,7 +36,7 @@ from .outcomes import (
     short_term_day,
     study_summary,
 )
-from .spool import drop_pages, release_freed_memory
+from .spool import code_dtype, drop_pages, release_freed_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -74,14 +74,17 @@ def event_blocks(logs: list[dict[str, NDArray]], names: tuple[str, ...],
         for k, names_k in (("kind", "kinds"), ("detail", "details")):
             off = np.cumsum([0] + [len(lg[names_k]) for lg in mine])
             tables[k] = np.concatenate([lg[names_k] for lg in mine])
-            cols[k] = np.concatenate([lg[k] + o for lg, o in zip(mine, off, strict=False)])
+            cols[k] = np.concatenate([np.add(lg[k], o, dtype=np.int64)
+                                      for lg, o in zip(mine, off, strict=False)])
         order = np.lexsort((cols["day"], cols["patient"]))  # stable: ties in log order
         size = max(order.size, 1) if rows is None else rows
         for lo in range(0, max(order.size, 1 if rows is None else 0), size):
             o = order[lo:lo + size]
             # every column is a new array: the frame takes them as they are (copy=False)
             yield pd.DataFrame({"arm": np.full(o.size, names[a], dtype=object),
-                                "patient": cols["patient"][o], "day": cols["day"][o],
+                                # the compact log's int32 patients, as int64
+                                "patient": cols["patient"][o].astype(np.int64),
+                                "day": cols["day"][o],
                                 "kind": tables["kind"][cols["kind"][o]],
                                 "detail": tables["detail"][cols["detail"][o]]}, copy=False)
 
@@ -482,10 +485,12 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         # compact: codes into the name arrays (the table is built on demand)
         log = {
             "arm": names.index(a),
-            "patient": np.concatenate([lg["lane"], rel, rlp]),
+            "patient": np.concatenate([lg["lane"], rel, rlp], dtype=np.int32,
+                                      casting="same_kind"),
             "day": np.concatenate([lg["t"], v["days_to_relief"][rel], v["relapse_day"][rlp]]),
-            "kind": np.concatenate([lg["kind"], np.full(rel.size, n_k, dtype=np.int32),
-                                    np.full(rlp.size, n_k + 1, dtype=np.int32)]),
+            "kind": np.concatenate([lg["kind"], np.full(rel.size, n_k),
+                                    np.full(rlp.size, n_k + 1)], dtype=code_dtype(n_k + 2),
+                                   casting="same_kind"),
             "detail": np.concatenate([lg["detail"], (n_d + np.arange(rel.size + rlp.size))
                                       .astype(np.int32)]),
             "kinds": kinds, "details": details}

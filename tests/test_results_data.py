@@ -116,3 +116,18 @@ def test_writing_a_results_folder_streams_the_patients_table(tmp_path):
     written = pd.read_csv(tmp_path / "out" / "patients.csv")
     assert written.shape == res.patients.shape
     assert list(written.columns) == list(res.patients.columns)
+
+
+def test_event_log_is_compact_and_its_table_is_not():
+    """The log keeps patients as int32 and kind codes as int8 (17 bytes an event, not
+    24); the events table built from it has int64 patients as before."""
+    from painsim.spool import code_dtype
+
+    res = _fresh()
+    for lg in res.event_log:
+        assert lg["patient"].dtype == np.int32 and lg["kind"].dtype == np.int8
+    assert res.events.patient.dtype == np.int64 and res.n_events == len(res.events)
+    for n, dt in [(0, np.int8), (127, np.int8), (128, np.int16), (32_767, np.int16),
+                  (32_768, np.int32)]:
+        assert code_dtype(n) is dt
+        assert np.iinfo(dt).max >= n - 1 and np.iinfo(dt).min <= -1  # codes and "none"
