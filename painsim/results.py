@@ -291,7 +291,9 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     """Remove temporary folders of ``out`` left by painsim runs that were killed.
 
     Only folders named as :func:`write_results` names them, whose writing process no
-    longer runs, are removed.
+    longer runs, are removed: beside ``out``, and for the daily pain kept on disk also in
+    the folders above it (a run whose ``out`` had no parent folder yet keeps it in the
+    nearest folder above that exists).
 
     Returns
     -------
@@ -299,19 +301,24 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
         The folders removed.
     """
     out = Path(out)
-    pattern = re.compile(rf"{re.escape(f'.{out.name}.painsim-')}(?:probe-|spool-)?(\d+)-"
-                         r"[A-Za-z0-9_]{8}")
+    name = re.escape(f".{out.name}.painsim-")
+    beside = re.compile(rf"{name}(?:probe-|spool-)?(\d+)-[A-Za-z0-9_]{{8}}")
+    # a run whose --out had no parent folder yet kept its daily pain in the nearest
+    # folder above that existed (_spool_folder), which may since have got the parent
+    spool = re.compile(rf"{name}spool-(\d+)-[A-Za-z0-9_]{{8}}")
     removed = []
-    try:
-        entries = list(out.parent.iterdir()) if out.parent.is_dir() else []
-    except OSError:
-        return []
-    for entry in entries:
-        m = pattern.fullmatch(entry.name)
-        if m and entry.is_dir() and not entry.is_symlink() and not _alive(int(m.group(1))):
-            shutil.rmtree(entry, ignore_errors=True)
-            if not entry.exists():
-                removed.append(entry)
+    for k, folder in enumerate(out.absolute().parents):
+        try:
+            entries = list(folder.iterdir()) if folder.is_dir() else []
+        except OSError:
+            continue
+        for entry in entries:
+            m = (beside if k == 0 else spool).fullmatch(entry.name)
+            if (m and entry.is_dir() and not entry.is_symlink()
+                    and not _alive(int(m.group(1)))):
+                shutil.rmtree(entry, ignore_errors=True)
+                if not entry.exists():
+                    removed.append(entry)
     return sorted(removed)
 
 

@@ -542,3 +542,28 @@ def test_only_temporaries_of_finished_processes_are_removed(tmp_path: Path) -> N
     assert not dead.exists() and not probe.exists() and not spool.exists()
     assert alive.exists() and alive_spool.exists() and other.exists()
     assert res.output.count("removed ") == 3
+
+
+def test_a_killed_runs_spool_above_a_missing_parent_is_removed(tmp_path: Path) -> None:
+    """A run into a folder whose parent did not exist kept its daily pain in the nearest
+    folder above it that did; the next run into that folder removes it, whether the
+    parent exists by then (it was killed while writing) or not (while simulating)."""
+    f = _write(tmp_path, GOOD)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(done.stdout)
+    for case, made in (("sim", False), ("write", True)):
+        out = tmp_path / case / "a" / "b" / "out"
+        (tmp_path / case).mkdir()
+        spool = tmp_path / case / f".out.painsim-spool-{dead}-abcdefgh"
+        alive = tmp_path / case / f".out.painsim-spool-{os.getppid()}-abcdefgh"
+        other = tmp_path / case / f".res.painsim-spool-{dead}-abcdefgh"  # another name
+        for d in (spool, alive, other):
+            d.mkdir()
+            (d / "pain_0.npy").write_bytes(b"partial")
+        if made:
+            out.parent.mkdir(parents=True)
+        res = CliRunner().invoke(main, ["run", str(f), "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        assert f"removed {spool}" in res.output and not spool.exists()
+        assert alive.exists() and other.exists() and (out / "manifest.json").is_file()
