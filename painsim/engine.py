@@ -545,6 +545,9 @@ def _assemble(job: Job, plan: _Chunking, ran: _Ran, pain: list[NDArray[np.float6
         for p in parts:
             for k in ("decide_s", "integrate_s", "outcomes_s"):
                 timings[k] += p.timings[k]
+        # the chunks' runs, merged: released now, not held through the assembly below
+        # (the last arm's would be: a third of every chunk's results, at 3 arms)
+        del parts, p
     timings["cohort_s"] = ran.cohort_s
     tic = time.perf_counter()
     result = build_result(job.arms, job.cohort, ran.sample, runs, job.outcomes, job.horizon)

@@ -531,7 +531,8 @@ def write_results(result: SimulationResult, out: str | Path, *,
         if plots:
             from .plots import plot_all
 
-            sessions = {a: result.event_days(a, "session") for a in result.arms}
+            # the markers need each day once: not every session of every patient
+            sessions = {a: np.unique(result.event_days(a, "session")) for a in result.arms}
             files += plot_all(result, tmp, sessions, confidence=(
                 s.outcomes.confidence if s is not None else settings.get("confidence", 0.95)))
         seed = s.seed if s is not None else settings.get("seed")
