@@ -269,10 +269,42 @@ def _spool_folder(out: Path) -> Path:
     when ``out``'s parent is still to be made."""
     parent = _nearest_existing_parent(out)
     try:
-        return Path(tempfile.mkdtemp(prefix=_temp_prefix(out, "spool-"), dir=parent))
+        folder = Path(tempfile.mkdtemp(prefix=_temp_prefix(out, "spool-"), dir=parent))
+        # whose it is: a folder above --out is shared by runs into other folders of the
+        # same name, maybe on other machines (a cluster's shared disk), whose processes
+        # this one cannot see; only its own machine's runs into this --out remove it
+        (folder / _OWNER).write_text(json.dumps(_owner(out)))
+        return folder
     except OSError as exc:
         raise PainsimError(f"{out}: cannot make a temporary folder for daily pain in "
                            f"{parent}: {exc.strerror or exc}; choose another --out") from None
+
+
+_OWNER = "owner.json"  # in a spool folder: the machine and --out of the run that made it
+
+
+def _owner(out: Path) -> dict[str, Any]:
+    """This machine (host name, boot, and process namespace, which tells apart the
+    containers of one host) and ``out``, absolute and normalized."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return {"host": platform.node(), "boot": boot, "pid_namespace": namespace,
+            "out": os.path.abspath(out)}
+
+
+def _owned_here(folder: Path, out: Path) -> bool:
+    """Whether spool ``folder`` was made on this machine by a run into ``out``."""
+    try:
+        owner = json.loads((folder / _OWNER).read_text())
+    except (OSError, ValueError):
+        return False
+    return owner == _owner(out)
 
 
 def _alive(pid: int) -> bool:
@@ -300,14 +332,15 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     list of Path
         The folders removed.
     """
-    out = Path(out)
+    out = Path(os.path.abspath(out))
     name = re.escape(f".{out.name}.painsim-")
     beside = re.compile(rf"{name}(?:probe-|spool-)?(\d+)-[A-Za-z0-9_]{{8}}")
     # a run whose --out had no parent folder yet kept its daily pain in the nearest
-    # folder above that existed (_spool_folder), which may since have got the parent
+    # folder above that existed (_spool_folder), which may since have got the parent:
+    # there, only a spool of this machine's run into this very --out is ours
     spool = re.compile(rf"{name}spool-(\d+)-[A-Za-z0-9_]{{8}}")
     removed = []
-    for k, folder in enumerate(out.absolute().parents):
+    for k, folder in enumerate(out.parents):
         try:
             entries = list(folder.iterdir()) if folder.is_dir() else []
         except OSError:
@@ -315,6 +348,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
         for entry in entries:
             m = (beside if k == 0 else spool).fullmatch(entry.name)
             if (m and entry.is_dir() and not entry.is_symlink()
+                    and (k == 0 or _owned_here(entry, out))
                     and not _alive(int(m.group(1)))):
                 shutil.rmtree(entry, ignore_errors=True)
                 if not entry.exists():
@@ -516,14 +550,14 @@ def write_results(result: SimulationResult, out: str | Path, *,
         files.append(_stream_table(result.event_blocks(50_000 if csv else 1_000_000), tmp,
                                    "events", table_format))
         _release_freed_memory()
-        cols = ["baseline_pain", "pain_short_term", "change_short_term",
-                "responder_pct", "relief", "relapse", "durable_response", "sessions"]
-        pt = result.patient_table(["arm", "phenotype", *cols])
-        if pt.phenotype.nunique() > 1:
+        if result.patient_table(["phenotype"]).phenotype.nunique() > 1:
+            cols = ["baseline_pain", "pain_short_term", "change_short_term",
+                    "responder_pct", "relief", "relapse", "durable_response", "sessions"]
+            pt = result.patient_table(["arm", "phenotype", *cols])
             by = pt.groupby(["arm", "phenotype"], sort=False)[cols].mean()
             by.insert(0, "patients", pt.groupby(["arm", "phenotype"], sort=False).size())
             files.append(table(by, "summary_by_phenotype", index=True))
-        del pt
+            del pt
         if trajectories:  # streamed: the long table is the largest thing written
             files.append(_stream_table(result.trajectory_blocks(2_000 if csv else 10_000),
                                        tmp, "trajectories", table_format))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,9 @@ def event_blocks(logs: list[dict[str, NDArray]], names: tuple[str, ...],
                                 "detail": tables["detail"][cols["detail"][o]]}, copy=False)
 
 
+_TABLE_LOCK = threading.Lock()  # one table built at a time (module-level: picklable)
+
+
 class PatientColumns:
     """The patients table kept compact until it is asked for: each arm's outcome columns
     and solver status, and the phenotypes and drawn parameters once (the table repeats
@@ -96,94 +100,99 @@ class PatientColumns:
 
     :meth:`table` builds the whole table once and keeps it (the compact columns are
     then released); :meth:`blocks` and :meth:`select` build parts of it without that.
+    Every frame they return owns its data: writing into one changes nothing else.
     """
 
     def __init__(self, arms: tuple[str, ...], outcomes: list[dict[str, NDArray]],
                  status: list[NDArray], phenotype: NDArray, params: NDArray,
                  param_names: Sequence[str]) -> None:
-        self.arms, self.outcomes, self.status = arms, outcomes, status
-        self.phenotype, self.params, self.param_names = phenotype, params, tuple(param_names)
+        self.arms, self.param_names = arms, tuple(param_names)
+        self._src: tuple | None = (outcomes, status, phenotype, params)
         self._frame: pd.DataFrame | None = None
 
     @classmethod
     def of_frame(cls, frame: pd.DataFrame) -> PatientColumns:
         """Columns of a whole table that is already built (:func:`load`)."""
         pc = cls((), [], [], np.zeros(0, dtype=object), np.zeros((0, 0)), ())
-        pc._frame = frame
+        pc._src, pc._frame = None, frame
         return pc
 
     @property
     def columns(self) -> list[str]:
-        if self._frame is not None:
+        src = self._src
+        if src is None:
             return [str(c) for c in self._frame.columns]
-        return (["arm", "patient", "phenotype", *self.outcomes[0], "solver_status"]
+        return (["arm", "patient", "phenotype", *src[0][0], "solver_status"]
                 + [f"param_{p}" for p in self.param_names])
 
-    def _part(self, a: int, lo: int, hi: int, columns: Sequence[str] | None) -> dict:
-        """Columns of arm ``a``'s patients ``lo..hi-1``, new arrays or views."""
+    def _part(self, src: tuple, a: int, lo: int, hi: int, columns: Sequence[str]) -> dict:
+        """Columns of arm ``a``'s patients ``lo..hi-1`` from ``src`` (views or new
+        arrays)."""
+        outcomes, status, phenotype, params = src
         get = {"arm": lambda: np.full(hi - lo, self.arms[a], dtype=object),
                "patient": lambda: np.arange(lo, hi),
-               "phenotype": lambda: self.phenotype[lo:hi].astype(object),
-               "solver_status": lambda: self.status[a][lo:hi]}
+               "phenotype": lambda: phenotype[lo:hi].astype(object),
+               "solver_status": lambda: status[a][lo:hi]}
         out = {}
-        for c in columns or self.columns:
+        for c in columns:
             if c in get:
                 out[c] = get[c]()
-            elif c in self.outcomes[a]:
-                out[c] = self.outcomes[a][c][lo:hi]
+            elif c in outcomes[a]:
+                out[c] = outcomes[a][c][lo:hi]
             else:
-                out[c] = self.params[self.param_names.index(c.removeprefix("param_")), lo:hi]
+                out[c] = params[self.param_names.index(c.removeprefix("param_")), lo:hi]
         return out
 
     def select(self, columns: Sequence[str]) -> pd.DataFrame:
         """The table's rows with only ``columns`` (a new frame)."""
         import pandas as pd
 
-        if self._frame is not None:
+        src = self._src  # the table may be built meanwhile: these stay whole
+        if src is None:
             return self._frame[list(columns)].copy()
-        n = self.phenotype.size
-        parts = [self._part(a, 0, n, columns) for a in range(len(self.arms))]
+        n = src[2].size
+        parts = [self._part(src, a, 0, n, columns) for a in range(len(self.arms))]
         return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in columns},
                             copy=False)
 
     def blocks(self, rows: int) -> Iterator[pd.DataFrame]:
         """The table's rows, in order, as blocks of at most ``rows`` rows (of one arm
-        each while the table is not built)."""
+        each while the table is not built), each a copy."""
         import pandas as pd
 
-        if self._frame is not None:
+        src = self._src
+        if src is None:
             for lo in range(0, len(self._frame), rows):
-                yield self._frame.iloc[lo:lo + rows]
+                yield self._frame.iloc[lo:lo + rows].copy()
             return
-        n = self.phenotype.size
+        n, columns = src[2].size, self.columns
         for a in range(len(self.arms)):
             for lo in range(0, n, rows):
-                # views of the compact columns, not copied into one 2-D block
-                yield pd.DataFrame(self._part(a, lo, min(n, lo + rows), None), copy=False)
+                yield pd.DataFrame(self._part(src, a, lo, min(n, lo + rows), columns),
+                                   copy=True)
 
     def table(self) -> pd.DataFrame:
         """The whole table: one row per patient and arm, arm by arm."""
         import pandas as pd
 
-        if self._frame is not None:
+        with _TABLE_LOCK:
+            if self._frame is not None:
+                return self._frame
+            outcomes, status, phenotype, params = self._src
+            k, n = len(self.arms), phenotype.size
+            columns = {"arm": np.repeat(np.array(self.arms, dtype=object), n),
+                       "patient": np.tile(np.arange(n), k),
+                       "phenotype": np.tile(phenotype, k).astype(object)}
+            for c in outcomes[0]:
+                columns[c] = np.concatenate([v[c] for v in outcomes])
+            columns["solver_status"] = np.concatenate(status)
+            columns.update({f"param_{p}": np.tile(params[j], k)
+                            for j, p in enumerate(self.param_names)})
+            # the frame keeps the joined arrays as they are (copy=False: no consolidation
+            # into 2-D blocks, which would hold the table twice while it is built)
+            self._frame = pd.DataFrame(columns, copy=False)
+            self._src = None  # the compact columns go with the last reader holding them
             return self._frame
-        k, n = len(self.arms), self.phenotype.size
-        columns = {"arm": np.repeat(np.array(self.arms, dtype=object), n),
-                   "patient": np.tile(np.arange(n), k),
-                   "phenotype": np.tile(self.phenotype, k).astype(object)}
-        for j, c in enumerate(list(self.outcomes[0])):
-            # each arm's column is released once joined
-            columns[c] = np.concatenate([v.pop(c) for v in self.outcomes])
-            if j % 8 == 7:
-                release_freed_memory()
-        columns["solver_status"] = np.concatenate(self.status)
-        columns.update({f"param_{p}": np.tile(self.params[j], k)
-                        for j, p in enumerate(self.param_names)})
-        # the frame keeps the joined arrays as they are (copy=False: no consolidation
-        # into 2-D blocks, which would hold the table twice while it is built)
-        self._frame = pd.DataFrame(columns, copy=False)
-        self.outcomes, self.params = [], np.zeros((0, 0))
-        return self._frame
 
 
 @dataclass(frozen=True)
@@ -334,11 +343,16 @@ class SimulationResult:
     def patient_table(self, columns: Sequence[str]) -> pd.DataFrame:
         """The rows of :attr:`patients` with only ``columns``, without building the
         whole table (a new frame, not kept)."""
+        columns = list(columns)
         known = self.patient_columns.columns
         bad = [c for c in columns if c not in known]
         if bad:
             raise ParameterError("columns", bad[0], ", ".join(known),
                                  why="is not a column of the patients table")
+        twice = [c for i, c in enumerate(columns) if c in columns[:i]]
+        if twice:
+            raise ParameterError("columns", twice[0], "each column once",
+                                 why="is named twice")
         return self.patient_columns.select(list(columns))
 
     def patient_blocks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -547,7 +548,13 @@ def test_only_temporaries_of_finished_processes_are_removed(tmp_path: Path) -> N
 def test_a_killed_runs_spool_above_a_missing_parent_is_removed(tmp_path: Path) -> None:
     """A run into a folder whose parent did not exist kept its daily pain in the nearest
     folder above it that did; the next run into that folder removes it, whether the
-    parent exists by then (it was killed while writing) or not (while simulating)."""
+    parent exists by then (it was killed while writing) or not (while simulating). Up
+    there, only a spool this machine made for this very --out is removed: one of
+    another machine (whose processes cannot be seen) or of no known owner stays."""
+    import json
+
+    from painsim.results import _owner
+
     f = _write(tmp_path, GOOD)
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
@@ -555,15 +562,44 @@ def test_a_killed_runs_spool_above_a_missing_parent_is_removed(tmp_path: Path) -
     for case, made in (("sim", False), ("write", True)):
         out = tmp_path / case / "a" / "b" / "out"
         (tmp_path / case).mkdir()
-        spool = tmp_path / case / f".out.painsim-spool-{dead}-abcdefgh"
-        alive = tmp_path / case / f".out.painsim-spool-{os.getppid()}-abcdefgh"
-        other = tmp_path / case / f".res.painsim-spool-{dead}-abcdefgh"  # another name
-        for d in (spool, alive, other):
+        here = _owner(out)
+        folders = {
+            "ours": (f".out.painsim-spool-{dead}-abcdefgh", here),
+            "alive": (f".out.painsim-spool-{os.getppid()}-abcdefgh", here),
+            "other name": (f".res.painsim-spool-{dead}-abcdefgh", here),
+            "elsewhere": (f".out.painsim-spool-{dead}-bcdefghi", {**here, "host": "x"}),
+            "other out": (f".out.painsim-spool-{dead}-cdefghij",
+                          {**here, "out": str(tmp_path / "elsewhere" / "out")}),
+            "no owner": (f".out.painsim-spool-{dead}-defghijk", None)}
+        for name, owner in folders.values():
+            d = tmp_path / case / name
             d.mkdir()
             (d / "pain_0.npy").write_bytes(b"partial")
+            if owner is not None:
+                (d / "owner.json").write_text(json.dumps(owner))
         if made:
             out.parent.mkdir(parents=True)
         res = CliRunner().invoke(main, ["run", str(f), "--out", str(out), "--quiet"])
         assert res.exit_code == 0, res.output
-        assert f"removed {spool}" in res.output and not spool.exists()
-        assert alive.exists() and other.exists() and (out / "manifest.json").is_file()
+        ours = tmp_path / case / folders["ours"][0]
+        assert f"removed {ours}" in res.output and not ours.exists()
+        assert res.output.count("removed ") == 1
+        for key in ("alive", "other name", "elsewhere", "other out", "no owner"):
+            assert (tmp_path / case / folders[key][0]).exists(), key
+        assert (out / "manifest.json").is_file()
+
+
+def test_a_spool_folder_says_whose_it_is(tmp_path: Path) -> None:
+    """painsim run's spool folder records this machine and the --out it is for."""
+    import json
+
+    from painsim.results import _owner, _spool_folder
+
+    out = tmp_path / "new" / "out"
+    sp = _spool_folder(out)
+    try:
+        assert sp.parent == tmp_path
+        assert json.loads((sp / "owner.json").read_text()) == _owner(out)
+        assert _owner(out)["out"] == str(out)
+    finally:
+        shutil.rmtree(sp)

@@ -131,3 +131,33 @@ def test_event_log_is_compact_and_its_table_is_not():
                   (32_768, np.int32)]:
         assert code_dtype(n) is dt
         assert np.iinfo(dt).max >= n - 1 and np.iinfo(dt).min <= -1  # codes and "none"
+
+
+def test_patient_blocks_are_copies_and_survive_the_table_being_built():
+    """A block written into changes nothing in the result; building the whole table
+    while a block stream is open leaves the stream whole; two threads asking for the
+    table at once get the same one."""
+    import threading
+
+    res = _fresh()
+    it = res.patient_blocks(4)
+    b = next(it)
+    before = res.status["none"][0]
+    b.iloc[0, b.columns.get_loc("solver_status")] = 99
+    b.iloc[0, b.columns.get_loc("param_tau_D")] = -1.0
+    assert res.status["none"][0] == before
+    tables = []
+    workers = [threading.Thread(target=lambda: tables.append(res.patients))
+               for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(tables) == 2 and tables[0] is tables[1]
+    rest = pd.concat([next(res.patient_blocks(4)).iloc[:0], *it], ignore_index=True)
+    whole = res.patients
+    pd.testing.assert_frame_equal(rest, whole.iloc[4:].reset_index(drop=True),
+                                  check_exact=True)
+    assert whole.solver_status.iloc[0] == before and whole.param_tau_D.iloc[0] > 0
+    with pytest.raises(ps.ParameterError, match="named twice"):
+        res.patient_table(["relief", "relief"])
