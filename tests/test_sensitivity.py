@@ -102,9 +102,17 @@ def test_morris_ranks_a_linear_function_by_its_slopes() -> None:
 
 
 def test_same_seed_same_design_and_indices() -> None:
-    a = analyse(*ISHIGAMI, ishigami, n=64, seed=9)
-    b = analyse(*ISHIGAMI, ishigami, n=64, seed=9)
-    c = analyse(*ISHIGAMI, ishigami, n=64, seed=10)
+    # the same design is evaluated once: NumPy 1.24's np.sin takes a SIMD or a scalar
+    # path by the array's memory alignment, and the two differ in the last bit (seen: Y
+    # 1 ulp apart in about 1 run of 6), which is NumPy's, not the seeding tested here
+    seen: dict[bytes, dict] = {}
+
+    def once(X):
+        return seen.setdefault(X.tobytes(), ishigami(X))
+
+    a = analyse(*ISHIGAMI, once, n=64, seed=9)
+    b = analyse(*ISHIGAMI, once, n=64, seed=9)
+    c = analyse(*ISHIGAMI, once, n=64, seed=10)
     assert np.array_equal(a.X, b.X) and a.indices["ishigami"].equals(b.indices["ishigami"])
     assert not np.array_equal(a.X, c.X)
 
