@@ -1,6 +1,7 @@
 """Invariants of the pain-loop model and the solver, checked with Hypothesis."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -65,6 +66,14 @@ def test_zero_size_kick_changes_nothing(params, y0, times):
     assert np.all(np.abs(kicked.pain - plain.pain) <= bound.reshape(-1, m))
 
 
+# NumPy 1.x's elementwise functions on strided inputs are not bit-reproducible from
+# call to call (seen with NumPy 1.24: np.sin of the same strided columns 1 ulp apart in
+# about 1 run of 6, at painsim's commits of before and after 2026-12-04; Hypothesis
+# reported this test Flaky there), so the same inputs cannot promise the same bits;
+# with NumPy 2 (the newest versions CI installs) the test holds in every run
+@pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0",
+                    reason="NumPy 1.x elementwise functions are not bit-reproducible "
+                    "call to call on strided inputs")
 @given(plausible_params(N_LANES), initial_states(N_LANES), session_times)
 def test_same_inputs_give_bit_identical_outputs(params, y0, times):
     P = params.as_array(N_LANES)
