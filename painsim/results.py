@@ -298,13 +298,12 @@ def _owner(out: Path) -> dict[str, Any]:
             "out": os.path.abspath(out)}
 
 
-def _owned_here(folder: Path, out: Path) -> bool:
-    """Whether spool ``folder`` was made on this machine by a run into ``out``."""
+def _owned_by(folder: Path, owner: dict[str, Any]) -> bool:
+    """Whether spool ``folder`` records ``owner`` (:func:`_owner`) as its maker."""
     try:
-        owner = json.loads((folder / _OWNER).read_text())
+        return json.loads((folder / _OWNER).read_text()) == owner
     except (OSError, ValueError):
         return False
-    return owner == _owner(out)
 
 
 def _alive(pid: int) -> bool:
@@ -339,6 +338,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     # folder above that existed (_spool_folder), which may since have got the parent:
     # there, only a spool of this machine's run into this very --out is ours
     spool = re.compile(rf"{name}spool-(\d+)-[A-Za-z0-9_]{{8}}")
+    ours = _owner(out)
     removed = []
     for k, folder in enumerate(out.parents):
         try:
@@ -348,7 +348,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
         for entry in entries:
             m = (beside if k == 0 else spool).fullmatch(entry.name)
             if (m and entry.is_dir() and not entry.is_symlink()
-                    and (k == 0 or _owned_here(entry, out))
+                    and (k == 0 or _owned_by(entry, ours))
                     and not _alive(int(m.group(1)))):
                 shutil.rmtree(entry, ignore_errors=True)
                 if not entry.exists():

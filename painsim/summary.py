@@ -353,7 +353,7 @@ class SimulationResult:
         if twice:
             raise ParameterError("columns", twice[0], "each column once",
                                  why="is named twice")
-        return self.patient_columns.select(list(columns))
+        return self.patient_columns.select(columns)
 
     def patient_blocks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """The rows of :attr:`patients`, in order, as blocks of at most ``rows`` rows,
