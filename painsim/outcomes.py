@@ -399,11 +399,17 @@ def km_survival_at(time: ArrayLike, event: ArrayLike, t: float) -> float:
 
 def bootstrap_ci(values: ArrayLike, *, n_boot: int, confidence: float,
                  rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (NaNs dropped)."""
+    """Percentile bootstrap interval of the mean of ``values`` (NaNs dropped).
+
+    Values that are all zero (an arm's difference from itself) give ``(0.0, 0.0)``
+    without drawing from ``rng``: every resample's mean is exactly zero.
+    """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if v.size < 2 or n_boot == 0:
         return (math.nan, math.nan)
+    if not v.any():
+        return (0.0, 0.0)
     # resamples in blocks of rows: the same draws as one (n_boot, n) array (the
     # generator fills row by row), without holding n_boot x n indices at once
     block = max(1, min(n_boot, 2**20 // v.size))

@@ -481,8 +481,10 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
     # same in every arm, and the thresholds' texts repeat between patients
     share = {}.setdefault
     ref = per[names[0]]
-    rng = np.random.default_rng([cohort.seed, 7])
-    for a in names:
+    for i, a in enumerate(names):
+        # each arm draws from its own stream, so its resamples do not depend on how
+        # many draws the arms before it took (the reference arm takes none)
+        rng = np.random.default_rng([cohort.seed, 7, i])
         v, run = per[a], runs[a]
         rows.append(v)
         lg, run.log = run.log, {}  # rebuilt below with the outcome rows; the old copy goes

@@ -296,6 +296,41 @@ def test_summary_has_paired_differences_with_intervals():
     assert len(traj) == 2 * 30 * 91
 
 
+def test_each_arm_bootstraps_from_its_own_stream_and_the_reference_draws_nothing():
+    from painsim.outcomes import bootstrap_ci
+
+    arms = [ps.Arm(name="none"), _arm("acu", ps.acupuncture(), WEEKLY),
+            _arm("dn", ps.dry_needling(), WEEKLY)]
+    cohort = ps.Cohort(n=30, seed=2, mix=CHRONIC)
+    o = ps.Outcomes(bootstrap=200)
+    res = ps.simulate(arms, cohort, horizon_days=60, outcomes=o)
+    s, p = res.summary, res.patients
+    # the reference minus itself is zero wherever it is finite: every resample's mean
+    # is exactly 0, so the interval is exactly (0, 0), with no draws taken
+    assert tuple(s.loc["none", ["diff_change_ci_low", "diff_change_ci_high"]]) == (0.0, 0.0)
+    rng = np.random.default_rng(5)
+    state = rng.bit_generator.state
+    assert bootstrap_ci(np.zeros(9), n_boot=50, confidence=0.9, rng=rng) == (0.0, 0.0)
+    assert rng.bit_generator.state == state
+    # arm i draws from the stream [seed, 7, i], first the change, then the responders
+    ref = p[p.arm == "none"]
+    for i, a in ((1, "acu"), (2, "dn")):
+        v = p[p.arm == a]
+        rng = np.random.default_rng([cohort.seed, 7, i])
+        kw = dict(n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
+        d = bootstrap_ci(v.change_short_term.to_numpy() - ref.change_short_term.to_numpy(),
+                         **kw)
+        r = bootstrap_ci(v.responder_pct.to_numpy(float) - ref.responder_pct.to_numpy(float),
+                         **kw)
+        assert tuple(s.loc[a, ["diff_change_ci_low", "diff_change_ci_high"]]) == d
+        assert tuple(s.loc[a, ["diff_responders_ci_low", "diff_responders_ci_high"]]) == r
+    # so an arm's intervals stay the same when an arm is added after it
+    two = ps.simulate(arms[:2], cohort, horizon_days=60, outcomes=o).summary
+    cols = ["diff_change_ci_low", "diff_change_ci_high", "diff_responders_ci_low",
+            "diff_responders_ci_high"]
+    assert two.loc["acu", cols].tolist() == s.loc["acu", cols].tolist()
+
+
 def test_user_model_runs_on_the_engine_with_its_own_interventions_and_flares():
     def rhs(t, y, p):
         x, v = y
