@@ -30,10 +30,12 @@ it (its events are per-patient sizes and parameters, not interventions). Written
 
 Every measurement runs in a fresh process, so its peak memory (max RSS, which includes
 the interpreter and imported libraries: see the ``imports only`` rows) is its own; JIT
-compilation is timed separately and excluded from the rate. Accuracy is the maximum
-absolute daily-pain error against ``solve_ivp(DOP853, rtol=1e-10, atol=1e-12)`` on the
-first 100 patients of each arm (200 patients). The engine is also run at 90, 180 and
-365 days at the largest N (cost linear in days?).
+compilation is timed separately and excluded from the rate. The peak PSS of the process
+and its workers comes from a second fresh run of the same measurement that samples
+/proc every 50 ms: the sampling takes CPU, so the timed run goes without it.
+Accuracy is the maximum absolute daily-pain error against ``solve_ivp(DOP853,
+rtol=1e-10, atol=1e-12)`` on the first 100 patients of each arm (200 patients). The
+engine is also run at 90, 180 and 365 days at the largest N (cost linear in days?).
 
 Usage::
 
@@ -125,8 +127,12 @@ class TreeMemory:
             self.peak_mb = max(v, self.peak_mb or 0.0)
 
 
-def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
-    """Run one measurement in this process and return its row."""
+def _one(method: str, n: int, days: float, acc_out: str | None,
+         sample: float = 0.0) -> dict:
+    """Run one measurement in this process and return its row; with ``sample`` > 0 also
+    the peak PSS of this process and its workers, sampled every ``sample`` seconds
+    (that sampling takes CPU from the measured processes, so :func:`_spawn` times a
+    method in a run without it and takes the memory from a second run)."""
     import workload as wl
 
     row: dict = {"method": method, "n": n, "days": days}
@@ -140,7 +146,7 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
     if switch:
         import second_model as wl
     acc = wl.accuracy_lanes(n)
-    with TreeMemory() as mem:
+    with TreeMemory(sample) if sample > 0 else contextlib.nullcontext() as mem:
         if switch and method.startswith("switch/engine"):
             # the study's tables are built before the clock starts, as for the pain loop
             res = _engine(method.split("/", 1)[1], *wl.study(wl.problems(n, days)), days,
@@ -155,7 +161,7 @@ def _one(method: str, n: int, days: float, acc_out: str | None) -> dict:
     solved = acc.size if method == "switch/reference" else n  # that reference: acc only
     row["patient_days_per_s"] = solved * days / row["seconds"]
     row["peak_mb"] = _peak_mb()
-    row["peak_pss_tree_mb"] = mem.peak_mb
+    row["peak_pss_tree_mb"] = mem.peak_mb if mem is not None else None
     if acc_out:
         np.save(acc_out, pain_acc)
     return row
@@ -436,9 +442,33 @@ def switch_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+MEMORY_SAMPLE_S = 0.05  # seconds between samples of the peak PSS (its own run)
+
+
 def _spawn(method: str, n: int, days: float, acc_out: str | None, timeout: float) -> dict:
+    """Measure ``method`` in two fresh processes: a timed run (time, JIT, accuracy, max
+    RSS) without the memory sampler, then a run with it for the peak PSS of the process
+    tree. Sampling /proc every 50 ms from the measured process took enough CPU on 2
+    cores to lengthen ``simulate`` with 2 workers at 10,000 patients by 0.13-0.24 s of
+    about 1.45 s (3 pairs of runs, 2026-12-05; a sampler in a separate process: 0.08-0.26
+    s), far more than it lengthens a single-process row, so one run for both would bias
+    the ratios."""
+    row = _spawn_one(method, n, days, acc_out, timeout, 0.0)
+    if "error" in row or method == "imports" or method.endswith("reference"):
+        return row
+    mem = _spawn_one(method, n, days, None, timeout, MEMORY_SAMPLE_S)
+    if "error" in mem:
+        row["memory_error"] = mem["error"]
+    else:
+        row["peak_pss_tree_mb"] = mem["peak_pss_tree_mb"]
+        row["seconds_memory_run"] = mem["seconds"]
+    return row
+
+
+def _spawn_one(method: str, n: int, days: float, acc_out: str | None, timeout: float,
+               sample: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", method, "--n", str(n),
-           "--days", str(days)]
+           "--days", str(days), "--sample", str(sample)]
     if acc_out:
         cmd += ["--acc-out", acc_out]
     env = None
@@ -459,7 +489,8 @@ def _spawn(method: str, n: int, days: float, acc_out: str | None, timeout: float
     row = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"  {method:<22} n={n:>7,} {days:>4.0f} d  "
           f"{row.get('patient_days_per_s', float('nan')):10.3g} patient-days/s  "
-          f"peak {row['peak_mb']:.0f} MB  ({time.perf_counter() - tic:.0f} s)", flush=True)
+          f"peak {row['peak_mb']:.0f} MB{' (memory run)' if sample else ''}  "
+          f"({time.perf_counter() - tic:.0f} s)", flush=True)
     return row
 
 
@@ -511,6 +542,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--days", type=float, default=180.0, help=argparse.SUPPRESS)
     ap.add_argument("--acc-out", help=argparse.SUPPRESS)
+    ap.add_argument("--sample", type=float, default=MEMORY_SAMPLE_S, help=argparse.SUPPRESS)
     ap.add_argument("--models", nargs="+", default=["pain_loop", "switch"],
                     choices=["pain_loop", "switch"],
                     help="the pain loop (workload.py) and/or the second model "
@@ -518,7 +550,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     switch_out = Path(a.out).with_name(Path(a.out).stem + "_switch.json")
     if a.one:
-        print(json.dumps(_one(a.one, a.n, a.days, a.acc_out)))
+        print(json.dumps(_one(a.one, a.n, a.days, a.acc_out, a.sample)))
         return 0
     if a.table:
         print(table(json.loads(Path(a.out).read_text())))
