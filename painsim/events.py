@@ -357,11 +357,7 @@ class _Lockstep:
 
 def _given_days(sched: Given, lanes: NDArray) -> NDArray:
     """Each lane's own given days, one row per lane, padded with +inf."""
-    own = [sched.days.get(int(g), ()) for g in lanes.tolist()]
-    D = np.full((len(own), max((len(d) for d in own), default=0)), np.inf)
-    for j, d in enumerate(own):
-        D[j, :len(d)] = d
-    return D
+    return sched.days.rows(lanes)
 
 
 def plan_fixed(v: Visits) -> None:

@@ -3,10 +3,13 @@
 :func:`painsim.simulate` without any change to the engine."""
 
 import math
+import pickle
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import painsim as ps
 from painsim.errors import ParameterError
@@ -133,3 +136,42 @@ def test_built_in_schedules_say_themselves_in_words():
 def test_something_that_is_not_a_schedule_is_refused_saying_what_one_needs():
     with pytest.raises(ParameterError, match=r"visits\(ctx\), in_words\(\)"):
         ps.Protocol(intervention=ps.sham(), schedule=object())
+
+
+@given(st.dictionaries(st.integers(0, 40),
+                       st.lists(st.floats(0.0, 400.0, allow_nan=False), max_size=5),
+                       max_size=12),
+       st.lists(st.integers(0, 45), max_size=20))
+@settings(max_examples=60)
+def test_given_days_are_kept_compact_and_read_back_as_given(days, lanes):
+    g = ps.Given(days)
+    # the mapping: every patient listed (one with no days too), its days sorted
+    assert dict(g.days) == {p: tuple(sorted(float(d) for d in ds)) for p, ds in days.items()}
+    assert len(g.days) == len(days) and list(g.days) == sorted(days)
+    assert g.sessions == sum(len(ds) for ds in days.values())
+    every = [float(d) for ds in days.values() for d in ds]
+    assert g.start_day == (min(every) if every else 0.0)
+    assert g.planned_end_day == (max(every) if every else 0.0)
+    assert 41 not in g.days and g.days.get(41) is None
+    # the padded rows of any lanes, against each lane's own days
+    lanes = np.array(lanes, dtype=np.int64)
+    rows = g.days.rows(lanes)
+    assert rows.shape[0] == lanes.size
+    for r, p in zip(rows, lanes.tolist(), strict=True):
+        own = g.days.get(p, ())
+        assert tuple(r[:len(own)].tolist()) == own and np.isinf(r[len(own):]).all()
+    # a table of the same visits gives the same schedule; both survive pickling
+    tab = ps.Given.read({"patient": [p for p, ds in days.items() for _ in ds],
+                         "day": every})
+    assert {p: d for p, d in tab.days.items()} == {p: d for p, d in g.days.items() if d}
+    assert dict(pickle.loads(pickle.dumps(g)).days) == dict(g.days)
+
+
+def test_given_days_refuse_what_is_not_a_patient_index():
+    g = ps.Given({2: [1.0]})
+    for key in (True, 2.0, "2", -1):
+        assert key not in g.days
+        with pytest.raises(KeyError):
+            g.days[key]
+    with pytest.raises(ParameterError, match=r"Given.days\[2\]"):
+        ps.Given({2: [1.0, -3.0]})
