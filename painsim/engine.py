@@ -30,14 +30,16 @@ a ``_Chunking``), runs them serially, in forked workers or on Dask, and assemble
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import itertools
 import math
 import mmap
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -500,6 +502,28 @@ def _chunks_done(done: list[ChunkResult]) -> tuple[CohortSample, list, float]:
             sum(d.cohort_s for d in done))
 
 
+@contextlib.contextmanager
+def _frozen_for_fork() -> Iterator[None]:
+    """Freeze this process's Python objects (:func:`gc.freeze`) while workers are forked.
+
+    A forked worker shares this process's pages until it writes to one; its garbage
+    collector's full scans write into every object they visit, so each worker would
+    copy every page holding this process's Python objects (the job's tables, the
+    modules). Objects frozen at the fork are never scanned there. Measured: the second
+    benchmark model's ``simulate`` at 100,000 patients, Numba, 2 workers, pain
+    spooled, peak PSS of all processes 583 -> 493 MB. A caller that froze objects itself
+    keeps its own arrangement.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
                 tick: Callable[[], None], executor: Any) -> _Ran:
     """Every task, on Dask, in forked workers or here, in turn."""
@@ -511,8 +535,9 @@ def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=plan.workers, mp_context=ctx,
                                  initializer=_hold_job, initargs=(job,)) as pool:
-            sample, chunk_runs, cohort_s = _chunks_done(
-                _gather([pool.submit(_chunk_task, sp) for sp in plan.spans], tick))
+            with _frozen_for_fork():  # the pool forks its workers at the first submit
+                futures = [pool.submit(_chunk_task, sp) for sp in plan.spans]
+            sample, chunk_runs, cohort_s = _chunks_done(_gather(futures, tick))
             whole_runs = _gather([pool.submit(_whole_task, i, sample)
                                   for i in plan.whole], tick)
         return _Ran(sample, chunk_runs, whole_runs, cohort_s)

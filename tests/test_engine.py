@@ -410,6 +410,26 @@ def test_alternating_and_combined_interventions():
     assert len(comb) == len(ps.acupuncture().effects) + len(ps.dry_needling().effects) - 1
 
 
+def test_forked_workers_leave_the_garbage_collector_as_it_was():
+    import gc
+
+    cohort = ps.Cohort(n=8, seed=13)
+    arms = [ps.Arm(name="none"), _arm("acu", ps.acupuncture(), WEEKLY)]
+    run = dict(horizon_days=20, workers=2, chunk_size=4)  # two chunks: forked workers
+    assert gc.get_freeze_count() == 0
+    base = ps.simulate(arms, cohort, **run)
+    assert gc.get_freeze_count() == 0  # frozen only while the workers were forked
+    gc.freeze()  # a caller's own frozen objects stay frozen
+    try:
+        assert gc.get_freeze_count() > 0
+        again = ps.simulate(arms, cohort, **run)
+        assert gc.get_freeze_count() > 0  # not unfrozen (frozen objects may be freed)
+    finally:
+        gc.unfreeze()
+    for a in base.arms:
+        assert np.array_equal(base.pain[a], again.pain[a])
+
+
 def test_workers_give_bit_identical_results():
     cohort = ps.Cohort(n=9, seed=13, mix={"recurrent": 0.5, "stress_driven": 0.5})
     arms = [ps.Arm(name="none"), _arm("acu", ps.acupuncture(), WEEKLY, p_miss=0.2),
