@@ -355,11 +355,6 @@ class _Lockstep:
             self.attend(alive)
 
 
-def _given_days(sched: Given, lanes: NDArray) -> NDArray:
-    """Each lane's own given days, one row per lane, padded with +inf."""
-    return sched.days.rows(lanes)
-
-
 def plan_fixed(v: Visits) -> None:
     """All patients' visits of a Fixed or Given schedule (and Fixed maintenance) at once.
 
@@ -374,7 +369,7 @@ def plan_fixed(v: Visits) -> None:
     n, lanes = v.lanes.size, v.lanes
     probs = effect_probabilities(v.interventions)
     m, sched = proto.maintenance, proto.schedule
-    D = _given_days(sched, lanes) if isinstance(sched, Given) else None
+    D = sched.days.rows(lanes) if isinstance(sched, Given) else None
     n_course = D.shape[1] if D is not None else sched.sessions
     n_visits = n_course + (m.sessions if m is not None else 0)
     U = R = None

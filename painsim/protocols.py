@@ -341,15 +341,18 @@ class GivenDays(Mapping):
         self.patient, self.start, self.day = patient, start, day
 
     @classmethod
-    def of_rows(cls, patient: NDArray[np.int64], day: NDArray[np.float64]) -> GivenDays:
-        """From one row per visit, in any order (a patient's days are sorted)."""
+    def of_rows(cls, patient: NDArray[np.int64], day: NDArray[np.float64],
+                listed: NDArray[np.int64] | None = None) -> GivenDays:
+        """From one row per visit, in any order (a patient's days are sorted); patients
+        in ``listed`` without a row stay in the mapping with no days."""
         patient = np.asarray(patient, dtype=np.int64)
         day = np.asarray(day, dtype=float)
         order = np.lexsort((day, patient))
         patient, day = patient[order], day[order]
-        first = np.flatnonzero(np.r_[True, patient[1:] != patient[:-1]]) if patient.size \
-            else np.zeros(0, dtype=np.int64)
-        return cls(patient[first], np.r_[first, patient.size].astype(np.int64), day)
+        every = np.unique(patient if listed is None
+                          else np.concatenate([patient, np.asarray(listed, np.int64)]))
+        start = np.r_[np.searchsorted(patient, every), patient.size].astype(np.int64)
+        return cls(every, start, day)
 
     def __reduce__(self) -> tuple:
         return (type(self), (self.patient, self.start, self.day))
@@ -386,15 +389,17 @@ class GivenDays(Mapping):
         """The days of patients ``lanes``, one row each, padded with +inf (a patient not
         in the table has none)."""
         lanes = np.asarray(lanes, dtype=np.int64)
-        n, m = lanes.size, self.patient.size
-        i = np.minimum(np.searchsorted(self.patient, lanes), max(m - 1, 0))
-        found = (self.patient[i] == lanes) if m else np.zeros(n, dtype=bool)
-        count = np.where(found, self.start[i + 1] - self.start[i] if m else 0, 0)
+        n = lanes.size
+        if not self.patient.size:
+            return np.full((n, 0), np.inf)
+        i = np.minimum(np.searchsorted(self.patient, lanes), self.patient.size - 1)
+        found = self.patient[i] == lanes
+        count = np.where(found, self.start[i + 1] - self.start[i], 0)
         out = np.full((n, int(count.max(initial=0))), np.inf)
         before = np.repeat(np.cumsum(count) - count, count)
         col = np.arange(before.size) - before
-        out[np.repeat(np.arange(n), count), col] = self.day[
-            np.repeat(np.where(found, self.start[i] if m else 0, 0), count) + col]
+        out[np.repeat(np.arange(n), count), col] = self.day[np.repeat(self.start[i], count)
+                                                            + col]
         return out
 
 
@@ -443,15 +448,9 @@ class Given:
                 check_number(f"Given.days[{p}]", d, 0, MAX_DAY, " day")
             patients += [int(p)] * len(vals)
             days += vals
-        compact = GivenDays.of_rows(np.array(patients, dtype=np.int64), np.array(days))
-        # a patient listed with no days stays in the mapping (it has no visits)
-        empty = sorted({int(p) for p in self.days} - set(compact.patient.tolist()))
-        if empty:
-            every = np.union1d(compact.patient, np.array(empty, dtype=np.int64))
-            at = np.searchsorted(compact.patient, every)  # days before each patient
-            start = np.r_[np.r_[compact.start[:-1], compact.day.size][at], compact.day.size]
-            compact = GivenDays(every, start.astype(np.int64), compact.day)
-        object.__setattr__(self, "days", compact)
+        listed = np.array([int(p) for p in self.days], dtype=np.int64)
+        object.__setattr__(self, "days", GivenDays.of_rows(
+            np.array(patients, dtype=np.int64), np.array(days), listed))
 
     @classmethod
     def read(cls, source: Any, name: str | None = None) -> Given:
