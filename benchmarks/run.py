@@ -69,15 +69,16 @@ def _peak_mb() -> float:
 
 
 class TreeMemory:
-    """Peak proportional set size (PSS) of this process and its worker processes,
-    sampled every ``every`` seconds from /proc (Linux): pages shared by forked workers
-    are counted once, which summing their RSS would not do. ``peak_mb`` stays None where
-    /proc/*/smaps_rollup cannot be read."""
+    """Peak proportional set size (PSS) of this process (or process ``pid``) and its
+    worker processes, sampled every ``every`` seconds from /proc (Linux): pages shared by
+    forked workers are counted once, which summing their RSS would not do. ``peak_mb``
+    stays None where /proc/*/smaps_rollup cannot be read."""
 
-    def __init__(self, every: float = 0.05) -> None:
+    def __init__(self, every: float = 0.05, pid: int | None = None) -> None:
+        import os
         import threading
 
-        self.every, self.peak_mb = every, None
+        self.every, self.peak_mb, self.pid = every, None, pid or os.getpid()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -95,10 +96,8 @@ class TreeMemory:
         return out
 
     def sample(self) -> float | None:
-        import os
-
         total, seen = 0, False
-        for p in self._pids(os.getpid()):
+        for p in self._pids(self.pid):
             try:
                 for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                     if line.startswith("Pss:"):
@@ -114,6 +113,11 @@ class TreeMemory:
             v = self.sample()
             if v is not None:
                 self.peak_mb = max(v, self.peak_mb or 0.0)
+
+    follow = _run  # sample in the caller's own thread until :meth:`stop`
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def __enter__(self) -> TreeMemory:
         self._thread.start()

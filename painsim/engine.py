@@ -53,7 +53,7 @@ from .cohort import MAX_PATIENTS, Cohort, CohortSample
 from .compiled import integrate_pain, require_numba, warm_up
 from .effects import FlareTable, StopQueue, stop_effects
 from .errors import ParameterError, check_number, check_type
-from .events import Visits, merge_logs, plan_fixed, plannable
+from .events import Visits, plan_fixed, plannable
 from .model import Model
 from .outcomes import Outcomes, patient_outcomes
 from .protocols import MAX_DAY, Arm
@@ -299,8 +299,13 @@ def simulate(
         files (:mod:`painsim.spool`): the operating system pages them in as they are
         read and out again, so a run holds at most a chunk of daily pain rather than
         ``8 * patients * days`` bytes an arm. The numbers are bit-identical to a run
-        without it. The files must stay while the result is used; removing them is the
-        caller's (``painsim run`` keeps them in a temporary folder beside its results).
+        without it. The event log's columns, the drawn parameters and the phenotypes
+        are kept there too (``part_*.npy``, written as each chunk arrives), so that
+        the main process holds neither them nor the chunks' copies of them; readers
+        of the result (its tables' blocks, :meth:`SimulationResult.event_days`) give
+        their pages back as they go. The files must stay while the result is used;
+        removing them is the caller's (``painsim run`` keeps them in a temporary folder
+        beside its results).
 
     Returns
     -------
@@ -344,7 +349,8 @@ def simulate(
               pain=None if executor is not None else pain)
     timings = {"cohort_s": 0.0, "decide_s": 0.0, "integrate_s": 0.0, "outcomes_s": 0.0,
                "compile_s": compile_s}
-    ran = _run_chunks(job, plan, pain, _Progress(progress, plan.tasks), executor)
+    ran = _run_chunks(job, plan, pain, _Progress(progress, plan.tasks), executor,
+                      None if spool is None else Path(spool))
     result = _assemble(job, plan, ran, pain, timings)
     result.settings.update(backend=backend, rtol=rtol, atol=atol, epoch_days=epoch_days,
                            horizon_days=float(horizon_days), seed=cohort.seed,
@@ -496,10 +502,74 @@ class _Ran:
     cohort_s: float
 
 
-def _chunks_done(done: list[ChunkResult]) -> tuple[CohortSample, list, float]:
+def _chunks_done(done: list[ChunkResult],
+                 spool: Path | None) -> tuple[CohortSample, list, float]:
     """The merged sample, the runs and the cohort seconds of ``done``."""
-    return (_merge_samples([d.sample for d in done]), [d.runs for d in done],
+    return (_merge_samples([d.sample for d in done], spool), [d.runs for d in done],
             sum(d.cohort_s for d in done))
+
+
+_SPILLED = itertools.count()  # numbers the files that _spill writes into a spool folder
+
+
+def _spill(a: NDArray, spool: Path | None) -> NDArray:
+    """``a`` moved into a new file of the folder ``spool`` (returned as a read-only
+    memory map of it); ``a`` itself without a folder, or when it is empty."""
+    if spool is None or not a.size:
+        return a
+    path = spool / f"part_{next(_SPILLED)}.npy"
+    np.save(path, a, allow_pickle=False)
+    return np.load(path, mmap_mode="r")
+
+
+def _joined(parts: list[NDArray], axis: int, spool: Path | None) -> NDArray:
+    """``np.concatenate(parts, axis)``; with a folder ``spool``, written straight into a
+    new file there (returned as a read-only memory map), not assembled in memory."""
+    if spool is None:
+        return np.concatenate(parts, axis=axis)
+    shape = list(parts[0].shape)
+    shape[axis] = sum(p.shape[axis] for p in parts)
+    if not math.prod(shape):
+        return np.concatenate(parts, axis=axis)
+    path = spool / f"part_{next(_SPILLED)}.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.result_type(*parts),
+                                    shape=tuple(shape))
+    # part by part, each part's pages and the written ones given back as it goes: the
+    # parts are maps of files too, and all of them at once would be held twice here
+    at = [slice(None)] * len(shape)
+    lo = 0
+    for p in parts:
+        at[axis] = slice(lo, lo + p.shape[axis])
+        out[tuple(at)] = p
+        lo += p.shape[axis]
+        drop_pages(p)
+        drop_pages(out)
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r")
+
+
+def _settled_run(run: ArmOutcomes, first: int, spool: Path | None) -> ArmOutcomes:
+    """``run`` (of patients from ``first``) with its event log made a piece of the
+    arm's: lanes turned into the cohort's patient indices and, with a folder
+    ``spool``, the log's columns moved into files there (a large cohort's log is the
+    largest thing a result holds after daily pain)."""
+    lg = run.log
+    piece = {**lg, "lane": _spill(np.add(lg["lane"], first, dtype=np.int32), spool),
+             **{k: _spill(lg[k], spool) for k in ("t", "kind", "detail")}}
+    return dataclasses.replace(run, log=piece)
+
+
+def _settled_chunk(d: ChunkResult, spool: Path | None) -> ChunkResult:
+    """A chunk task's output as it arrives: every run settled (:func:`_settled_run`);
+    with a folder ``spool``, the drawn parameters and phenotypes moved there too.
+    A new object: the arrival's own arrays are released with it."""
+    s = d.sample
+    if spool is not None:
+        s = dataclasses.replace(s, params=_spill(s.params, spool),
+                                phenotype=_spill(s.phenotype, spool))
+    return dataclasses.replace(d, sample=s, runs={
+        i: _settled_run(r, d.span[0], spool) for i, r in d.runs.items()})
 
 
 @contextlib.contextmanager
@@ -525,10 +595,11 @@ def _frozen_for_fork() -> Iterator[None]:
 
 
 def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
-                tick: Callable[[], None], executor: Any) -> _Ran:
-    """Every task, on Dask, in forked workers or here, in turn."""
+                tick: Callable[[], None], executor: Any, spool: Path | None) -> _Ran:
+    """Every task, on Dask, in forked workers or here, in turn; each task's output
+    settled (:func:`_settled_chunk`) as it arrives."""
     if executor is not None:
-        return _run_on_dask(executor, job, plan, pain, tick)
+        return _run_on_dask(executor, job, plan, pain, tick, spool)
     if plan.parallel:
         # each forked worker gets the job as its initializer's argument, which fork
         # passes without pickling (the pain arrays stay shared memory)
@@ -537,19 +608,20 @@ def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
                                  initializer=_hold_job, initargs=(job,)) as pool:
             with _frozen_for_fork():  # the pool forks its workers at the first submit
                 futures = [pool.submit(_chunk_task, sp) for sp in plan.spans]
-            sample, chunk_runs, cohort_s = _chunks_done(_gather(futures, tick))
-            whole_runs = _gather([pool.submit(_whole_task, i, sample)
-                                  for i in plan.whole], tick)
+            sample, chunk_runs, cohort_s = _chunks_done(
+                _gather(futures, tick, lambda d: _settled_chunk(d, spool)), spool)
+            whole_runs = _gather([pool.submit(_whole_task, i, sample) for i in plan.whole],
+                                 tick, lambda r: _settled_run(r, 0, spool))
         return _Ran(sample, chunk_runs, whole_runs, cohort_s)
     done = []
     for sp in plan.spans:
-        done.append(_chunk_task(sp, job))
+        done.append(_settled_chunk(_chunk_task(sp, job), spool))
         tick()
-    sample, chunk_runs, cohort_s = _chunks_done(done)
+    sample, chunk_runs, cohort_s = _chunks_done(done, spool)
     del done
     whole_runs = []
     for i in plan.whole:
-        whole_runs.append(_whole_task(i, sample, job))
+        whole_runs.append(_settled_run(_whole_task(i, sample, job), 0, spool))
         tick()
     return _Ran(sample, chunk_runs, whole_runs, cohort_s)
 
@@ -564,7 +636,7 @@ def _assemble(job: Job, plan: _Chunking, ran: _Ran, pain: list[NDArray[np.float6
             parts = [ran.whole_runs[plan.whole.index(i)]]
         else:
             parts = [r.pop(i) for r in ran.chunk_runs]  # released once merged
-        runs[a.name] = _merge(parts, plan.chunk)
+        runs[a.name] = _merge(parts)
         runs[a.name].pain = pain[i]
         release_freed_memory()  # the chunks' arrays, merged: their pages, not the peak
         for p in parts:
@@ -762,17 +834,25 @@ def _whole_task(i: int, sample: CohortSample, job: Job | None = None) -> ArmOutc
     return _arm_run(job, i, sample, 0, job.cohort.n)
 
 
-def _gather(futures: list[Any], tick: Callable[[], None]) -> list[Any]:
-    """Results of ``futures`` in their order, ticking as each one finishes."""
+def _gather(futures: list[Any], tick: Callable[[], None],
+            settle: Callable[[Any], Any]) -> list[Any]:
+    """``settle`` of each result of ``futures``, in their order, taken as each one
+    finishes (ticking): a future is let go of at once, so a result as it arrived is
+    held only until it is settled."""
     from concurrent.futures import as_completed
 
-    for _ in as_completed(futures):
+    index = {f: k for k, f in enumerate(futures)}
+    futures.clear()
+    out: list[Any] = [None] * len(index)
+    for f in as_completed(list(index)):
+        out[index.pop(f)] = settle(f.result())
+        del f
         tick()
-    return [f.result() for f in futures]
+    return out
 
 
 def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
-                 tick: Callable[[], None]) -> _Ran:
+                 tick: Callable[[], None], spool: Path | None) -> _Ran:
     """The chunks as Dask tasks, gathered one by one as they finish (bounded memory)."""
     from distributed import as_completed
 
@@ -789,10 +869,11 @@ def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.f
         d = fut.result()
         for i, run in d.runs.items():
             keep(run, i, d.span[0])
-        done[futures[fut]] = d
+        done[futures[fut]] = _settled_chunk(d, spool)
         fut.release()
+        del d
         tick()
-    sample, chunk_runs, cohort_s = _chunks_done(done)
+    sample, chunk_runs, cohort_s = _chunks_done(done, spool)
     del done
     whole_runs = []
     if plan.whole:
@@ -800,7 +881,7 @@ def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.f
         for i in plan.whole:  # few: a clinic couples its whole cohort
             run = client.submit(_whole_task, i, sample_f, job_f, pure=False).result()
             keep(run, i, 0)
-            whole_runs.append(run)
+            whole_runs.append(_settled_run(run, 0, spool))
             tick()
     return _Ran(sample, chunk_runs, whole_runs, cohort_s)
 
@@ -813,20 +894,21 @@ def _shared_array(shape: tuple[int, ...]) -> NDArray[np.float64]:
     return np.frombuffer(buf, dtype=np.float64, count=size).reshape(shape)
 
 
-def _merge_samples(parts: list[CohortSample]) -> CohortSample:
+def _merge_samples(parts: list[CohortSample], spool: Path | None) -> CohortSample:
     if len(parts) == 1:
         return parts[0]
-    return CohortSample(phenotype=np.concatenate([p.phenotype for p in parts]),
-                        params=np.concatenate([p.params for p in parts], axis=1),
+    return CohortSample(phenotype=_joined([p.phenotype for p in parts], 0, spool),
+                        params=_joined([p.params for p in parts], 1, spool),
                         y0=np.concatenate([p.y0 for p in parts], axis=1),
                         flares=[f for p in parts for f in p.flares])
 
 
-def _merge(parts: list[ArmOutcomes], chunk: int) -> ArmOutcomes:
-    """One arm's chunks as one run (patients in chunk order; pain is not merged: it is
-    already in the result's arrays)."""
+def _merge(parts: list[ArmOutcomes]) -> ArmOutcomes:
+    """One arm's settled runs (:func:`_settled_run`) as one run, patients in chunk
+    order. Its log is the list of the runs' logs, not one joined copy of them; pain
+    is not merged: it is already in the result's arrays."""
     if len(parts) == 1:
-        return parts[0]
+        return dataclasses.replace(parts[0], log=[parts[0].log])
 
     def cat(k: str) -> NDArray:
         return np.concatenate([getattr(p, k) for p in parts], axis=0)
@@ -836,5 +918,5 @@ def _merge(parts: list[ArmOutcomes], chunk: int) -> ArmOutcomes:
         dropout=cat("dropout"), course_end=cat("course_end"), waits=cat("waits"),
         outcomes={k: np.concatenate([p.outcomes[k] for p in parts])
                   for k in parts[0].outcomes},
-        log=merge_logs([p.log for p in parts], [j * chunk for j in range(len(parts))]),
+        log=[p.log for p in parts],
         timings={})

@@ -35,7 +35,7 @@ from .interventions import Intervention
 from .protocols import Arm, Fixed, Given, visit_day
 from .spool import code_dtype
 
-__all__ = ["EventLog", "Visits", "merge_logs", "plan_fixed", "plannable"]
+__all__ = ["EventLog", "Visits", "plan_fixed", "plannable"]
 
 
 class EventLog:
@@ -82,25 +82,6 @@ class EventLog:
                 "kinds": list(self.kinds),
                 "detail": np.frombuffer(self.detail, dtype=np.intc).astype(np.int32),
                 "details": list(self.details)}
-
-
-def merge_logs(logs: list[dict[str, Any]], offsets: list[int]) -> dict[str, Any]:
-    """One log from chunks' logs (lanes shifted by each chunk's first patient)."""
-    kinds: dict[str, int] = {}
-    details: dict[str, int] = {}
-    out: dict[str, list] = {"lane": [], "t": [], "kind": [], "detail": []}
-    for lg, off in zip(logs, offsets, strict=True):
-        kmap = np.array([kinds.setdefault(k, len(kinds)) for k in lg["kinds"]], dtype=np.int32)
-        dmap = np.array([details.setdefault(d, len(details)) for d in lg["details"]],
-                        dtype=np.int32)
-        out["lane"].append((lg["lane"] + off).astype(np.int32, copy=False))
-        out["t"].append(lg["t"])
-        out["kind"].append(kmap[lg["kind"]] if kmap.size else lg["kind"])
-        out["detail"].append(dmap[lg["detail"]] if dmap.size else lg["detail"])
-    merged: dict[str, Any] = {k: np.concatenate(v) for k, v in out.items()}
-    merged["kind"] = merged["kind"].astype(code_dtype(len(kinds)), copy=False)
-    merged["kinds"], merged["details"] = list(kinds), list(details)
-    return merged
 
 
 def plannable(arm: Arm) -> bool:

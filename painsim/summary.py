@@ -37,7 +37,7 @@ from .outcomes import (
     short_term_day,
     study_summary,
 )
-from .spool import code_dtype, drop_pages, release_freed_memory
+from .spool import drop_pages, release_freed_memory
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -77,6 +77,9 @@ def event_blocks(logs: list[dict[str, NDArray]], names: tuple[str, ...],
             tables[k] = np.concatenate([lg[names_k] for lg in mine])
             cols[k] = np.concatenate([np.add(lg[k], o, dtype=np.int64)
                                       for lg, o in zip(mine, off, strict=False)])
+        for lg in mine:  # pieces kept in files (painsim run): read, done
+            for k in ("patient", "day", "kind", "detail"):
+                drop_pages(lg[k])
         order = np.lexsort((cols["day"], cols["patient"]))  # stable: ties in log order
         size = max(order.size, 1) if rows is None else rows
         for lo in range(0, max(order.size, 1 if rows is None else 0), size):
@@ -152,8 +155,11 @@ class PatientColumns:
             return self._frame[list(columns)].copy()
         n = src[2].size
         parts = [self._part(src, a, 0, n, columns) for a in range(len(self.arms))]
-        return pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in columns},
-                            copy=False)
+        frame = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in columns},
+                             copy=False)
+        drop_pages(src[2])  # phenotypes and parameters kept in files: read, done
+        drop_pages(src[3])
+        return frame
 
     def blocks(self, rows: int) -> Iterator[pd.DataFrame]:
         """The table's rows, in order, as blocks of at most ``rows`` rows (of one arm
@@ -168,8 +174,11 @@ class PatientColumns:
         n, columns = src[2].size, self.columns
         for a in range(len(self.arms)):
             for lo in range(0, n, rows):
-                yield pd.DataFrame(self._part(src, a, lo, min(n, lo + rows), columns),
-                                   copy=True)
+                block = pd.DataFrame(self._part(src, a, lo, min(n, lo + rows), columns),
+                                     copy=True)
+                drop_pages(src[2])  # phenotypes and parameters kept in files: read, done
+                drop_pages(src[3])
+                yield block
 
     def table(self) -> pd.DataFrame:
         """The whole table: one row per patient and arm, arm by arm."""
@@ -387,6 +396,8 @@ class SimulationResult:
                 hit = np.flatnonzero(np.isin(lg["kind"], codes))
                 patient.append(lg["patient"][hit])
                 day.append(lg["day"][hit])
+                for k in ("patient", "day", "kind"):
+                    drop_pages(lg[k])  # a piece kept in a file: read, done
         if not day:
             return np.zeros(0)
         patient_a, day_a = np.concatenate(patient), np.concatenate(day)
@@ -440,8 +451,10 @@ class ArmOutcomes:
         time of the course's last session (days; NaN: none).
     waits : ndarray
         Clinic waits of every session (days; 0 without a clinic).
-    log : dict
-        The compact event log (lanes, times, kind and detail codes with their names).
+    log : dict or list of dict
+        The compact event log (lanes, times, kind and detail codes with their names);
+        after the engine has settled the chunks' runs, a list of such logs (pieces, in
+        log order) whose lanes are the cohort's patient indices.
     timings : dict of str to float
         Seconds of ``decide_s``, ``integrate_s`` and ``outcomes_s``.
     outcomes : dict of str to ndarray
@@ -457,7 +470,7 @@ class ArmOutcomes:
     dropout: NDArray[np.float64]
     course_end: NDArray[np.float64]
     waits: NDArray[np.float64]
-    log: dict[str, Any]
+    log: dict[str, Any] | list[dict[str, Any]]
     timings: dict[str, float]
     outcomes: dict[str, NDArray]
     pain: NDArray[np.float64] | None = None
@@ -487,45 +500,56 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         rng = np.random.default_rng([cohort.seed, 7, i])
         v, run = per[a], runs[a]
         rows.append(v)
-        lg, run.log = run.log, {}  # rebuilt below with the outcome rows; the old copy goes
+        # the run's log, piece by piece as it came from the chunks (a piece's columns
+        # may be memory maps of files: they are used as they are, never joined here),
+        # then a piece of the outcome rows
+        pieces, run.log = (run.log if isinstance(run.log, list) else [run.log]), []
         rel, rlp = np.flatnonzero(v["relief"]), np.flatnonzero(v["relapse"])
         base = v["baseline_pain"]
-        kinds = np.array(lg["kinds"] + ["relief", "relapse"], dtype=object)
-        n_k = len(lg["kinds"])
+        # in the result's form: patients, days, codes into name arrays (the table is
+        # built on demand)
+        arm_logs = [{"arm": i, "patient": lg["lane"], "day": lg["t"], "kind": lg["kind"],
+                     "detail": lg["detail"], "kinds": np.array(lg["kinds"], dtype=object),
+                     "details": np.array([share(x, x) for x in lg["details"]],
+                                         dtype=object)} for lg in pieces]
+        del pieces
         details = np.array([share(x, x) for x in itertools.chain(
-            lg["details"],
             (f"pain <= {(1 - o.relief_fraction) * base[i]:.2f}" for i in rel),
             (f"pain >= {(1 - o.relapse_fraction) * base[i]:.2f}" for i in rlp))],
             dtype=object)
-        n_d = len(lg["details"])
-        # compact: codes into the name arrays (the table is built on demand)
-        log = {
-            "arm": names.index(a),
-            "patient": np.concatenate([lg["lane"], rel, rlp], dtype=np.int32,
-                                      casting="same_kind"),
-            "day": np.concatenate([lg["t"], v["days_to_relief"][rel], v["relapse_day"][rlp]]),
-            "kind": np.concatenate([lg["kind"], np.full(rel.size, n_k),
-                                    np.full(rlp.size, n_k + 1)], dtype=code_dtype(n_k + 2),
-                                   casting="same_kind"),
-            "detail": np.concatenate([lg["detail"], (n_d + np.arange(rel.size + rlp.size))
-                                      .astype(np.int32)]),
-            "kinds": kinds, "details": details}
-        logs.append(log)
+        # the outcome rows after every run row: the order of the single log this
+        # replaces (the table's ties between kinds at a day keep it)
+        logs.extend(arm_logs)
+        logs.append({"arm": i, "patient": np.concatenate([rel, rlp], dtype=np.int32,
+                                                         casting="same_kind"),
+                     "day": np.concatenate([v["days_to_relief"][rel],
+                                            v["relapse_day"][rlp]]),
+                     "kind": np.concatenate([np.zeros(rel.size, np.int8),
+                                             np.ones(rlp.size, np.int8)]),
+                     "detail": np.arange(rel.size + rlp.size, dtype=np.int32),
+                     "kinds": np.array(["relief", "relapse"], dtype=object),
+                     "details": details})
         relieved = v["relief"]
         rt = v["days_relief_to_relapse_or_censor"][relieved]
         ev = v["relapse"][relieved]
         curves[a] = kaplan_meier(rt, ev)
         n_sess = v["sessions"].sum()
-        code = {k: i for i, k in enumerate(log["kinds"])}
-        adv = log["detail"][log["kind"] == code.get("adverse event", -1)]
-        kinds = details[adv]
-        missed = int(np.count_nonzero(log["kind"] == code.get("missed visit", -1)))
+        adverse, lanes, missed = [], [], 0
+        for lg in arm_logs:
+            code = {k: j for j, k in enumerate(lg["kinds"])}
+            hit = lg["kind"] == code.get("adverse event", -1)
+            adverse.append(lg["details"][lg["detail"][hit]])
+            lanes.append(lg["patient"][hit])
+            missed += int(np.count_nonzero(lg["kind"] == code.get("missed visit", -1)))
+            for k in ("patient", "kind", "detail"):
+                drop_pages(lg[k])  # a piece kept in a file: read, done
+        kinds, lanes = np.concatenate([np.zeros(0, object), *adverse]), np.concatenate(
+            [np.zeros(0, np.int32), *lanes])
         waits = run.waits
         d_change = v["change_short_term"] - ref["change_short_term"]
         d_resp = v["responder_pct"].astype(float) - ref["responder_pct"].astype(float)
         d_ci = bootstrap_ci(d_change, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
         r_ci = bootstrap_ci(d_resp, n_boot=o.bootstrap, confidence=o.confidence, rng=rng)
-        lanes = log["patient"][log["kind"] == code.get("adverse event", -1)]
         row = {
             "arm": a, "patients": cohort.n,
             "baseline_pain_0_10": np.nanmean(v["baseline_pain"]),
@@ -562,7 +586,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         summary.append(_with_intervals(row, _intervals_of(v, o, horizon, rt, ev, {
             what: np.bincount(lanes[kinds == what], minlength=cohort.n)
             for what in ("soreness", "bruising")})))
-        del lg, d_change, d_resp
+        del arm_logs, d_change, d_resp
         release_freed_memory()
     return SimulationResult(
         arms=names, days=runs[names[0]].days, pain={a: runs[a].pain for a in names},

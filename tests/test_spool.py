@@ -4,6 +4,7 @@ memory, the files ordinary NumPy arrays, the pages given back without losing dat
 import errno
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -107,8 +108,17 @@ def test_simulate_with_a_spool_gives_the_same_numbers(in_memory, tmp_path, worke
     arms, cohort = _study()
     res = ps.simulate(arms, cohort, horizon_days=50, workers=workers, chunk_size=chunk_size,
                       spool=tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pain_0.npy", "pain_1.npy",
-                                                          "pain_2.npy"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert [n for n in names if n.startswith("pain_")] == ["pain_0.npy", "pain_1.npy",
+                                                           "pain_2.npy"]
+    # the event log's columns (but for the small piece of outcome rows each arm adds),
+    # the drawn parameters and the phenotypes are kept there too, as maps of their files
+    assert all(re.fullmatch(r"part_\d+\.npy", n) for n in names if not n.startswith("pain_"))
+    for k in ("patient", "day", "kind", "detail"):
+        assert all(isinstance(lg[k], np.memmap) for lg in res.event_log
+                   if lg[k].size and lg["kinds"][0] != "relief")
+    assert isinstance(res.patient_columns._src[2], np.memmap)  # phenotypes
+    assert isinstance(res.patient_columns._src[3], np.memmap)  # parameters
     for i, arm in enumerate(res.arms):
         assert isinstance(res.pain[arm], np.memmap)
         assert Path(res.pain[arm].filename) == (tmp_path / f"pain_{i}.npy").resolve()
@@ -145,6 +155,15 @@ def test_a_spooled_run_holds_no_page_of_daily_pain(tmp_path, backend):
     assert [_resident_kib(f) for f in files] == [0, 0, 0]
     np.asarray(res.pain["dn"]).sum()  # reading pages them in, as a map does
     assert _resident_kib(files[1]) > 0
+    # the event log, the parameters and the phenotypes kept there are given back too
+    # once a reader has taken its block of them
+    parts = [p.resolve() for p in tmp_path.glob("part_*.npy")]
+    assert len(parts) > 10
+    for read in (lambda: res.summary, lambda: list(res.event_blocks(500)),
+                 lambda: list(res.patient_blocks(100)), lambda: res.event_days("dn", "session"),
+                 lambda: res.patient_table(["phenotype", "param_tau_D"])):
+        read()
+        assert sum(_resident_kib(p) for p in parts) == 0
 
 
 def test_painsim_runs_spool_lives_as_long_as_its_result(tmp_path):
