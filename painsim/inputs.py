@@ -111,15 +111,34 @@ def number_column(cols: dict[str, NDArray], name: str, what: str, lo: float, hi:
     raw = _column(cols, name, what)
     out = np.empty(raw.shape[0], dtype=np.int64 if integer else float)
     allowed = f"{'an integer' if integer else 'a number'} in [{lo:g}, {hi:g}]"
-    for row, v in enumerate(raw.tolist()):
+    values = raw.tolist()
+    for row, v in enumerate(values):
         ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) \
             and lo <= v <= hi and (not integer or float(v).is_integer())
         if not ok:
             numeric = isinstance(v, int | float) and not isinstance(v, bool)
-            raise ParameterError(f"{what} row {row}, column {name!r}", v, allowed,
-                                 why="is out of range" if numeric else "is not a number")
+            if not numeric:
+                # one text cell makes a CSV reader keep the whole column as text: name
+                # the first cell that is not the text of a number, not the first cell
+                row = next((r for r in range(row, len(values))
+                            if not _number_text(values[r])), row)
+                v = values[row]
+            why = ("is not a number" if not numeric else "is empty or not finite"
+                   if not math.isfinite(v) else "is out of range")
+            raise ParameterError(f"{what} row {row}, column {name!r}", v, allowed, why=why)
         out[row] = v
     return out
+
+
+def _number_text(v: Any) -> bool:
+    """True when ``v`` is a string that reads as a number (``"3"``, ``" 4.5"``)."""
+    if not isinstance(v, str):
+        return False
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, eq=False)

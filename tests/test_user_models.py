@@ -153,6 +153,18 @@ def test_a_bad_per_patient_entry_names_its_row_and_column():
         ps.Given.read({"patient": [0], "day": ["soon"]})
 
 
+def test_a_csv_with_one_text_cell_names_that_cell(tmp_path):
+    # one text cell makes the CSV reader keep the whole column as text: the message
+    # must still name the cell that is not a number, not the first row
+    path = tmp_path / "visits.csv"
+    path.write_text("patient,day\n0,3\n1,4.5\n2,soon\n3,7\n")
+    with pytest.raises(ParameterError, match=r"row 2, column 'day'.*'soon' is not a number"):
+        ps.Given.read(path)
+    path.write_text("patient,day\n0,3\n1,\n")
+    with pytest.raises(ParameterError, match=r"row 1, column 'day'.*is empty or not finite"):
+        ps.Given.read(path)
+
+
 def _as_tables(cohort, fixed, horizon, visit_hour):
     """The built-in study's drawn flares as an event table, and its fixed visit days as
     each patient's own days: the same study written the way a researcher brings it."""
