@@ -408,18 +408,27 @@ def atomic_folder(out: Path, *, force: bool = False, check: bool = True) -> Iter
         check_out(out, force=force)
     else:
         _check_replaceable(out, force)
+    # the parent folders this call makes, deepest first: removed again (if still empty)
+    # when the block fails, so a failed run leaves nothing behind
+    made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a results folder is an ordinary one
     try:
-        yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a results folder is an ordinary one
+        try:
+            yield tmp
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for p in made:
+            with contextlib.suppress(OSError):  # not empty (someone else wrote there)
+                p.rmdir()
         raise
 
 

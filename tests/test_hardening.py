@@ -507,6 +507,17 @@ def test_interrupt_mid_write_leaves_nothing(sig: int, tmp_path: Path) -> None:
     assert not out.exists() and _leftovers(out) == []
 
 
+def test_interrupt_mid_write_removes_the_folders_it_made(tmp_path: Path) -> None:
+    # --out inside folders that do not exist yet: they are made for the results and
+    # removed again when the write is interrupted
+    f, out = _write(tmp_path, WRITE_HEAVY), tmp_path / "new" / "deeper" / "out"
+    proc = _start(f, out, signal_on_write=signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f.name]
+
+
 def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path: Path) -> None:
     f, out = _write(tmp_path, WRITE_HEAVY), tmp_path / "out"
     proc = _start(f, out, signal_on_write=signal.SIGKILL)  # nothing can clean up
