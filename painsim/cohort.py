@@ -686,4 +686,12 @@ class Cohort:
             y0 = sol.solution.y_final
         if model.injury_state is not None:
             y0[model.index(model.injury_state)] += injury
-        return CohortSample(phenotype=pheno.astype(str), params=P, y0=y0, flares=flares)
+        return CohortSample(phenotype=pheno.astype(self.phenotype_dtype), params=P, y0=y0,
+                            flares=flares)
+
+    @property
+    def phenotype_dtype(self) -> np.dtype:
+        """The type of :attr:`CohortSample.phenotype`: text as wide as the longest
+        phenotype name in the mix, whichever patients a sample holds (so the samples of
+        any chunks of the cohort join into the same array)."""
+        return np.dtype(f"<U{max(1, *(len(self.phenotypes[k].name) for k in self.mix))}")

@@ -58,7 +58,7 @@ from .model import Model
 from .outcomes import Outcomes, patient_outcomes
 from .protocols import MAX_DAY, Arm
 from .solver import integrate
-from .spool import drop_pages, pain_file, release_freed_memory
+from .spool import array_file, drop_pages, pain_file, release_freed_memory, to_file
 from .summary import ArmOutcomes, SimulationResult, build_result
 
 __all__ = ["check_threads", "simulate"]
@@ -363,7 +363,8 @@ def _check_arguments(arms: Sequence[Arm], cohort: Cohort, horizon_days: float,
                      rtol: float, atol: float, progress: Any, workers: int, backend: str,
                      executor: Any, threads: int = 1) -> float:
     """Check :func:`simulate`'s arguments; compile the Numba loop if asked for (before
-    any fork: workers inherit it). Returns the seconds compiling took."""
+    any fork: workers inherit it). Returns the seconds that loading Numba, checking the
+    model's lane form and compiling took (almost 0 after the first call in a process)."""
     check_type("arms", arms, Sequence, "a sequence of Arm")
     if isinstance(arms, str) or not arms:
         raise ParameterError("arms", arms, "a non-empty sequence of Arm")
@@ -395,9 +396,14 @@ def _check_arguments(arms: Sequence[Arm], cohort: Cohort, horizon_days: float,
         raise ParameterError("executor", executor, "a distributed.Client (or None)")
     compile_s = 0.0
     if backend == "numba":
+        # the compiled backend's one-time cost in a process, reported apart from the
+        # run: importing Numba (the first require_numba), checking the lane form once
+        # and compiling the loop (before forking: workers inherit it)
+        tic = time.perf_counter()
         require_numba(cohort.model.name, cohort.model.lane_form)
         _checked(cohort.model)
-        compile_s = warm_up(cohort.model)  # before forking: workers inherit the loop
+        warm_up(cohort.model)
+        compile_s = time.perf_counter() - tic
     if chunk_size is not None and any(a.clinic for a in arms):
         raise ParameterError("chunk_size", chunk_size, "None when an arm has a clinic",
                              why="would split the clinic's shared queue")
@@ -503,50 +509,43 @@ class _Ran:
 
 
 def _chunks_done(done: list[ChunkResult],
-                 spool: Path | None) -> tuple[CohortSample, list, float]:
+                 files: _SampleFiles | None) -> tuple[CohortSample, list, float]:
     """The merged sample, the runs and the cohort seconds of ``done``."""
-    return (_merge_samples([d.sample for d in done], spool), [d.runs for d in done],
+    return (_merge_samples([d.sample for d in done], files), [d.runs for d in done],
             sum(d.cohort_s for d in done))
 
 
-_SPILLED = itertools.count()  # numbers the files that _spill writes into a spool folder
+@dataclass(frozen=True)
+class _SampleFiles:
+    """The whole cohort's drawn parameters ``(n_parameters, n)`` and phenotypes ``(n,)``
+    in two files of a spool folder, each chunk's written into its columns as it
+    arrives (:meth:`put`), read back as read-only maps once all have (:meth:`read`)."""
 
+    params: np.memmap
+    phenotype: np.memmap
 
-def _spill(a: NDArray, spool: Path | None) -> NDArray:
-    """``a`` moved into a new file of the folder ``spool`` (returned as a read-only
-    memory map of it); ``a`` itself without a folder, or when it is empty."""
-    if spool is None or not a.size:
-        return a
-    path = spool / f"part_{next(_SPILLED)}.npy"
-    np.save(path, a, allow_pickle=False)
-    return np.load(path, mmap_mode="r")
+    @classmethod
+    def create(cls, spool: Path, cohort: Cohort) -> _SampleFiles:
+        n_params = len(cohort.model.parameters)
+        return cls(params=array_file(spool / "params.npy", (n_params, cohort.n), np.float64,
+                                     what="the drawn parameters"),
+                   phenotype=array_file(spool / "phenotype.npy", (cohort.n,),
+                                        cohort.phenotype_dtype, what="the phenotypes"))
 
+    def put(self, s: CohortSample, lo: int) -> None:
+        hi = lo + s.phenotype.shape[0]
+        self.params[:, lo:hi] = s.params
+        self.phenotype[lo:hi] = s.phenotype
+        # written: in the files' pages, given back (every chunk's at once would add up)
+        drop_pages(self.params[:, lo:hi])
+        drop_pages(self.phenotype[lo:hi])
 
-def _joined(parts: list[NDArray], axis: int, spool: Path | None) -> NDArray:
-    """``np.concatenate(parts, axis)``; with a folder ``spool``, written straight into a
-    new file there (returned as a read-only memory map), not assembled in memory."""
-    if spool is None:
-        return np.concatenate(parts, axis=axis)
-    shape = list(parts[0].shape)
-    shape[axis] = sum(p.shape[axis] for p in parts)
-    if not math.prod(shape):
-        return np.concatenate(parts, axis=axis)
-    path = spool / f"part_{next(_SPILLED)}.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.result_type(*parts),
-                                    shape=tuple(shape))
-    # part by part, each part's pages and the written ones given back as it goes: the
-    # parts are maps of files too, and all of them at once would be held twice here
-    at = [slice(None)] * len(shape)
-    lo = 0
-    for p in parts:
-        at[axis] = slice(lo, lo + p.shape[axis])
-        out[tuple(at)] = p
-        lo += p.shape[axis]
-        drop_pages(p)
-        drop_pages(out)
-    out.flush()
-    del out
-    return np.load(path, mmap_mode="r")
+    def read(self) -> tuple[NDArray, NDArray]:
+        for a in (self.params, self.phenotype):
+            if isinstance(a, np.memmap):
+                a.flush()
+        return tuple(np.load(a.filename, mmap_mode="r") if isinstance(a, np.memmap) else a
+                     for a in (self.params, self.phenotype))
 
 
 def _settled_run(run: ArmOutcomes, first: int, spool: Path | None) -> ArmOutcomes:
@@ -555,19 +554,21 @@ def _settled_run(run: ArmOutcomes, first: int, spool: Path | None) -> ArmOutcome
     ``spool``, the log's columns moved into files there (a large cohort's log is the
     largest thing a result holds after daily pain)."""
     lg = run.log
-    piece = {**lg, "lane": _spill(np.add(lg["lane"], first, dtype=np.int32), spool),
-             **{k: _spill(lg[k], spool) for k in ("t", "kind", "detail")}}
+    piece = {**lg, "lane": to_file(np.add(lg["lane"], first, dtype=np.int32), spool),
+             **{k: to_file(lg[k], spool) for k in ("t", "kind", "detail")}}
     return dataclasses.replace(run, log=piece)
 
 
-def _settled_chunk(d: ChunkResult, spool: Path | None) -> ChunkResult:
+def _settled_chunk(d: ChunkResult, spool: Path | None,
+                   files: _SampleFiles | None) -> ChunkResult:
     """A chunk task's output as it arrives: every run settled (:func:`_settled_run`);
-    with a folder ``spool``, the drawn parameters and phenotypes moved there too.
-    A new object: the arrival's own arrays are released with it."""
+    with ``files``, the drawn parameters and phenotypes written into their columns
+    there (the sample then keeps none). A new object: the arrival's own arrays are
+    released with it."""
     s = d.sample
-    if spool is not None:
-        s = dataclasses.replace(s, params=_spill(s.params, spool),
-                                phenotype=_spill(s.phenotype, spool))
+    if files is not None:
+        files.put(s, d.span[0])
+        s = dataclasses.replace(s, params=s.params[:, :0], phenotype=s.phenotype[:0])
     return dataclasses.replace(d, sample=s, runs={
         i: _settled_run(r, d.span[0], spool) for i, r in d.runs.items()})
 
@@ -598,8 +599,9 @@ def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
                 tick: Callable[[], None], executor: Any, spool: Path | None) -> _Ran:
     """Every task, on Dask, in forked workers or here, in turn; each task's output
     settled (:func:`_settled_chunk`) as it arrives."""
+    files = None if spool is None else _SampleFiles.create(spool, job.cohort)
     if executor is not None:
-        return _run_on_dask(executor, job, plan, pain, tick, spool)
+        return _run_on_dask(executor, job, plan, pain, tick, spool, files)
     if plan.parallel:
         # each forked worker gets the job as its initializer's argument, which fork
         # passes without pickling (the pain arrays stay shared memory)
@@ -609,15 +611,15 @@ def _run_chunks(job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
             with _frozen_for_fork():  # the pool forks its workers at the first submit
                 futures = [pool.submit(_chunk_task, sp) for sp in plan.spans]
             sample, chunk_runs, cohort_s = _chunks_done(
-                _gather(futures, tick, lambda d: _settled_chunk(d, spool)), spool)
+                _gather(futures, tick, lambda d: _settled_chunk(d, spool, files)), files)
             whole_runs = _gather([pool.submit(_whole_task, i, sample) for i in plan.whole],
                                  tick, lambda r: _settled_run(r, 0, spool))
         return _Ran(sample, chunk_runs, whole_runs, cohort_s)
     done = []
     for sp in plan.spans:
-        done.append(_settled_chunk(_chunk_task(sp, job), spool))
+        done.append(_settled_chunk(_chunk_task(sp, job), spool, files))
         tick()
-    sample, chunk_runs, cohort_s = _chunks_done(done, spool)
+    sample, chunk_runs, cohort_s = _chunks_done(done, files)
     del done
     whole_runs = []
     for i in plan.whole:
@@ -852,7 +854,8 @@ def _gather(futures: list[Any], tick: Callable[[], None],
 
 
 def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.float64]],
-                 tick: Callable[[], None], spool: Path | None) -> _Ran:
+                 tick: Callable[[], None], spool: Path | None,
+                 files: _SampleFiles | None) -> _Ran:
     """The chunks as Dask tasks, gathered one by one as they finish (bounded memory)."""
     from distributed import as_completed
 
@@ -869,11 +872,11 @@ def _run_on_dask(client: Any, job: Job, plan: _Chunking, pain: list[NDArray[np.f
         d = fut.result()
         for i, run in d.runs.items():
             keep(run, i, d.span[0])
-        done[futures[fut]] = _settled_chunk(d, spool)
+        done[futures[fut]] = _settled_chunk(d, spool, files)
         fut.release()
         del d
         tick()
-    sample, chunk_runs, cohort_s = _chunks_done(done, spool)
+    sample, chunk_runs, cohort_s = _chunks_done(done, files)
     del done
     whole_runs = []
     if plan.whole:
@@ -894,12 +897,18 @@ def _shared_array(shape: tuple[int, ...]) -> NDArray[np.float64]:
     return np.frombuffer(buf, dtype=np.float64, count=size).reshape(shape)
 
 
-def _merge_samples(parts: list[CohortSample], spool: Path | None) -> CohortSample:
-    if len(parts) == 1:
+def _merge_samples(parts: list[CohortSample], files: _SampleFiles | None) -> CohortSample:
+    """The chunks' samples as one, patients in chunk order; with ``files``, the
+    parameters and phenotypes are the files' (every chunk's already written there)."""
+    if files is not None:
+        params, phenotype = files.read()
+    elif len(parts) == 1:
         return parts[0]
-    return CohortSample(phenotype=_joined([p.phenotype for p in parts], 0, spool),
-                        params=_joined([p.params for p in parts], 1, spool),
-                        y0=np.concatenate([p.y0 for p in parts], axis=1),
+    else:
+        params = np.concatenate([p.params for p in parts], axis=1)
+        phenotype = np.concatenate([p.phenotype for p in parts])
+    y0 = parts[0].y0 if len(parts) == 1 else np.concatenate([p.y0 for p in parts], axis=1)
+    return CohortSample(phenotype=phenotype, params=params, y0=y0,
                         flares=[f for p in parts for f in p.flares])
 
 

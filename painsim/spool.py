@@ -8,6 +8,9 @@ system pages them in as they are read; :func:`drop_pages` lets a reader that wal
 through the array in blocks (the trajectories table, the pain-over-time plot) give each
 block's pages back once it is done with it, so a process never holds more than a block.
 The data stays in the file: a dropped page is read again from the page cache or the disk.
+The same folder keeps the other large columns of a result as the chunks arrive: the
+drawn parameters and phenotypes in one file each (:func:`array_file`, every chunk's
+written into its own columns) and the event log's pieces (:func:`to_file`).
 
 :func:`code_dtype` picks the smallest integer type for a column of codes into a table
 of names (the event log's kinds): the log of a large cohort holds millions of them.
@@ -17,17 +20,20 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import itertools
 import mmap
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import PainsimError
 
-__all__ = ["code_dtype", "drop_pages", "pain_file", "release_freed_memory"]
+__all__ = ["array_file", "code_dtype", "drop_pages", "pain_file", "release_freed_memory",
+           "to_file"]
 
 
 def pain_file(path: str | Path, shape: tuple[int, int]) -> np.memmap:
@@ -56,10 +62,36 @@ def pain_file(path: str | Path, shape: tuple[int, int]) -> np.memmap:
     PainsimError
         The file cannot be created or its space reserved (its path and why).
     """
+    return array_file(path, shape, np.float64, what="daily pain")
+
+
+def array_file(path: str | Path, shape: tuple[int, ...], dtype: Any, *,
+               what: str = "an array") -> np.memmap:
+    """Create the ``.npy`` file ``path`` for an array of ``shape`` and ``dtype`` and
+    return a writable memory map of it (zeros until written), its disk space reserved
+    at once as for :func:`pain_file` (which is this for daily pain).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to create (an existing one is replaced).
+    shape : tuple of int
+        The array's shape.
+    dtype : numpy dtype
+        Its element type (a fixed-size one: numbers, or ``<U``/``S`` strings).
+    what : str
+        What it holds, for the error message.
+
+    Raises
+    ------
+    PainsimError
+        The file cannot be created or its space reserved (its path and why).
+    """
     path = Path(path)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)),
+    dtype = np.dtype(dtype)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype),
               "fortran_order": False, "shape": tuple(int(s) for s in shape)}
-    nbytes = 8 * int(np.prod(shape))
+    nbytes = dtype.itemsize * int(np.prod(shape))
     try:
         with open(path, "wb") as fh:
             np.lib.format.write_array_header_1_0(fh, header)
@@ -71,11 +103,25 @@ def pain_file(path: str | Path, shape: tuple[int, int]) -> np.memmap:
         path.unlink(missing_ok=True)
         why = ("no space left on the disk" if exc.errno == errno.ENOSPC
                else exc.strerror or str(exc))
-        raise PainsimError(f"{path}: cannot keep daily pain there "
+        raise PainsimError(f"{path}: cannot keep {what} there "
                            f"({nbytes / 2**20:.0f} MiB): {why}") from None
     if not nbytes:  # np.memmap cannot map zero bytes
-        return np.zeros(shape)  # type: ignore[return-value]
-    return np.memmap(path, dtype=np.float64, mode="r+", offset=offset, shape=tuple(shape))
+        return np.zeros(shape, dtype=dtype)  # type: ignore[return-value]
+    return np.memmap(path, dtype=dtype, mode="r+", offset=offset, shape=tuple(shape))
+
+
+_FILES = itertools.count()  # numbers the files that to_file writes in this process
+
+
+def to_file(a: NDArray, folder: Path | None) -> NDArray:
+    """``a`` moved into a new ``.npy`` file of ``folder`` (``part_N.npy``), returned as a
+    read-only memory map of it; ``a`` itself without a folder, or when it is empty.
+    A large result's columns are kept this way as they arrive, not in memory."""
+    if folder is None or not a.size:
+        return a
+    path = Path(folder) / f"part_{next(_FILES)}.npy"
+    np.save(path, a, allow_pickle=False)
+    return np.load(path, mmap_mode="r")
 
 
 _PAGE = mmap.PAGESIZE

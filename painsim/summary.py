@@ -240,7 +240,11 @@ class SimulationResult:
         Kaplan–Meier relapse-free fraction against days since relief, per arm.
     timings : dict of str to float
         Wall time (s) of each phase: ``cohort_s`` (draws and run-in), ``decide_s``
-        (SimPy processes), ``integrate_s`` (solver, event effects), ``outcomes_s``.
+        (SimPy processes), ``integrate_s`` (solver, event effects), ``outcomes_s``
+        (summed over worker processes), and ``compile_s``: the compiled backend's
+        one-time cost in the calling process (importing Numba, checking the model's
+        lane form, compiling the loop; about 0 after the first call, and for
+        ``backend="numpy"``).
     settings : dict
         How it was run: ``backend``, ``rtol``, ``atol``, ``epoch_days``,
         ``horizon_days`` (what a replay needs besides the scenario), and the cohort's

@@ -111,14 +111,23 @@ def test_simulate_with_a_spool_gives_the_same_numbers(in_memory, tmp_path, worke
     names = sorted(p.name for p in tmp_path.iterdir())
     assert [n for n in names if n.startswith("pain_")] == ["pain_0.npy", "pain_1.npy",
                                                            "pain_2.npy"]
-    # the event log's columns (but for the small piece of outcome rows each arm adds),
-    # the drawn parameters and the phenotypes are kept there too, as maps of their files
-    assert all(re.fullmatch(r"part_\d+\.npy", n) for n in names if not n.startswith("pain_"))
+    # the event log's columns (but for the small piece of outcome rows each arm adds)
+    # are kept there too, as maps of their files; the drawn parameters and phenotypes
+    # in one file each, every chunk's written into its columns
+    rest = [n for n in names if not n.startswith("pain_")]
+    assert {"params.npy", "phenotype.npy"} <= set(rest)
+    assert all(re.fullmatch(r"part_\d+\.npy", n) for n in rest
+               if n not in ("params.npy", "phenotype.npy"))
     for k in ("patient", "day", "kind", "detail"):
         assert all(isinstance(lg[k], np.memmap) for lg in res.event_log
                    if lg[k].size and lg["kinds"][0] != "relief")
-    assert isinstance(res.patient_columns._src[2], np.memmap)  # phenotypes
-    assert isinstance(res.patient_columns._src[3], np.memmap)  # parameters
+    phenotype, params = res.patient_columns._src[2:4]
+    assert Path(phenotype.filename) == (tmp_path / "phenotype.npy").resolve()
+    assert Path(params.filename) == (tmp_path / "params.npy").resolve()
+    drawn = cohort.sample(50)
+    assert phenotype.dtype == drawn.phenotype.dtype == cohort.phenotype_dtype
+    np.testing.assert_array_equal(phenotype, drawn.phenotype)
+    np.testing.assert_array_equal(params, drawn.params)
     for i, arm in enumerate(res.arms):
         assert isinstance(res.pain[arm], np.memmap)
         assert Path(res.pain[arm].filename) == (tmp_path / f"pain_{i}.npy").resolve()
