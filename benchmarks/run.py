@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -75,7 +76,6 @@ class TreeMemory:
     stays None where /proc/*/smaps_rollup cannot be read."""
 
     def __init__(self, every: float = 0.05, pid: int | None = None) -> None:
-        import os
         import threading
 
         self.every, self.peak_mb, self.pid = every, None, pid or os.getpid()
@@ -478,8 +478,6 @@ def _spawn_one(method: str, n: int, days: float, acc_out: str | None, timeout: f
     env = None
     if method in ("plain", "integrate", "switch/plain", "switch/integrate"):
         # one core each, BLAS included
-        import os
-
         env = {**os.environ, **{v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                  "MKL_NUM_THREADS")}}
     tic = time.perf_counter()
@@ -561,12 +559,17 @@ def main(argv=None) -> int:
         if switch_out.exists():
             print("\n" + switch_table(json.loads(switch_out.read_text())))
         return 0
-    if "pain_loop" in a.models:
-        _pain_loop(a)
-    if "switch" in a.models:
-        report = _run_switch(a.sizes, 180.0, a.timeout)
-        _write(switch_out, report)
-        print(switch_table(report))
+    # painsim keeps its compiled loop in Numba's cache on disk: the run gets an empty
+    # cache of its own, so its first compiled row of each model compiles (its JIT
+    # column) and the later rows load it, whatever the machine's cache holds
+    with tempfile.TemporaryDirectory(prefix="painsim-bench-numba-cache-") as cache:
+        os.environ["NUMBA_CACHE_DIR"] = cache
+        if "pain_loop" in a.models:
+            _pain_loop(a)
+        if "switch" in a.models:
+            report = _run_switch(a.sizes, 180.0, a.timeout)
+            _write(switch_out, report)
+            print(switch_table(report))
     return 0
 
 

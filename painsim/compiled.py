@@ -55,7 +55,8 @@ from .solver import (
     validate_integrate_args,
 )
 
-__all__ = ["LaneForm", "available", "integrate_pain", "kernel", "require_numba", "warm_up"]
+__all__ = ["LaneForm", "available", "cache_key", "integrate_pain", "kernel", "require_numba",
+           "warm_up"]
 
 # lane codes inside the compiled loop (never returned to the user)
 _RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
@@ -119,13 +120,117 @@ def require_numba(model_name: str, lane_form: LaneForm | None) -> None:
                              "pip install \"painsim[fast]\"")
 
 
+def _digest_value(v: Any, h: Any, seen: set[int]) -> bool:
+    """Feed what compiled code built from ``v`` depends on into the hash ``h``: numbers,
+    text, arrays (their bytes), tuples of these, modules (by name) and functions (their
+    code, recursively). False for anything else: its compiled form cannot be keyed."""
+    import types
+
+    if v is None or isinstance(v, bool | int | float | complex | str | bytes | np.generic):
+        h.update(repr((type(v).__name__, v)).encode())
+    elif isinstance(v, np.ndarray):
+        h.update(f"{v.dtype.str}{v.shape}".encode())
+        h.update(np.ascontiguousarray(v).tobytes())
+    elif isinstance(v, tuple):
+        h.update(b"(")
+        return all(_digest_value(x, h, seen) for x in v)
+    elif isinstance(v, types.ModuleType):
+        h.update(f"module {v.__name__}".encode())
+    else:
+        fn = getattr(v, "py_func", v)  # a Numba dispatcher: its Python function
+        if not isinstance(fn, types.FunctionType):
+            return False
+        if id(fn) in seen:
+            return True
+        seen.add(id(fn))
+        return _digest_function(fn, h, seen)
+    return True
+
+
+def _digest_code(code: Any, h: Any, names: set[str]) -> None:
+    """Bytecode, constants and argument count of ``code`` and of the code nested in it;
+    the global names it may read go into ``names``."""
+    import types
+
+    h.update(code.co_code)
+    h.update(repr((code.co_argcount, code.co_names)).encode())
+    names.update(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            _digest_code(c, h, names)
+        else:
+            h.update(repr((type(c).__name__, c)).encode())
+
+
+def _digest_function(fn: Any, h: Any, seen: set[int]) -> bool:
+    names: set[str] = set()
+    _digest_code(fn.__code__, h, names)
+    for name in sorted(names):  # globals it reads (attribute names are not in them)
+        if name in fn.__globals__:
+            h.update(f"global {name}".encode())
+            if not _digest_value(fn.__globals__[name], h, seen):
+                return False
+    extra = [c.cell_contents for c in fn.__closure__ or ()] + list(fn.__defaults__ or ())
+    return all(_digest_value(v, h, seen) for v in extra)
+
+
+def cache_key(lane_form: LaneForm) -> str | None:
+    """The key under which the compiled loop of ``lane_form`` is cached on disk, or
+    ``None`` when it cannot be keyed (a function reads an object that is not a number,
+    text, array, tuple, module or function).
+
+    It is a SHA-256 of everything the compiled code depends on beyond this module's own
+    source (which Numba's cache checks itself): the lane functions' bytecode and
+    constants, the values of the globals and closure variables they read (recursively
+    through functions they call), and the Dormand–Prince tableau and controller. Any
+    change to a model's lane functions, or to a constant they read, gives a new key,
+    so a stale compiled loop is never loaded.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    seen: set[int] = set()
+    for fn in (lane_form.rhs, lane_form.pain):
+        if not _digest_value(fn, h, seen):
+            return None
+    for x in (DOPRI5.A, DOPRI5.B, DOPRI5.C, DOPRI5.E, DOPRI5.P):
+        _digest_value(np.asarray(x, dtype=np.float64), h, seen)
+    for x in (DOPRI5.safety, DOPRI5.min_factor, DOPRI5.max_factor, DOPRI5.exponent,
+              DOPRI5.cross_ulps, DOPRI5.cross_max_bisections, DOPRI5.order_err,
+              DOPRI5.arrive_ulps, DOPRI5.min_step_ulps):
+        _digest_value(x, h, seen)
+    return h.hexdigest()
+
+
+def _cache_on_disk(dispatcher: Any, key: str) -> bool:
+    """Let Numba keep ``dispatcher``'s compiled code on disk under ``key`` and load it in
+    later processes (where Numba finds a writable cache folder: beside this module, or
+    ``NUMBA_CACHE_DIR``, or the user's cache folder). Numba's own cache keys a closure
+    by pickling its variables, which for compiled functions hold a random id, so it
+    would never find it again; this key (:func:`cache_key`) replaces that part. False
+    where Numba cannot cache here (the loop is then compiled in each process)."""
+    try:
+        from numba.core.caching import FunctionCache
+
+        class _KeyedCache(FunctionCache):
+            def _index_key(self, sig: Any, codegen: Any) -> tuple:
+                return (sig, codegen.magic_tuple(), ("painsim", key))
+
+        dispatcher._cache = _KeyedCache(dispatcher.py_func)
+    except Exception:  # no writable cache folder, or a Numba without this interface
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=16)
 def kernel(lane_form: LaneForm) -> Callable[..., None]:
     """The compiled stepping loop for ``lane_form`` (compiled once per process).
 
     Compilation takes a few seconds; it happens on the first call of the returned
     function and is reused for every later call in the process (and in worker
-    processes forked after it).
+    processes forked after it). The compiled code is also kept on disk (Numba's cache)
+    under :func:`cache_key`, so a later process loads it instead of compiling, where
+    the lane form can be keyed and Numba finds a writable cache folder.
     """
     import numba
 
@@ -399,6 +504,9 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
             rej_before[i] = rb
             lane_state[i] = code
 
+    key = cache_key(lane_form)
+    if key is not None:
+        _cache_on_disk(run, key)
     return run
 
 

@@ -344,3 +344,82 @@ def test_simulate_with_threads_is_bit_identical_and_numpy_refuses_threads(monkey
     pd.testing.assert_frame_equal(a.events, b.events)
     with pytest.raises(ParameterError, match="threads"):
         ps.simulate(arms, cohort, horizon_days=90, threads=2)
+
+
+# --- the compiled loop kept on disk (Numba's cache) ---------------------------------------
+_CACHED_RUN = """
+import hashlib, json
+import numpy as np
+import painsim as ps
+from painsim.compiled import integrate_pain, kernel
+from painsim.painloop import PAIN_LOOP
+rng = np.random.default_rng(3)
+n = 16
+P = PAIN_LOOP.params().as_array(n)
+y0 = PAIN_LOOP.initial_state(n) + rng.uniform(0, 1, (len(PAIN_LOOP.states), n))
+sol = integrate_pain(PAIN_LOOP, (0.0, 60.0), y0, P, t_eval=np.arange(61.0),
+                     stops=np.full((n, 1), 20.0), on_stop=lambda t, y, lanes, k: y * 0.9,
+                     levels=np.full((1, n), 3.0))
+k = kernel(PAIN_LOOP.lane_form)
+print(json.dumps({"hits": sum(k.stats.cache_hits.values()),
+                  "misses": sum(k.stats.cache_misses.values()),
+                  "pain": hashlib.sha256(sol.y.tobytes()).hexdigest(),
+                  "crossings": hashlib.sha256(sol.crossings["t"].tobytes()).hexdigest()}))
+"""
+
+
+@needs_numba
+def test_the_compiled_loop_is_loaded_from_disk_by_a_later_process(tmp_path):
+    import json
+
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", _CACHED_RUN], capture_output=True,
+                             text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    assert (first["hits"], first["misses"]) == (0, 1)  # compiled, and kept on disk
+    assert (second["hits"], second["misses"]) == (1, 0)  # loaded, not compiled
+    # the same machine code: the same numbers, bit for bit
+    assert (second["pain"], second["crossings"]) == (first["pain"], first["crossings"])
+    assert any(p.suffix == ".nbc" for p in tmp_path.rglob("*"))
+
+
+def _lane_form_reading(namespace: dict) -> LaneForm:
+    """A lane form whose rhs reads the global ``RATE`` of ``namespace``."""
+    src = ("def rhs(t, y, p, dy):\n    dy[0] = -RATE * p[0] * y[0]\n"
+           "def pain(y, p):\n    return y[0]\n")
+    exec(src, namespace)
+    return LaneForm(rhs=namespace["rhs"], pain=namespace["pain"])
+
+
+def test_the_cache_key_changes_with_everything_the_lane_functions_read():
+    from painsim.compiled import cache_key
+
+    base = cache_key(_lane_form_reading({"RATE": 1.0}))
+    assert base is not None and len(base) == 64
+    assert cache_key(_lane_form_reading({"RATE": 1.0})) == base  # same code, same values
+    assert cache_key(_lane_form_reading({"RATE": 2.0})) != base  # a constant changed
+    assert cache_key(_lane_form_reading({"RATE": np.array(1.0)})) != base
+    ns = {"RATE": 1.0}
+    exec("def rhs(t, y, p, dy):\n    dy[0] = -RATE * p[0] * y[0] * 1.0\n"
+         "def pain(y, p):\n    return y[0]\n", ns)
+    assert cache_key(LaneForm(rhs=ns["rhs"], pain=ns["pain"])) != base  # the code changed
+
+    def helper(x):
+        return 2.0 * x
+
+    def rhs(t, y, p, dy):  # reads a function through its closure: keyed by its code
+        dy[0] = -helper(y[0])
+
+    def pain(y, p):
+        return y[0]
+
+    keyed = cache_key(LaneForm(rhs=rhs, pain=pain))
+    assert keyed is not None and keyed != base
+    # an object whose compiled form cannot be keyed: no key, the loop is not cached
+    assert cache_key(_lane_form_reading({"RATE": object()})) is None
+    assert cache_key(PAIN_LOOP.lane_form) is not None  # the built-in model is cached
