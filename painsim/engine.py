@@ -568,7 +568,9 @@ def _settled_chunk(d: ChunkResult, spool: Path | None,
     s = d.sample
     if files is not None:
         files.put(s, d.span[0])
-        s = dataclasses.replace(s, params=s.params[:, :0], phenotype=s.phenotype[:0])
+        # new empty arrays, not empty views: a view would keep the chunk's arrays alive
+        s = dataclasses.replace(s, params=np.empty((s.params.shape[0], 0)),
+                                phenotype=np.empty(0, dtype=s.phenotype.dtype))
     return dataclasses.replace(d, sample=s, runs={
         i: _settled_run(r, d.span[0], spool) for i, r in d.runs.items()})
 
