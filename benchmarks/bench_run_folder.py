@@ -40,7 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import TreeMemory  # noqa: E402
+from run import TreeMemory, own_numba_cache  # noqa: E402
 from workload import machine  # noqa: E402
 
 SCENARIO = HERE.parent / "scenarios" / "chronic_needling.toml"
@@ -85,10 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "run_folder.json"))
     a = ap.parse_args(argv)
     rows = []
-    # an empty Numba cache of the benchmark's own: the first Numba run compiles the loop
-    # and keeps it there, the second loads it (what every later run of a user does)
-    with tempfile.TemporaryDirectory(prefix="painsim-bench-numba-cache-") as cache:
-        os.environ["NUMBA_CACHE_DIR"] = cache
+    # the first Numba run compiles the loop and keeps it in the cache, the second loads
+    # it (what every later run of a user does)
+    with own_numba_cache():
         for b in a.backends:
             for loop in ("compiled", "loaded from the cache") if b == "numba" else (None,):
                 rows.append(measure(b, a.patients, a.workers, a.sample))

@@ -57,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -559,11 +560,9 @@ def main(argv=None) -> int:
         if switch_out.exists():
             print("\n" + switch_table(json.loads(switch_out.read_text())))
         return 0
-    # painsim keeps its compiled loop in Numba's cache on disk: the run gets an empty
-    # cache of its own, so its first compiled row of each model compiles (its JIT
-    # column) and the later rows load it, whatever the machine's cache holds
-    with tempfile.TemporaryDirectory(prefix="painsim-bench-numba-cache-") as cache:
-        os.environ["NUMBA_CACHE_DIR"] = cache
+    # the run's first compiled row of each model compiles (its JIT column), the later
+    # rows load the loop, whatever the machine's cache holds
+    with own_numba_cache():
         if "pain_loop" in a.models:
             _pain_loop(a)
         if "switch" in a.models:
@@ -571,6 +570,24 @@ def main(argv=None) -> int:
             _write(switch_out, report)
             print(switch_table(report))
     return 0
+
+
+@contextlib.contextmanager
+def own_numba_cache() -> Iterator[str]:
+    """An empty Numba cache folder (``NUMBA_CACHE_DIR``) for the processes started
+    inside the block, removed after it. painsim keeps its compiled loop in Numba's cache
+    on disk, so a benchmark that should see it compiled once, then loaded, must not
+    find one that earlier runs left."""
+    before = os.environ.get("NUMBA_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="painsim-bench-numba-cache-") as cache:
+        os.environ["NUMBA_CACHE_DIR"] = cache
+        try:
+            yield cache
+        finally:
+            if before is None:
+                del os.environ["NUMBA_CACHE_DIR"]
+            else:
+                os.environ["NUMBA_CACHE_DIR"] = before
 
 
 def _write(out: Path, report: dict) -> None:

@@ -37,6 +37,7 @@ without Numba (painsim's tests do that for the built-in model).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,9 +132,11 @@ def _digest_value(v: Any, h: Any, seen: set[int]) -> bool:
     elif isinstance(v, np.ndarray):
         h.update(f"{v.dtype.str}{v.shape}".encode())
         h.update(np.ascontiguousarray(v).tobytes())
-    elif isinstance(v, tuple):
+    elif isinstance(v, tuple):  # delimited: ((1,), 2) and ((1, 2),) differ
         h.update(b"(")
-        return all(_digest_value(x, h, seen) for x in v)
+        ok = all(_digest_value(x, h, seen) for x in v)
+        h.update(b")")
+        return ok
     elif isinstance(v, types.ModuleType):
         h.update(f"module {v.__name__}".encode())
     else:
@@ -193,22 +196,19 @@ def cache_key(lane_form: LaneForm) -> str | None:
     for fn in (lane_form.rhs, lane_form.pain):
         if not _digest_value(fn, h, seen):
             return None
-    for x in (DOPRI5.A, DOPRI5.B, DOPRI5.C, DOPRI5.E, DOPRI5.P):
-        _digest_value(np.asarray(x, dtype=np.float64), h, seen)
-    for x in (DOPRI5.safety, DOPRI5.min_factor, DOPRI5.max_factor, DOPRI5.exponent,
-              DOPRI5.cross_ulps, DOPRI5.cross_max_bisections, DOPRI5.order_err,
-              DOPRI5.arrive_ulps, DOPRI5.min_step_ulps):
-        _digest_value(x, h, seen)
+    for f in dataclasses.fields(DOPRI5):  # every field: a new one cannot be missed
+        h.update(f.name.encode())
+        _digest_value(getattr(DOPRI5, f.name), h, seen)
     return h.hexdigest()
 
 
-def _cache_on_disk(dispatcher: Any, key: str) -> bool:
+def _cache_on_disk(dispatcher: Any, key: str) -> None:
     """Let Numba keep ``dispatcher``'s compiled code on disk under ``key`` and load it in
     later processes (where Numba finds a writable cache folder: beside this module, or
     ``NUMBA_CACHE_DIR``, or the user's cache folder). Numba's own cache keys a closure
     by pickling its variables, which for compiled functions hold a random id, so it
-    would never find it again; this key (:func:`cache_key`) replaces that part. False
-    where Numba cannot cache here (the loop is then compiled in each process)."""
+    would never find it again; this key (:func:`cache_key`) replaces that part. Where
+    Numba cannot cache here, nothing changes (the loop is compiled in each process)."""
     try:
         from numba.core.caching import FunctionCache
 
@@ -218,8 +218,7 @@ def _cache_on_disk(dispatcher: Any, key: str) -> bool:
 
         dispatcher._cache = _KeyedCache(dispatcher.py_func)
     except Exception:  # no writable cache folder, or a Numba without this interface
-        return False
-    return True
+        return
 
 
 @functools.lru_cache(maxsize=16)

@@ -537,8 +537,7 @@ class _SampleFiles:
         self.params[:, lo:hi] = s.params
         self.phenotype[lo:hi] = s.phenotype
         # written: in the files' pages, given back (every chunk's at once would add up)
-        drop_pages(self.params[:, lo:hi])
-        drop_pages(self.phenotype[lo:hi])
+        drop_pages(self.params[:, lo:hi], self.phenotype[lo:hi])
 
     def read(self) -> tuple[NDArray, NDArray]:
         for a in (self.params, self.phenotype):

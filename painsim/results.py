@@ -412,20 +412,19 @@ def atomic_folder(out: Path, *, force: bool = False, check: bool = True) -> Iter
     # when the block fails, so a failed run leaves nothing behind
     made = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(out), dir=out.parent))
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a results folder is an ordinary one
-        try:
-            yield tmp
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
     except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         for p in made:
             with contextlib.suppress(OSError):  # not empty (someone else wrote there)
                 p.rmdir()

@@ -135,8 +135,9 @@ if sys.platform.startswith("linux") and hasattr(mmap, "MADV_DONTNEED"):
         _MADVISE = None
 
 
-def drop_pages(a: NDArray) -> None:
-    """Give back the memory pages that the file-backed array ``a`` spans (Linux).
+def drop_pages(*arrays: NDArray) -> None:
+    """Give back the memory pages that each file-backed array of ``arrays`` spans
+    (Linux).
 
     For a shared map of a file (:func:`pain_file`'s arrays and views of them), dropping
     a page loses nothing: written values are in the file's pages, and a later read maps
@@ -146,12 +147,16 @@ def drop_pages(a: NDArray) -> None:
 
     Parameters
     ----------
-    a : ndarray
-        An array or a view of one; only a :class:`numpy.memmap` of a file is affected.
+    *arrays : ndarray
+        Arrays or views of them; only a :class:`numpy.memmap` of a file is affected.
     """
-    if (_MADVISE is None or not isinstance(a, np.memmap) or a.filename is None
-            or a.mode == "c" or not a.size):
-        return
+    for a in arrays:
+        if (_MADVISE is not None and isinstance(a, np.memmap) and a.filename is not None
+                and a.mode != "c" and a.size):
+            _drop(a)
+
+
+def _drop(a: np.memmap) -> None:
     # the bytes between the first and the last element, widened to whole pages (they lie
     # inside the map: numpy maps whole pages around the array)
     first = a.__array_interface__["data"][0]

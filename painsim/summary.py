@@ -78,8 +78,7 @@ def event_blocks(logs: list[dict[str, NDArray]], names: tuple[str, ...],
             cols[k] = np.concatenate([np.add(lg[k], o, dtype=np.int64)
                                       for lg, o in zip(mine, off, strict=False)])
         for lg in mine:  # pieces kept in files (painsim run): read, done
-            for k in ("patient", "day", "kind", "detail"):
-                drop_pages(lg[k])
+            drop_pages(lg["patient"], lg["day"], lg["kind"], lg["detail"])
         order = np.lexsort((cols["day"], cols["patient"]))  # stable: ties in log order
         size = max(order.size, 1) if rows is None else rows
         for lo in range(0, max(order.size, 1 if rows is None else 0), size):
@@ -157,8 +156,7 @@ class PatientColumns:
         parts = [self._part(src, a, 0, n, columns) for a in range(len(self.arms))]
         frame = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in columns},
                              copy=False)
-        drop_pages(src[2])  # phenotypes and parameters kept in files: read, done
-        drop_pages(src[3])
+        drop_pages(src[2], src[3])  # phenotypes and parameters kept in files: read, done
         return frame
 
     def blocks(self, rows: int) -> Iterator[pd.DataFrame]:
@@ -176,8 +174,7 @@ class PatientColumns:
             for lo in range(0, n, rows):
                 block = pd.DataFrame(self._part(src, a, lo, min(n, lo + rows), columns),
                                      copy=True)
-                drop_pages(src[2])  # phenotypes and parameters kept in files: read, done
-                drop_pages(src[3])
+                drop_pages(src[2], src[3])  # phenotypes and parameters in files: read
                 yield block
 
     def table(self) -> pd.DataFrame:
@@ -400,8 +397,7 @@ class SimulationResult:
                 hit = np.flatnonzero(np.isin(lg["kind"], codes))
                 patient.append(lg["patient"][hit])
                 day.append(lg["day"][hit])
-                for k in ("patient", "day", "kind"):
-                    drop_pages(lg[k])  # a piece kept in a file: read, done
+                drop_pages(lg["patient"], lg["day"], lg["kind"])  # a piece in files: read
         if not day:
             return np.zeros(0)
         patient_a, day_a = np.concatenate(patient), np.concatenate(day)
@@ -545,8 +541,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
             adverse.append(lg["details"][lg["detail"][hit]])
             lanes.append(lg["patient"][hit])
             missed += int(np.count_nonzero(lg["kind"] == code.get("missed visit", -1)))
-            for k in ("patient", "kind", "detail"):
-                drop_pages(lg[k])  # a piece kept in a file: read, done
+            drop_pages(lg["patient"], lg["kind"], lg["detail"])  # a piece in files: read
         kinds, lanes = np.concatenate([np.zeros(0, object), *adverse]), np.concatenate(
             [np.zeros(0, np.int32), *lanes])
         waits = run.waits
