@@ -154,6 +154,13 @@ def lane_rhs(t, y, p, dy):
     dy[5] = -r / p[5]
 
 
+def lane_session_pulse(y, p, dose):
+    """:func:`session_pulse` of one lane, in place: the pulse's compiled form
+    (``LaneForm.pulses``), so ``simulate`` applies sessions inside the compiled loop."""
+    y[5] += dose * p[14]
+    y[2] *= 1.0 - p[15]
+
+
 def lane_event(y, p, kind, size, table):
     """:func:`event` on one lane, in place (``table`` unused: the model's events need
     only its parameters and the flare's size); for ``benchmarks/limit.py``."""
@@ -240,7 +247,8 @@ def painsim_model() -> ps.Model:
     from painsim.compiled import LaneForm
 
     return ps.Model(name="bistable-switch", states=states, parameters=params, rhs=rhs,
-                    pain=pain, lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain),
+                    pain=pain, lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain,
+                                       pulses={"session": lane_session_pulse}),
                     pulses={"session": session_pulse})
 
 

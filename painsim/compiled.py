@@ -7,7 +7,11 @@ lane's steps are a compiled loop, so there is no array temporary per stage and n
 Python overhead per step. What happens between steps (stops, ``on_stop``, the crossings
 a jump makes, the restart, the crossing table, the :class:`~painsim.Solution`) is
 :class:`painsim.solver.Driver`, the same code as for the NumPy kernel; the compiled
-loop is only the kernel that advances each lane to its next stop. It is used by
+loop is only the kernel that advances each lane to its next stop. Where the stops'
+effects are given as data (:class:`StopEffects`: what :func:`painsim.simulate` builds
+for flares and for sessions whose pulses have a lane form), the loop applies them
+itself, in the driver's order and with the same arithmetic, and does not return to
+Python at each stop. It is used by
 :func:`painsim.simulate` with ``backend="numba"`` for models that carry a
 :class:`LaneForm`; the built-in :data:`painsim.PAIN_LOOP` does.
 
@@ -30,16 +34,19 @@ NumPy scalar functions, loops), and calling no other Python function::
     def pain(y, p):            # -> pain on 0-10 (float)
         return y[0]
 
-and pass ``lane_form=LaneForm(rhs=rhs, pain=pain)`` to :class:`painsim.Model`. The
-functions stay ordinary Python, so they can be tested against the vectorized ``rhs``
-without Numba (painsim's tests do that for the built-in model).
+and pass ``lane_form=LaneForm(rhs=rhs, pain=pain)`` to :class:`painsim.Model`. A model
+with pulses (:attr:`painsim.Model.pulses`) may give their lane forms too,
+``pulses={"name": pulse}`` with ``def pulse(y, p, dose)`` changing ``y`` in place; then
+sessions giving them are applied inside the compiled loop. The functions stay ordinary
+Python, so they can be tested against the vectorized ``rhs`` without Numba (painsim's
+tests do that for the built-in model).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +63,9 @@ from .solver import (
     validate_integrate_args,
 )
 
-__all__ = ["LaneForm", "available", "cache_key", "integrate_pain", "kernel", "require_numba",
-           "warm_up"]
+__all__ = ["ADD_PARAMETER", "ADD_STATE", "PULSE", "SCALE_PARAMETER", "SCALE_STATE",
+           "LaneForm", "StopEffects", "available", "cache_key", "integrate_pain", "kernel",
+           "require_numba", "warm_up"]
 
 # lane codes inside the compiled loop (never returned to the user)
 _RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
@@ -77,13 +85,104 @@ class LaneForm:
         ``(n_parameters,)``, model order) into ``dy``.
     pain : callable
         ``pain(y, p) -> float``: pain on 0–10.
+    pulses : dict of str to callable, optional
+        Lane forms of the model's pulses (:attr:`painsim.Model.pulses`),
+        ``pulse(y, p, dose) -> None`` changing the states ``y`` of one lane in place.
+        A session whose pulses all have a lane form is applied inside the compiled loop
+        (:class:`StopEffects`); one giving a pulse without it is applied in Python
+        between compiled segments, with the same numbers. Kept as ``(name, function)``
+        pairs.
 
-    Both must be compilable by ``numba.njit`` and call no other Python function; see the
+    All must be compilable by ``numba.njit`` and call no other Python function; see the
     module docstring.
     """
 
     rhs: Callable[..., None]
     pain: Callable[..., float]
+    pulses: Any = ()
+
+    def __post_init__(self) -> None:
+        pulses = self.pulses.items() if isinstance(self.pulses, Mapping) else self.pulses
+        pairs = tuple((str(name), fn) for name, fn in pulses)
+        if len({name for name, _ in pairs}) != len(pairs):
+            raise ValueError("LaneForm.pulses names a pulse twice")
+        object.__setattr__(self, "pulses", pairs)
+
+    def pulse_index(self, name: str) -> int | None:
+        """Position of the lane-form pulse ``name`` in :attr:`pulses`, or None."""
+        for j, (n, _) in enumerate(self.pulses):
+            if n == name:
+                return j
+        return None
+
+
+#: Operation of :class:`StopEffects`: ``y[index] += value``.
+ADD_STATE = 0
+#: Operation of :class:`StopEffects`: ``y[index] *= value``.
+SCALE_STATE = 1
+#: Operation of :class:`StopEffects`: ``p[index] = clip(p[index] + value, lo, hi)``.
+ADD_PARAMETER = 2
+#: Operation of :class:`StopEffects`: ``p[index] = clip(p[index] * value, lo, hi)``.
+SCALE_PARAMETER = 3
+#: Operation of :class:`StopEffects`: the lane form's pulse number ``index``, dose ``value``.
+PULSE = 4
+
+
+@dataclass(frozen=True)
+class StopEffects:
+    """What each stop of :func:`integrate_pain` does, as data the compiled loop applies
+    itself (instead of returning to Python for ``on_stop``).
+
+    Stop ``k`` of lane ``i`` (``stops[i, k]``) applies operations ``start[i, k]`` to
+    ``start[i, k] + count[i, k] - 1`` of the flat arrays, in order. Operation ``o`` by
+    its ``code[o]``, with ``j = index[o]``, ``v = value[o]``:
+
+    - :data:`ADD_STATE`: ``y[j] += v``; :data:`SCALE_STATE`: ``y[j] *= v``;
+    - :data:`ADD_PARAMETER`, :data:`SCALE_PARAMETER`: ``p[j] = clip(p[j] + v, lo[o],
+      hi[o])`` (``* v`` for scale), in the lane's column of ``P``, used from the stop on;
+    - :data:`PULSE`: the lane form's pulse number ``j`` (:attr:`LaneForm.pulses`) with
+      dose ``v``.
+
+    These are the operations of :meth:`painsim.Intervention.apply` and of a flare, with
+    the same arithmetic; :func:`painsim.effects.stop_program` builds them for the engine.
+    """
+
+    start: NDArray[np.int64]
+    count: NDArray[np.int64]
+    code: NDArray[np.int64]
+    index: NDArray[np.int64]
+    value: NDArray[np.float64]
+    lo: NDArray[np.float64]
+    hi: NDArray[np.float64]
+
+    def check(self, shape: tuple[int, int], n_states: int, n_parameters: int,
+              n_pulses: int) -> None:
+        """Raise ValueError unless the program fits stops of ``shape`` and a model of
+        these sizes."""
+        if self.start.shape != shape or self.count.shape != shape:
+            raise ValueError(f"effects.start and effects.count must have the shape of "
+                             f"stops {shape}, got {self.start.shape} and {self.count.shape}")
+        m = self.code.shape[0]
+        for name in ("code", "index", "value", "lo", "hi"):
+            if getattr(self, name).shape != (m,):
+                raise ValueError(f"effects.{name} must have shape ({m},) like effects.code")
+        if np.any(self.count < 0) or np.any(self.start < 0) or np.any(
+                self.start + self.count > m):
+            raise ValueError(f"effects.start and effects.count must select operations "
+                             f"0..{m - 1}")
+        if np.any((self.code < ADD_STATE) | (self.code > PULSE)):
+            raise ValueError(f"effects.code must be {ADD_STATE}..{PULSE}")
+        size = np.select([self.code <= SCALE_STATE, self.code <= SCALE_PARAMETER],
+                         [n_states, n_parameters], n_pulses)
+        if np.any((self.index < 0) | (self.index >= size)):
+            raise ValueError("effects.index must name a state, parameter or lane-form "
+                             "pulse of the model (by position)")
+
+    @classmethod
+    def none(cls) -> StopEffects:
+        """An empty program (the loop then returns to Python at every stop)."""
+        i2, i1, f1 = np.zeros((0, 0), np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return cls(start=i2, count=i2, code=i1, index=i1, value=f1, lo=f1, hi=f1)
 
 
 def available() -> bool:
@@ -166,6 +265,8 @@ def _digest_code(code: Any, h: Any, names: set[str]) -> None:
 
 
 def _digest_function(fn: Any, h: Any, seen: set[int]) -> bool:
+    # the module too: the cached code refers to it by name (it is imported on loading)
+    h.update(f"module of function {fn.__module__}".encode())
     names: set[str] = set()
     _digest_code(fn.__code__, h, names)
     for name in sorted(names):  # globals it reads (attribute names are not in them)
@@ -183,7 +284,7 @@ def cache_key(lane_form: LaneForm) -> str | None:
     text, array, tuple, module or function).
 
     It is a SHA-256 of everything the compiled code depends on beyond this module's own
-    source (which Numba's cache checks itself): the lane functions' bytecode and
+    source (which Numba's cache checks itself): the lane functions' (and pulses') bytecode and
     constants, the values of the globals and closure variables they read (recursively
     through functions they call), and the Dormand–Prince tableau and controller. Any
     change to a model's lane functions, or to a constant they read, gives a new key,
@@ -194,6 +295,10 @@ def cache_key(lane_form: LaneForm) -> str | None:
     h = hashlib.sha256()
     seen: set[int] = set()
     for fn in (lane_form.rhs, lane_form.pain):
+        if not _digest_value(fn, h, seen):
+            return None
+    for name, fn in lane_form.pulses:
+        h.update(f"pulse {name}".encode())
         if not _digest_value(fn, h, seen):
             return None
     for f in dataclasses.fields(DOPRI5):  # every field: a new one cannot be missed
@@ -221,6 +326,29 @@ def _cache_on_disk(dispatcher: Any, key: str) -> None:
         return
 
 
+def _pulse_switch(njit: Any, fns: list[Callable[..., None]]) -> Any:
+    """A compiled ``pulse(j, y, p, dose)`` calling the ``j``-th of ``fns`` (a compiled
+    function cannot index a list of functions, so each is a branch)."""
+    @njit
+    def nothing(j, y, p, dose):
+        pass
+
+    switch = nothing
+    for j in range(len(fns) - 1, -1, -1):
+        switch = _pulse_branch(njit, j, njit(fns[j]), switch)
+    return switch
+
+
+def _pulse_branch(njit: Any, j: int, fn: Any, rest: Any) -> Any:
+    @njit
+    def branch(i, y, p, dose):
+        if i == j:
+            fn(y, p, dose)
+        else:
+            rest(i, y, p, dose)
+    return branch
+
+
 @functools.lru_cache(maxsize=16)
 def kernel(lane_form: LaneForm) -> Callable[..., None]:
     """The compiled stepping loop for ``lane_form`` (compiled once per process).
@@ -233,11 +361,18 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     """
     import numba
 
+    key = cache_key(lane_form)
     # error_model="numpy": a division by zero gives inf/nan (then a failed lane, status
     # -2, as in the NumPy path) instead of raising inside the loop
-    njit = numba.njit(cache=False, nogil=True, error_model="numpy")
+    compile_ = numba.njit(cache=False, nogil=True, error_model="numpy")
+    tag = f"painsim_{key[:24] if key else 'unkeyed'}"
+
+    def njit(fn: Callable[..., Any]) -> Any:
+        return compile_(_tagged(fn, tag))
+
     rhs = njit(lane_form.rhs)
     pain = njit(lane_form.pain)
+    pulse = _pulse_switch(njit, [fn for _, fn in lane_form.pulses])
     # the tableau and the controller of painsim.solver.DOPRI5 (writable copies: Numba
     # freezes them as constants of the compiled loop)
     A, B, C, E, PD = (np.array(x, dtype=np.float64)
@@ -320,12 +455,42 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
             out[k] = y[k] + h * (x * (Q[0, k] + x * (Q[1, k] + x * (Q[2, k] + x * Q[3, k]))))
 
     @njit
-    def run(t, y, f, h, rej_before, fresh, lane_state, stop_t, t1, P, levels, g_prev,
+    def apply_due(i, ti, yl, pl, times, sptr, scount, e_start, e_count, e_code, e_index,
+                  e_value, e_lo, e_hi):
+        # LaneStops.apply for lane i at ti, with the effects as data (StopEffects)
+        n_cols = times.shape[1] - 1
+        while sptr[i] < n_cols and times[i, sptr[i]] <= ti:
+            k = sptr[i]
+            a = e_start[i, k]
+            for o in range(a, a + e_count[i, k]):
+                c = e_code[o]
+                j = e_index[o]
+                v = e_value[o]
+                if c == ADD_STATE:
+                    yl[j] = yl[j] + v
+                elif c == SCALE_STATE:
+                    yl[j] = yl[j] * v
+                elif c == PULSE:
+                    pulse(j, yl, pl, v)
+                else:  # a parameter, clipped to its bounds as np.clip
+                    x = pl[j] + v if c == ADD_PARAMETER else pl[j] * v
+                    pl[j] = min(max(x, e_lo[o]), e_hi[o])
+            sptr[i] = k + 1
+            scount[i] += 1
+        return times[i, min(sptr[i], n_cols)]
+
+    @njit
+    def run(t, y, f, h, rej_before, fresh, lane_state, times, sptr, scount, inline,
+            e_start, e_count, e_code, e_index, e_value, e_lo, e_hi, t1, P, levels, g_prev,
             t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
             rtol, atol, max_step, max_steps, lo, hi):
         # lanes lo..hi-1 only: each lane reads and writes its own entries, and the
         # scratch arrays below belong to this call, so calls on disjoint blocks can run
-        # at once in threads (the function holds no GIL) with the same per-lane numbers
+        # at once in threads (the function holds no GIL) with the same per-lane numbers.
+        # inline: the stops' effects are applied here (StopEffects e_*), in the order
+        # and with the numbers of Driver.settle and Driver.after; else the loop returns
+        # each lane that lands on a stop to Python (_AT_STOP, _STOP_AT_END).
+        n_stop_cols = times.shape[1] - 1
         ns = y.shape[0]
         n_g = levels.shape[0]
         n_eval = t_eval.shape[0]
@@ -352,24 +517,55 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
             ti = t[i]
             hi = h[i]
             rb = rej_before[i]
-            st = stop_t[i]
+            st = times[i, min(sptr[i], n_stop_cols)]
             code = _RUNNING
-            if fresh[i]:  # (re)start: the state jumped, or the first call
-                rhs(ti, yl, pl, fl)
-                nfev[i] += 1
-                if ti < t1:
-                    hi = initial_step(ti, yl, fl, pl, atol, rtol, t1, max_step, tmp, err)
-                    nfev[i] += 1
-                rb = False
-                fresh[i] = False
+            restart = fresh[i]
             while True:
+                if inline and st <= ti:
+                    # on its next stop (at t0, after an accepted step, or kept there by
+                    # a full crossing buffer): the effects, the crossings of the jump
+                    # (as stop_jumps), then a restart
+                    if n_cross[i] + n_g > cross_t.shape[1]:
+                        code = _BUFFER_FULL
+                        break
+                    st = apply_due(i, ti, yl, pl, times, sptr, scount, e_start, e_count,
+                                   e_code, e_index, e_value, e_lo, e_hi)
+                    if n_g:
+                        pn = pain(yl, pl)
+                        for w in range(n_g):
+                            g_new[w] = pn - levels[w, i]
+                            up = g_new[w] >= 0
+                            if (g_prev[w, i] >= 0) != up:
+                                c_i = n_cross[i]
+                                cross_t[i, c_i] = ti
+                                cross_w[i, c_i] = w
+                                cross_d[i, c_i] = 1 if up else -1
+                                n_cross[i] = c_i + 1
+                            g_prev[w, i] = g_new[w]
+                    restart = True
+                    # after a step integrate() runs its end-of-iteration checks before
+                    # the next one; at t0 it does not
+                    check = steps[i] + rejs[i] > 0
+                if restart:  # (re)start: the state jumped, or the first call
+                    rhs(ti, yl, pl, fl)
+                    nfev[i] += 1
+                    if ti < t1:
+                        hi = initial_step(ti, yl, fl, pl, atol, rtol, t1, max_step, tmp, err)
+                        nfev[i] += 1
+                    rb = False
+                    restart = False
+                    fresh[i] = False
                 if check:
                     # the end-of-iteration checks of integrate(), in its order
                     if ti < t1 and t1 - ti <= arrive_ulps * np.spacing(abs(t1)):
                         ti = t1
                         if st <= t1:
-                            code = _STOP_AT_END
-                            break
+                            if not inline:
+                                code = _STOP_AT_END
+                                break
+                            # a stop at the end: its effect only (as Driver.after)
+                            st = apply_due(i, ti, yl, pl, times, sptr, scount, e_start,
+                                           e_count, e_code, e_index, e_value, e_lo, e_hi)
                     if ti >= t1:
                         for j in range(n_eval):
                             if t_eval[j] >= t1:
@@ -492,21 +688,43 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                     hi = h_next
                 hi = min(hi, max_step)
                 rb = not accept
-                if accept and st <= ti:
+                if accept and st <= ti and not inline:
                     code = _AT_STOP
                     break
             for k in range(ns):
                 y[k, i] = yl[k]
                 f[k, i] = fl[k]
+            for k in range(P.shape[0]):
+                P[k, i] = pl[k]
             t[i] = ti
             h[i] = hi
             rej_before[i] = rb
             lane_state[i] = code
 
-    key = cache_key(lane_form)
     if key is not None:
         _cache_on_disk(run, key)
     return run
+
+
+def _tagged(fn: Callable[..., Any], tag: str) -> Callable[..., Any]:
+    """A copy of ``fn`` whose qualified name starts with ``tag``.
+
+    Numba names a compiled function's symbol by module, qualified name and a counter of
+    the process. The loops of two lane forms, compiled in two processes and both loaded
+    from the disk cache into a third, can then define one symbol twice (say
+    ``kernel.<locals>.initial_step``, calling each its own ``rhs``), and one loop runs
+    the other's function. Tagging every function of a loop with its :func:`cache_key`
+    keeps the symbols of different loops apart (same key: same code).
+    """
+    import types
+
+    fn = getattr(fn, "py_func", fn)  # a Numba dispatcher: its Python function
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                              fn.__closure__)
+    copy.__kwdefaults__ = fn.__kwdefaults__
+    copy.__module__ = fn.__module__
+    copy.__qualname__ = f"{tag}.{fn.__qualname__}"
+    return copy
 
 
 def warm_up(model: Any) -> float:
@@ -535,6 +753,7 @@ def integrate_pain(
     t_eval: NDArray[np.float64] | None = None,
     stops: NDArray[np.float64] | None = None,
     on_stop: Callable[..., NDArray[np.float64]] | None = None,
+    effects: StopEffects | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-8,
     max_step: float = np.inf,
@@ -568,6 +787,10 @@ def integrate_pain(
         Output times, days (default ``[t0, t1]``).
     stops, on_stop
         As in :func:`painsim.integrate`.
+    effects : StopEffects, optional
+        The stops' effects as data, applied inside the compiled loop (no return to
+        Python at each stop); instead of ``on_stop``, with the same result as an
+        ``on_stop`` doing these operations. Needs ``stops``.
     rtol, atol, max_step, max_steps, throw
         As in :func:`painsim.integrate`.
     out : ndarray, shape (n_lanes, n_eval), optional
@@ -600,8 +823,19 @@ def integrate_pain(
     if out is not None and not (isinstance(out, np.ndarray) and out.dtype == np.float64
                                 and out.flags.c_contiguous and out.shape == (n, n_eval)):
         raise ValueError(f"out must be a C-contiguous float64 array of shape {(n, n_eval)}")
-    drv = _CompiledDriver(model, a, P, levels, on_stop, rtol, max_step, max_steps, out,
-                          threads)
+    if effects is not None:
+        if on_stop is not None:
+            raise ValueError("give on_stop or effects, not both")
+        if stops is None:
+            raise ValueError("effects needs stops (the times its operations apply)")
+        effects = StopEffects(*(np.ascontiguousarray(getattr(effects, f.name), dtype=dt)
+                                for f, dt in zip(dataclasses.fields(StopEffects),
+                                                 (np.int64,) * 4 + (np.float64,) * 3,
+                                                 strict=True)))
+        effects.check(a.stops.shape, a.y0.shape[0], len(model.parameters),
+                      len(model.lane_form.pulses))
+    drv = _CompiledDriver(model, a, P, levels, on_stop, effects, rtol, max_step,
+                          max_steps, out, threads)
     try:
         return drv.run(throw)
     finally:
@@ -614,11 +848,14 @@ class _CompiledDriver(Driver):
     buffer; the columns are the lanes."""
 
     def __init__(self, model: Any, a: Any, P: NDArray, levels: NDArray,
-                 on_stop: Callable[..., NDArray] | None, rtol: float, max_step: float,
-                 max_steps: int, out: NDArray | None, threads: int) -> None:
+                 on_stop: Callable[..., NDArray] | None, effects: StopEffects | None,
+                 rtol: float, max_step: float, max_steps: int, out: NDArray | None,
+                 threads: int) -> None:
         t0, self.t1, y0, atol_a, t_eval, stops = a
         n_states, n = y0.shape
         self.model, self.P, self.levels, self.on_stop = model, P, levels, on_stop
+        self.inline = effects is not None
+        self.effects = StopEffects.none() if effects is None else effects
         self.t0, self.has_g = t0, levels.shape[0] > 0
         self.rtol, self.max_step, self.max_steps = float(rtol), float(max_step), max_steps
         self.t_eval = np.ascontiguousarray(t_eval)
@@ -669,13 +906,21 @@ class _CompiledDriver(Driver):
         ls = self.lane_state
         return bool(np.any((ls == _RUNNING) | (ls == _CHECK_FIRST)))
 
+    def stops_at_start(self) -> None:
+        if not self.inline:
+            super().stops_at_start()
+        elif self.has_g:  # the loop applies the stops at t0 and logs their jumps
+            self.g_prev = self.g_at(self.all)
+
     def advance(self) -> NDArray:
-        stop_t = self.stops.next_time(self.all)
         g = self.g_prev if self.has_g else self.no_g
+        st, e = self.stops, self.effects
 
         def run(lo: int, hi: int) -> None:
             self.loop(self.t, self.y, self.f, self.h, self.rej_before, self.fresh,
-                      self.lane_state, stop_t, self.t1, self.P, self.levels, g, self.t_eval,
+                      self.lane_state, st.times, st.ptr, st.count, self.inline, e.start,
+                      e.count, e.code, e.index, e.value, e.lo, e.hi, self.t1, self.P,
+                      self.levels, g, self.t_eval,
                       self.eval_ptr, self.Y, self.steps, self.rejs, self.nfev, self.cross_t,
                       self.cross_w, self.cross_d, self.n_cross, self.rtol, self.atol,
                       self.max_step, int(self.max_steps), lo, hi)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +28,7 @@ from .model import Model
 __all__ = ["FLARE", "SESSION", "FlareTable", "SessionBook", "Sessions", "StopQueue",
            "StopTable", "changes_state", "clusters", "draw_effects", "effect_probabilities",
            "lane_probabilities",
-           "stop_effects", "stop_table"]
+           "stop_effects", "stop_program", "stop_table"]
 
 #: The kind of a session's stop in a :class:`StopTable`.
 SESSION = 0
@@ -206,6 +207,78 @@ class StopQueue:
         sr = np.concatenate([self.flares.ref[f_next:f_end], s_ref])
         self.f_next, self.s_next = f_end, len(book.t)
         return stop_table(st, sl, sk, sr, n)
+
+
+def _lane_operations(model: Model, iv: Intervention) -> tuple[NDArray, ...] | None:
+    """Per effect of ``iv``: whether it acts on the model, and its operation
+    (code, index, value, lo, hi) for :class:`~painsim.compiled.StopEffects`; None when
+    it gives a pulse the model's lane form does not have."""
+    from . import compiled as c
+
+    n = len(iv.effects)
+    acts = np.zeros(n, dtype=bool)
+    code, index = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    value, lo, hi = np.zeros(n), np.full(n, -np.inf), np.full(n, np.inf)
+    for j, e in enumerate(iv.effects):
+        kind = e.kind(model)
+        if kind == "none":
+            continue
+        acts[j], value[j] = True, e.value
+        if kind == "pulse":
+            at = model.lane_form.pulse_index(e.target)
+            if at is None:
+                return None
+            code[j], index[j] = c.PULSE, at
+        elif kind == "state":
+            code[j] = c.ADD_STATE if e.op == "add" else c.SCALE_STATE
+            index[j] = model.state_index[e.target]
+        else:
+            code[j] = c.ADD_PARAMETER if e.op == "add" else c.SCALE_PARAMETER
+            index[j] = model.parameter_index[e.target]
+            lo[j], hi[j] = model.parameters[index[j]].bounds
+    return acts, code, index, value, lo, hi
+
+
+def stop_program(model: Model, flares: FlareTable, book: SessionBook,
+                 table: StopTable) -> Any:
+    """The effects :func:`stop_effects` applies, as data for the compiled loop
+    (:class:`painsim.compiled.StopEffects`): per stop, a flare's state increase, or the
+    operations of the session's effects that happen, in effect order. None when a
+    session gives a pulse without a lane form (``LaneForm.pulses``): then
+    :func:`stop_effects` applies them in Python."""
+    from .compiled import ADD_STATE, StopEffects
+
+    n, width = table.stops.shape
+    count = np.zeros((n, width), dtype=np.int64)
+    fi, fk = np.nonzero(table.kinds == FLARE)
+    count[fi, fk] = 1
+    si, sk = np.nonzero(table.kinds == SESSION)
+    refs = table.refs[si, sk]
+    which = np.array([book.which[x] for x in refs], dtype=np.int64)
+    groups = []
+    for iv in np.unique(which):
+        ops = _lane_operations(model, book.interventions[iv])
+        if ops is None:
+            return None
+        sel = np.flatnonzero(which == iv)
+        on = np.stack([book.happens[x] for x in refs[sel]]) & ops[0]
+        count[si[sel], sk[sel]] = on.sum(axis=1)
+        groups.append((sel, on, ops))
+    start = np.cumsum(count.ravel()) - count.ravel()
+    start = start.reshape(n, width)
+    m = int(count.sum())
+    code, index = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64)
+    value, lo, hi = np.zeros(m), np.full(m, -np.inf), np.full(m, np.inf)
+    at = start[fi, fk]
+    r = table.refs[fi, fk]
+    code[at], index[at], value[at] = ADD_STATE, flares.row[r], flares.size[r]
+    for sel, on, ops in groups:
+        row, e = np.nonzero(on)  # row by row: each session's effects in order
+        rank = np.arange(row.size) - np.searchsorted(row, row)
+        at = start[si[sel][row], sk[sel][row]] + rank
+        code[at], index[at], value[at], lo[at], hi[at] = (x[e] for x in ops[1:])
+    return StopEffects(start=start, count=count, code=code, index=index, value=value,
+                       lo=lo, hi=hi)
 
 
 def stop_effects(model: Model, P: NDArray, flares: FlareTable, book: SessionBook,

@@ -51,7 +51,7 @@ from numpy.typing import NDArray
 
 from .cohort import MAX_PATIENTS, Cohort, CohortSample
 from .compiled import integrate_pain, require_numba, warm_up
-from .effects import FlareTable, StopQueue, stop_effects
+from .effects import FlareTable, StopQueue, stop_effects, stop_program
 from .errors import ParameterError, check_number, check_type
 from .events import Visits, plan_fixed, plannable
 from .model import Model
@@ -162,12 +162,16 @@ class _ArmRun:
         sel = (days >= b0) & ((days < b1) | (b1 == self.horizon))
         t_eval = days[sel] if sel.any() else np.array([b1])
         stops = None if table is None else table.stops
-        on_stop = (None if table is None else
-                   stop_effects(model, self.P, self.flares, self.visits.book, table))
+        effects = on_stop = None
+        if table is not None and self.backend == "numba":  # applied in the compiled loop
+            effects = stop_program(model, self.flares, self.visits.book, table)
+        if table is not None and effects is None:
+            on_stop = stop_effects(model, self.P, self.flares, self.visits.book, table)
         if self.backend == "numba":
             whole = bool(sel.all()) and pain.flags.c_contiguous  # write in place
             sol = integrate_pain(model, (b0, b1), self.y, self.P, levels=self.levels,
                                  t_eval=t_eval, stops=stops, on_stop=on_stop,
+                                 effects=effects,
                                  rtol=self.rtol, atol=self.atol,
                                  out=pain if whole else None, threads=self.threads)
         else:

@@ -319,7 +319,7 @@ class Model:
         The same right-hand side and pain read-out written for one lane in a form Numba
         compiles (:class:`painsim.compiled.LaneForm`); enables ``backend="numba"`` in
         :func:`painsim.simulate`. It must compute the same functions as ``rhs`` and
-        ``pain``.
+        ``pain`` (and its ``pulses`` the same as ``pulses``; :meth:`check`).
     starts : mapping of str to mapping of str to float, optional
         Named starting points a cohort's phenotypes may ask for (``Phenotype.start``):
         state values, by name, that replace the states' ``initial`` values at the start
@@ -470,8 +470,10 @@ class Model:
         Draws ``n`` states (uniform within each state's bounds; up to ``initial + 10``
         where unbounded above) and parameter sets (uniform over each parameter's
         plausible range), and compares the lane form, called as plain Python, with the
-        vectorised ``rhs`` and ``pain``. They must agree to rounding: 64 ulps of the
-        largest magnitude of each state's derivative (or of pain) over the draws.
+        vectorised ``rhs`` and ``pain`` (and each lane-form pulse with the model's pulse
+        of that name, at one dose). They must agree to rounding: 64 ulps of the
+        largest magnitude of each state's derivative (or of pain, or of each state after
+        the pulse) over the draws.
         :func:`painsim.simulate` runs this before it trusts a lane form with
         ``backend="numba"``.
 
@@ -515,6 +517,32 @@ class Model:
             i = int(bad[0])
             raise ValueError(f"model {self.name!r}: lane_form.pain disagrees with pain at "
                              f"draw {i}: {pain_got[i]!r} vs {pain_want[i]!r}")
+        for name, fn in self.lane_form.pulses:
+            self._check_lane_pulse(name, fn, y, P, float(rng.uniform(0.5, 2.0)))
+
+    def _check_lane_pulse(self, name: str, fn: Any, y: NDArray, P: NDArray,
+                          dose: float) -> None:
+        if name not in self.pulses:
+            raise ValueError(f"model {self.name!r}: lane_form.pulses has {name!r}, which "
+                             "is not one of the model's pulses ("
+                             + (", ".join(self.pulses) or "it has none") + ")")
+        want = np.asarray(self.pulses[name](y.copy(), P.copy(), dose), dtype=float)
+        got = y.copy()
+        for i in range(y.shape[1]):
+            col = got[:, i].copy()
+            fn(col, P[:, i].copy(), dose)
+            got[:, i] = col
+        eps = np.finfo(float).eps
+        for k, state in enumerate(self.state_names):
+            tol = 64 * eps * max(np.abs(want[k]).max(), np.finfo(float).tiny)
+            bad = np.flatnonzero(~(np.abs(got[k] - want[k]) <= tol))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"model {self.name!r}: lane_form.pulses[{name!r}] disagrees with "
+                    f"pulses[{name!r}] for {state} at draw {i} (dose {dose:.6g}): "
+                    f"{got[k, i]!r} vs {want[k, i]!r}; the two must compute the same "
+                    "function")
 
     def lane_rhs(self, t: NDArray, y: NDArray, P: NDArray) -> NDArray[np.float64]:
         """The right-hand side on a packed parameter array ``P`` (n_parameters, m)."""

@@ -362,6 +362,12 @@ def lane_pain(y: NDArray, p: NDArray) -> float:
     return L + (10.0 - L) * Q / (1.0 + Q)
 
 
+def lane_analgesia(y: NDArray, p: NDArray, dose: float) -> None:
+    """:func:`analgesia` of one lane, in place (``y`` shape (10,)); for Numba."""
+    y[6] = y[6] * np.exp2(-y[7] / p[_T_HALF_E]) + dose
+    y[7] = 0.0
+
+
 def lane_rhs(t: float, y: NDArray, p: NDArray, dy: NDArray) -> None:
     """:func:`rhs` of one lane, written into ``dy`` (per day); for Numba.
 
@@ -413,7 +419,7 @@ PAIN_LOOP = Model(
     equations=EQUATIONS,
     references=REFERENCES,
     pulses={"analgesia": lambda y, P, dose: analgesia(y, P, dose)},
-    lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain),
+    lane_form=LaneForm(rhs=lane_rhs, pain=lane_pain, pulses={"analgesia": lane_analgesia}),
     # "sensitized": near the high-pain attractor's sensitization, arousal and loop states
     # (assumption; a phenotype's run-in then settles each patient on its own attractor)
     starts={"sensitized": {"S": 0.9, "T": 0.45, "I": 0.45, "A": 0.95}},

@@ -423,3 +423,279 @@ def test_the_cache_key_changes_with_everything_the_lane_functions_read():
     # an object whose compiled form cannot be keyed: no key, the loop is not cached
     assert cache_key(_lane_form_reading({"RATE": object()})) is None
     assert cache_key(PAIN_LOOP.lane_form) is not None  # the built-in model is cached
+
+
+# --- stop effects applied inside the compiled loop (StopEffects) ---------------------
+
+def _kick(y, p, dose):
+    """A lane-form pulse of the oscillator: plain arithmetic, so the NumPy mirror below
+    rounds exactly as the compiled loop."""
+    y[0] = y[0] * (1.0 - 0.25 * dose)
+    y[1] = y[1] + 0.1 * dose * p[0]
+
+
+def _kicked_oscillator():
+    m = _oscillator()
+
+    def kick(y, P, dose):  # the vectorized pulse (Model.pulses)
+        y = np.array(y, dtype=float)
+        y[0] = y[0] * (1.0 - 0.25 * dose)
+        y[1] = y[1] + 0.1 * dose * P[0]
+        return y
+
+    return ps.Model(name="kicked oscillator", states=m.states, parameters=m.parameters,
+                    rhs=m.rhs, pain=m.pain, pulses={"kick": kick},
+                    lane_form=LaneForm(rhs=m.lane_form.rhs, pain=m.lane_form.pain,
+                                       pulses={"kick": _kick}))
+
+
+def _random_program(rng, n, width, t1):
+    """Stops (at t0, at t1, two at one time, padding) and a random StopEffects of every
+    operation: state add and scale, the parameter w scaled past both of its bounds
+    (0.01, 10), the pulse."""
+    from painsim.compiled import StopEffects
+
+    times = np.sort(rng.uniform(0.0, t1, (n, width)), axis=1)
+    times[rng.random(n) < 0.2, 0] = 0.0
+    times[:, 2] = times[:, 1]
+    times[rng.random(n) < 0.2, -2:] = t1
+    times[rng.random(n) < 0.3, -1] = np.inf
+    times = np.sort(times, axis=1)
+    count = rng.integers(0, 4, (n, width))
+    start = (np.cumsum(count.ravel()) - count.ravel()).reshape(n, width)
+    m = int(count.sum())
+    code = rng.integers(0, 5, m)
+    index = np.where(code <= 1, rng.integers(0, 2, m), 0)
+    value = np.where(code == 0, rng.uniform(-0.8, 0.8, m),
+                     np.where(code == 3, rng.choice([1e-3, 0.7, 1.3, 40.0], m),
+                              rng.uniform(0.0, 2.0, m)))
+    lo, hi = np.where(code >= 2, 0.01, -np.inf), np.where(code >= 2, 10.0, np.inf)
+    return times, StopEffects(start=start, count=count, code=code, index=index,
+                              value=value, lo=lo, hi=hi)
+
+
+def _mirror(e, P):
+    """``on_stop`` doing in Python what the compiled loop does with ``e``: the same
+    operations in the same order, on float64 scalars (so the same roundings)."""
+    def on_stop(t, y, lanes, k):
+        out = np.array(y, dtype=float)
+        for col, (i, kk) in enumerate(zip(lanes, k, strict=True)):
+            yl, pl = out[:, col].copy(), P[:, i]
+            for o in range(e.start[i, kk], e.start[i, kk] + e.count[i, kk]):
+                c, j, v = e.code[o], e.index[o], e.value[o]
+                if c == 0:
+                    yl[j] = yl[j] + v
+                elif c == 1:
+                    yl[j] = yl[j] * v
+                elif c == 4:
+                    _kick(yl, pl, v)
+                else:
+                    x = pl[j] + v if c == 2 else pl[j] * v
+                    pl[j] = min(max(x, e.lo[o]), e.hi[o])
+            out[:, col] = yl
+        return out
+    return on_stop
+
+
+@needs_numba
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2]))
+def test_stop_effects_in_the_loop_equal_on_stop_bit_for_bit(seed, threads):
+    # The loop applies the program where it lands on a stop, logs the jump's crossings
+    # and restarts, in Driver.settle's order; a lane is handed to Python only when its
+    # crossing buffer is full (also while it sits on a stop). The same operations in the
+    # same order round alike, so every number must be equal.
+    m = _kicked_oscillator()
+    rng = np.random.default_rng(seed)
+    n, t1 = 600, 40.0  # more lanes than one block of the threads (512)
+    P = m.params(w=rng.uniform(0.3, 2.0, n)).as_array(n)
+    times, e = _random_program(rng, n, 6, t1)
+    kw = dict(levels=np.stack([np.full(n, 7.0), np.full(n, 3.5)]), stops=times,
+              t_eval=np.arange(0.0, t1 + 1), rtol=1e-8, atol=1e-10, threads=threads)
+    y0 = m.initial_state(n)
+    P_py, P_in = P.copy(), P.copy()
+    a = integrate_pain(m, (0.0, t1), y0, P_py, on_stop=_mirror(e, P_py), **kw)
+    b = integrate_pain(m, (0.0, t1), y0, P_in, effects=e, **kw)
+    _same_solution(a, b)
+    np.testing.assert_array_equal(P_py, P_in)  # the same drivers changed
+    assert a.n_stops.sum() == np.isfinite(times).sum()
+    # many crossings per lane (the buffer of 8 fills and is handed over many times)
+    assert np.bincount(b.crossings["lane"], minlength=n).mean() > 16
+
+
+@needs_numba
+def test_simulate_applies_sessions_in_the_loop_as_in_python(monkeypatch):
+    # the engine builds a StopEffects program for the built-in model (dry needling's
+    # analgesia pulse, acupuncture's changes of drivers, flares); forcing the Python
+    # on_stop instead must give the same study. They may differ only where the pulse's
+    # exp2 is rounded (compiled or NumPy), so pain agrees within AGREE (see the top)
+    # and every count, status and day is the same.
+    from painsim import engine
+
+    arms, cohort = _study()
+    built = []
+    real = engine.stop_program
+
+    def counting(*args):
+        prog = real(*args)
+        built.append(prog is not None)
+        return prog
+
+    monkeypatch.setattr(engine, "stop_program", counting)
+    inline = ps.simulate(arms, cohort, horizon_days=90, backend="numba")
+    assert built and all(built)
+    monkeypatch.setattr(engine, "stop_program", lambda *args: None)
+    python = ps.simulate(arms, cohort, horizon_days=90, backend="numba")
+    for arm in inline.arms:
+        assert np.max(np.abs(inline.pain[arm] - python.pain[arm])) <= AGREE
+    pain = ["baseline_pain", "pain_short_term", "change_short_term"]
+    num = [c for c in inline.patients.select_dtypes("number").columns if c not in pain]
+    np.testing.assert_allclose(inline.patients[num].to_numpy(float),
+                               python.patients[num].to_numpy(float), rtol=0,
+                               atol=AGREE_DAYS, equal_nan=True)
+    pd.testing.assert_frame_equal(inline.summary, python.summary, check_exact=False,
+                                  atol=AGREE_DAYS)
+
+
+def test_a_pulse_without_a_lane_form_is_applied_in_python():
+    from painsim.effects import FlareTable, SessionBook, stop_program, stop_table
+
+    m = _kicked_oscillator()
+    bare = ps.Model(name="bare", states=m.states, parameters=m.parameters, rhs=m.rhs,
+                    pain=m.pain, pulses=m.pulses,
+                    lane_form=LaneForm(rhs=m.lane_form.rhs, pain=m.lane_form.pain))
+    iv = ps.Intervention(name="kick", lever="local", effects=(
+        ps.Effect(target="kick", op="pulse", value=1.0),
+        ps.Effect(target="w", op="scale", value=2.0)))
+    book = SessionBook(interventions=(iv,))
+    book.add(ps.effects.Sessions(lanes=np.array([0, 1]), t=np.array([1.0, 2.0]), which=0,
+                                 happens=np.array([[True, True], [False, True]]),
+                                 k=np.array([0, 0])))
+    flares = FlareTable.of(m, [[(0.5, "flare", "c", 0.3)], []], [0, 1], 10.0)
+    table = stop_table(np.array([0.5, 1.0, 2.0]), np.array([0, 0, 1]), np.array([1, 0, 0]),
+                       np.array([0, 0, 1]), 2)
+    assert stop_program(bare, flares, book, table) is None  # no lane form of "kick"
+    prog = stop_program(m, flares, book, table)
+    # lane 0: the flare (c += 0.3), then both effects; lane 1: the scale of w only
+    np.testing.assert_array_equal(prog.count, [[1, 2], [1, 0]])
+    np.testing.assert_array_equal(prog.code[prog.start[0, 1]:][:2], [4, 3])
+    assert prog.code[prog.start[0, 0]] == 0 and prog.value[prog.start[0, 0]] == 0.3
+    assert prog.code[prog.start[1, 0]] == 3 and prog.hi[prog.start[1, 0]] == 10
+
+
+@needs_numba
+def test_stop_effects_are_checked():
+    from painsim.compiled import StopEffects
+
+    m = _kicked_oscillator()
+    y0, P = m.initial_state(2), m.params().as_array(2)
+    stops = np.array([[1.0], [2.0]])
+
+    def prog(**kw):
+        base = dict(start=np.zeros((2, 1), int), count=np.ones((2, 1), int),
+                    code=np.array([0]), index=np.array([0]), value=np.array([1.0]),
+                    lo=np.array([-np.inf]), hi=np.array([np.inf]))
+        return StopEffects(**{**base, **kw})
+
+    run = lambda e, **kw: integrate_pain(m, (0.0, 5.0), y0, P.copy(), effects=e,  # noqa: E731
+                                         **{"stops": stops, **kw})
+    run(prog())  # fits
+    cases = [(dict(), dict(on_stop=lambda t, y, lanes, k: y), "not both"),
+             (dict(), dict(stops=None), "needs stops"),
+             (dict(start=np.zeros((1, 1), int)), {}, "shape of stops"),
+             (dict(value=np.array([1.0, 2.0])), {}, r"shape \(1,\)"),
+             (dict(start=np.ones((2, 1), int)), {}, "select operations"),
+             (dict(code=np.array([5])), {}, "code must be"),
+             (dict(index=np.array([2])), {}, "state, parameter or lane-form pulse"),
+             (dict(code=np.array([4]), index=np.array([1])), {}, "lane-form pulse")]
+    for fields, kw, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            run(prog(**fields), **kw)
+
+
+def test_lane_form_pulses_are_kept_as_pairs_and_keyed():
+    from painsim.compiled import cache_key
+
+    m = _kicked_oscillator()
+    lf = m.lane_form
+    assert lf.pulses == (("kick", _kick),) and lf.pulse_index("kick") == 0
+    assert lf.pulse_index("other") is None
+    hash(lf)  # the compiled loop is cached per lane form
+    with pytest.raises(ValueError, match="twice"):
+        LaneForm(rhs=lf.rhs, pain=lf.pain, pulses=[("a", _kick), ("a", _kick)])
+    assert cache_key(lf) != cache_key(LaneForm(rhs=lf.rhs, pain=lf.pain))
+
+
+def test_lane_analgesia_equals_the_vectorized_pulse():
+    from painsim.painloop import analgesia, lane_analgesia
+
+    P, y = _plausible(6, 4)
+    dose = np.linspace(0.0, 2.0, 6)
+    want = analgesia(y, P, dose)
+    for i in range(6):
+        yl = y[:, i].copy()
+        lane_analgesia(yl, P[:, i], dose[i])
+        np.testing.assert_array_equal(yl, want[:, i])
+    assert PAIN_LOOP.lane_form.pulse_index("analgesia") == 0
+
+
+_TWO_LOOPS = """
+import hashlib, json, sys
+import numpy as np
+import painsim as ps
+from painsim.compiled import integrate_pain
+from tests.test_compiled import _kicked_oscillator, _study
+
+out = {}
+if "other" in sys.argv:  # another model's loop, compiled or loaded first
+    m = _kicked_oscillator()
+    P = m.params(w=np.linspace(0.5, 2.0, 50)).as_array(50)
+    integrate_pain(m, (0.0, 60.0), m.initial_state(50), P, levels=np.full((1, 50), 7.0))
+if "pain" in sys.argv:
+    arms, cohort = _study()
+    r = ps.simulate(arms, cohort, horizon_days=90, backend="numba")
+    out["pain"] = hashlib.sha256(r.pain["dn"].tobytes()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+@needs_numba
+def test_loops_of_two_models_loaded_from_disk_do_not_mix(tmp_path):
+    # Loops compiled in two processes and loaded from the cache into a third: each must
+    # run its own functions (Numba names symbols by a per-process counter, which may
+    # coincide; painsim tags every function of a loop with its cache key).
+    import json
+    from pathlib import Path
+
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*what):
+        out = subprocess.run([sys.executable, "-c", _TWO_LOOPS, *what], capture_output=True,
+                             text=True, env=env, timeout=300, cwd=root)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    run("other")
+    alone = run("pain")
+    assert run("other", "pain") == alone  # both loaded: the same numbers, bit for bit
+    assert len(list(tmp_path.rglob("*.nbi"))) == 2  # one cache index per loop
+
+
+def test_model_check_compares_lane_pulses_with_the_models_pulses():
+    m = _kicked_oscillator()
+    m.check()  # the two forms of the kick agree
+
+    def wrong(y, p, dose):
+        y[0] = y[0] * (1.0 - 0.25 * dose)
+        y[1] = y[1] + 0.2 * dose * p[0]  # 0.1 in the model's pulse
+
+    def form(**pulses):
+        return ps.Model(name="k", states=m.states, parameters=m.parameters, rhs=m.rhs,
+                        pain=m.pain, pulses=m.pulses,
+                        lane_form=LaneForm(rhs=m.lane_form.rhs, pain=m.lane_form.pain,
+                                           pulses=pulses))
+
+    with pytest.raises(ValueError, match=r"lane_form.pulses\['kick'\] disagrees .* for s "):
+        form(kick=wrong).check()
+    with pytest.raises(ValueError, match="'kik', which is not one of the model's pulses"):
+        form(kik=_kick).check()
