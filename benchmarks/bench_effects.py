@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['python_s']:7.2f} s ({row['python_integrate_s']:.2f} s); "
                   f"ratio {row['ratio']:.3f} ({row['integrate_ratio']:.3f}); "
                   f"max |pain difference| {diff:.2g}", flush=True)
-    report = {"command": "python benchmarks/bench_effects.py " + " ".join(argv or sys.argv[1:]),
+    command = (f"python benchmarks/bench_effects.py --sizes {' '.join(map(str, a.sizes))} "
+               f"--repeats {a.repeats}")  # not --out: no path of this machine in results
+    report = {"command": command,
               "machine": workload.machine(), "date": time.strftime("%Y-%m-%d"),
               "rows": rows}
     out = Path(a.out)

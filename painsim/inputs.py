@@ -13,6 +13,7 @@ name to values. A bad entry is reported with its row and column.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,7 +176,8 @@ class EventTable:
     def read(cls, source: Any) -> EventTable:
         """From a CSV/Parquet path, a DataFrame or a mapping with columns ``patient``,
         ``day``, ``kind`` and ``size``; a bad entry names its row and column."""
-        what = "events"
+        # a bad cell names the file it is in
+        what = f"events ({source})" if isinstance(source, str | os.PathLike) else "events"
         cols = read_table(source, what=what)
         extra = sorted(set(cols) - {"patient", "day", "kind", "size"})
         if extra:

@@ -459,15 +459,17 @@ class Given:
         (default: the path) is recorded as :attr:`source`."""
         from .inputs import number_column, read_table
 
-        cols = read_table(source, what="sessions")
-        extra = sorted(set(cols) - {"patient", "day"})
-        if extra:
-            raise ParameterError("sessions columns", extra, "patient, day",
-                                 why="are not session-table columns")
-        patient = number_column(cols, "patient", "sessions", 0, 2**62, integer=True)
-        day = number_column(cols, "day", "sessions", 0.0, MAX_DAY)
         if name is None:
             name = str(source) if isinstance(source, str | os.PathLike) else ""
+        # a bad cell names the file it is in
+        what = f"sessions ({name})" if isinstance(source, str | os.PathLike) else "sessions"
+        cols = read_table(source, what=what)
+        extra = sorted(set(cols) - {"patient", "day"})
+        if extra:
+            raise ParameterError(f"{what} columns", extra, "patient, day",
+                                 why="are not session-table columns")
+        patient = number_column(cols, "patient", what, 0, 2**62, integer=True)
+        day = number_column(cols, "day", what, 0.0, MAX_DAY)
         return cls(days=GivenDays.of_rows(patient, day), source=name)
 
     @property

@@ -165,6 +165,26 @@ def test_a_csv_with_one_text_cell_names_that_cell(tmp_path):
         ps.Given.read(path)
 
 
+def test_a_bad_cell_of_a_scenario_table_names_the_file(tmp_path):
+    # a scenario's sessions and events tables are files of their own: the message names
+    # the file the bad cell is in, as well as the scenario and field
+    from painsim.scenario import ScenarioError, load_scenario
+
+    (tmp_path / "visits.csv").write_text("patient,day\n0,3\n1,soon\n")
+    (tmp_path / "flares.csv").write_text("patient,day,kind,size\n0,later,flare,1\n")
+    (tmp_path / "s.toml").write_text(
+        'title = "t"\nseed = 1\n[cohort]\npatients = 2\nevents = "flares.csv"\n'
+        '[[arms]]\nname = "a"\ntreatment = [{ kind = "dry_needling" }]\n'
+        'schedule = { kind = "given", table = "visits.csv" }\n')
+    with pytest.raises(ScenarioError, match=r"s.toml: arms\[0\].schedule: sessions "
+                       r"\(visits.csv\) row 1, column 'day': 'soon' is not a number"):
+        load_scenario(tmp_path / "s.toml")
+    (tmp_path / "visits.csv").write_text("patient,day\n0,3\n1,4\n")
+    with pytest.raises(ScenarioError, match=r"s.toml: cohort: events \(.*flares.csv\) "
+                       r"row 0, column 'day': 'later' is not a number"):
+        load_scenario(tmp_path / "s.toml")
+
+
 def _as_tables(cohort, fixed, horizon, visit_hour):
     """The built-in study's drawn flares as an event table, and its fixed visit days as
     each patient's own days: the same study written the way a researcher brings it."""
