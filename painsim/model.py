@@ -278,6 +278,14 @@ def _ids(model_name: str, names: tuple[str, ...]) -> Any:
     return cls(*range(len(names)))
 
 
+def _first_disagreement(got: NDArray, want: NDArray) -> int | None:
+    """The first draw where a lane form's value differs from the vectorized one by more
+    than rounding: 64 ulps of the largest magnitude over the draws (NaN differs)."""
+    tol = 64 * np.finfo(float).eps * max(np.abs(want).max(), np.finfo(float).tiny)
+    bad = np.flatnonzero(~(np.abs(got - want) <= tol))
+    return int(bad[0]) if bad.size else None
+
+
 def _namespace(model: Model, P: NDArray[np.float64]) -> SimpleNamespace:
     """Packed parameters by name: rows for per-patient ones, floats for constants."""
     ns = dict(zip(model.parameter_names, P, strict=True))
@@ -501,20 +509,15 @@ class Model:
             self.lane_form.rhs(float(t[i]), y[:, i].copy(), P[:, i].copy(), dy)
             got[:, i] = dy
             pain_got[i] = self.lane_form.pain(y[:, i].copy(), P[:, i].copy())
-        eps = np.finfo(float).eps
         for k, name in enumerate(self.state_names):
-            tol = 64 * eps * max(np.abs(want[k]).max(), np.finfo(float).tiny)
-            bad = np.flatnonzero(~(np.abs(got[k] - want[k]) <= tol))
-            if bad.size:
-                i = int(bad[0])
+            i = _first_disagreement(got[k], want[k])
+            if i is not None:
                 raise ValueError(
                     f"model {self.name!r}: lane_form.rhs disagrees with rhs for d{name}/dt "
                     f"at draw {i} (t={t[i]:.6g}): {got[k, i]!r} vs {want[k, i]!r}; "
                     "the two must compute the same function")
-        tol = 64 * eps * max(np.abs(pain_want).max(), np.finfo(float).tiny)
-        bad = np.flatnonzero(~(np.abs(pain_got - pain_want) <= tol))
-        if bad.size:
-            i = int(bad[0])
+        i = _first_disagreement(pain_got, pain_want)
+        if i is not None:
             raise ValueError(f"model {self.name!r}: lane_form.pain disagrees with pain at "
                              f"draw {i}: {pain_got[i]!r} vs {pain_want[i]!r}")
         for name, fn in self.lane_form.pulses:
@@ -532,12 +535,9 @@ class Model:
             col = got[:, i].copy()
             fn(col, P[:, i].copy(), dose)
             got[:, i] = col
-        eps = np.finfo(float).eps
         for k, state in enumerate(self.state_names):
-            tol = 64 * eps * max(np.abs(want[k]).max(), np.finfo(float).tiny)
-            bad = np.flatnonzero(~(np.abs(got[k] - want[k]) <= tol))
-            if bad.size:
-                i = int(bad[0])
+            i = _first_disagreement(got[k], want[k])
+            if i is not None:
                 raise ValueError(
                     f"model {self.name!r}: lane_form.pulses[{name!r}] disagrees with "
                     f"pulses[{name!r}] for {state} at draw {i} (dose {dose:.6g}): "
