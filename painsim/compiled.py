@@ -103,7 +103,15 @@ class LaneForm:
 
     def __post_init__(self) -> None:
         pulses = self.pulses.items() if isinstance(self.pulses, Mapping) else self.pulses
-        pairs = tuple((str(name), fn) for name, fn in pulses)
+        try:
+            pairs = tuple((name, fn) for name, fn in (pulses or ()))
+        except (TypeError, ValueError):
+            raise ValueError("LaneForm.pulses must be a dict of pulse name to function, "
+                             f"got {self.pulses!r}") from None
+        for name, fn in pairs:
+            if not isinstance(name, str) or not callable(fn):
+                raise ValueError("LaneForm.pulses must map pulse names (str) to "
+                                 f"functions pulse(y, p, dose), got {name!r}: {fn!r}")
         if len({name for name, _ in pairs}) != len(pairs):
             raise ValueError("LaneForm.pulses names a pulse twice")
         object.__setattr__(self, "pulses", pairs)

@@ -622,6 +622,10 @@ def test_lane_form_pulses_are_kept_as_pairs_and_keyed():
     hash(lf)  # the compiled loop is cached per lane form
     with pytest.raises(ValueError, match="twice"):
         LaneForm(rhs=lf.rhs, pain=lf.pain, pulses=[("a", _kick), ("a", _kick)])
+    assert LaneForm(rhs=lf.rhs, pain=lf.pain, pulses=None).pulses == ()
+    for bad in ({"a": 3.0}, {1: _kick}, 5, ["a"]):
+        with pytest.raises(ValueError, match=r"LaneForm\.pulses must"):
+            LaneForm(rhs=lf.rhs, pain=lf.pain, pulses=bad)
     assert cache_key(lf) != cache_key(LaneForm(rhs=lf.rhs, pain=lf.pain))
 
 
