@@ -153,6 +153,11 @@ class StopEffects:
 
     These are the operations of :meth:`painsim.Intervention.apply` and of a flare, with
     the same arithmetic; :func:`painsim.effects.stop_program` builds them for the engine.
+    A pulse gets a copy of the lane's parameters (a pulse cannot change drivers, as with
+    :attr:`painsim.Model.pulses`). The loop tests a jump's crossings with the lane
+    form's ``pain`` and applies the lane form's pulses, where the Python path uses the
+    vectorized ones: results are the same bit for bit where the two forms round alike
+    (the built-in model's do), else they agree to rounding.
     """
 
     start: NDArray[np.int64]
@@ -228,7 +233,7 @@ def require_numba(model_name: str, lane_form: LaneForm | None) -> None:
                              "pip install \"painsim[fast]\"")
 
 
-def _digest_value(v: Any, h: Any, seen: set[int]) -> bool:
+def _digest_value(v: Any, h: Any, seen: dict[int, int]) -> bool:
     """Feed what compiled code built from ``v`` depends on into the hash ``h``: numbers,
     text, arrays (their bytes), tuples of these, modules (by name) and functions (their
     code, recursively). False for anything else: its compiled form cannot be keyed."""
@@ -250,9 +255,10 @@ def _digest_value(v: Any, h: Any, seen: set[int]) -> bool:
         fn = getattr(v, "py_func", v)  # a Numba dispatcher: its Python function
         if not isinstance(fn, types.FunctionType):
             return False
-        if id(fn) in seen:
+        if id(fn) in seen:  # digested before in this function's tree: which one
+            h.update(f"function #{seen[id(fn)]}".encode())
             return True
-        seen.add(id(fn))
+        seen[id(fn)] = len(seen)
         return _digest_function(fn, h, seen)
     return True
 
@@ -272,7 +278,7 @@ def _digest_code(code: Any, h: Any, names: set[str]) -> None:
             h.update(repr((type(c).__name__, c)).encode())
 
 
-def _digest_function(fn: Any, h: Any, seen: set[int]) -> bool:
+def _digest_function(fn: Any, h: Any, seen: dict[int, int]) -> bool:
     # the module too: the cached code refers to it by name (it is imported on loading)
     h.update(f"module of function {fn.__module__}".encode())
     names: set[str] = set()
@@ -301,17 +307,16 @@ def cache_key(lane_form: LaneForm) -> str | None:
     import hashlib
 
     h = hashlib.sha256()
-    seen: set[int] = set()
-    for fn in (lane_form.rhs, lane_form.pain):
-        if not _digest_value(fn, h, seen):
-            return None
-    for name, fn in lane_form.pulses:
-        h.update(f"pulse {name}".encode())
-        if not _digest_value(fn, h, seen):
+    # each function from the start (a function rhs calls may also be given as a pulse:
+    # each place must hash its code)
+    for role, fn in (("rhs", lane_form.rhs), ("pain", lane_form.pain),
+                     *((f"pulse {name}", fn) for name, fn in lane_form.pulses)):
+        h.update(role.encode())
+        if not _digest_value(fn, h, {}):
             return None
     for f in dataclasses.fields(DOPRI5):  # every field: a new one cannot be missed
         h.update(f.name.encode())
-        _digest_value(getattr(DOPRI5, f.name), h, seen)
+        _digest_value(getattr(DOPRI5, f.name), h, {})
     return h.hexdigest()
 
 
@@ -463,9 +468,10 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
             out[k] = y[k] + h * (x * (Q[0, k] + x * (Q[1, k] + x * (Q[2, k] + x * Q[3, k]))))
 
     @njit
-    def apply_due(i, ti, yl, pl, times, sptr, scount, e_start, e_count, e_code, e_index,
-                  e_value, e_lo, e_hi):
-        # LaneStops.apply for lane i at ti, with the effects as data (StopEffects)
+    def apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start, e_count, e_code,
+                  e_index, e_value, e_lo, e_hi):
+        # LaneStops.apply for lane i at ti, with the effects as data (StopEffects); a
+        # pulse gets a copy of the parameters (ps), as Model.pulses do
         n_cols = times.shape[1] - 1
         while sptr[i] < n_cols and times[i, sptr[i]] <= ti:
             k = sptr[i]
@@ -479,7 +485,9 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                 elif c == SCALE_STATE:
                     yl[j] = yl[j] * v
                 elif c == PULSE:
-                    pulse(j, yl, pl, v)
+                    for q in range(pl.shape[0]):
+                        ps[q] = pl[q]
+                    pulse(j, yl, ps, v)
                 else:  # a parameter, clipped to its bounds as np.clip
                     x = pl[j] + v if c == ADD_PARAMETER else pl[j] * v
                     pl[j] = min(max(x, e_lo[o]), e_hi[o])
@@ -505,6 +513,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
         yl = np.empty(ns)
         fl = np.empty(ns)
         pl = np.empty(P.shape[0])
+        ps = np.empty(P.shape[0])
         K = np.empty((7, ns))
         tmp = np.empty(ns)
         ynew = np.empty(ns)
@@ -536,7 +545,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                     if n_cross[i] + n_g > cross_t.shape[1]:
                         code = _BUFFER_FULL
                         break
-                    st = apply_due(i, ti, yl, pl, times, sptr, scount, e_start, e_count,
+                    st = apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start, e_count,
                                    e_code, e_index, e_value, e_lo, e_hi)
                     if n_g:
                         pn = pain(yl, pl)
@@ -572,7 +581,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                                 code = _STOP_AT_END
                                 break
                             # a stop at the end: its effect only (as Driver.after)
-                            st = apply_due(i, ti, yl, pl, times, sptr, scount, e_start,
+                            st = apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start,
                                            e_count, e_code, e_index, e_value, e_lo, e_hi)
                     if ti >= t1:
                         for j in range(n_eval):
@@ -836,6 +845,9 @@ def integrate_pain(
             raise ValueError("give on_stop or effects, not both")
         if stops is None:
             raise ValueError("effects needs stops (the times its operations apply)")
+        for f in dataclasses.fields(StopEffects)[:4]:  # not rounded silently
+            if not np.issubdtype(np.asarray(getattr(effects, f.name)).dtype, np.integer):
+                raise ValueError(f"effects.{f.name} must be an integer array")
         effects = StopEffects(*(np.ascontiguousarray(getattr(effects, f.name), dtype=dt)
                                 for f, dt in zip(dataclasses.fields(StopEffects),
                                                  (np.int64,) * 4 + (np.float64,) * 3,

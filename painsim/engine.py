@@ -832,6 +832,7 @@ def _chunk_task(span: tuple[int, int], job: Job | None = None) -> ChunkResult:
     if not any(a.clinic for a in job.arms):  # phenotypes and parameters are kept (tables)
         sample = CohortSample(phenotype=sample.phenotype, params=sample.params,
                               y0=sample.y0[:, :0], flares=[])
+    release_freed_memory()  # the chunk's working arrays: a worker's pages, chunk after chunk
     return ChunkResult(sample=sample, runs=runs, cohort_s=cohort_s, span=span)
 
 

@@ -606,10 +606,37 @@ def test_stop_effects_are_checked():
              (dict(start=np.ones((2, 1), int)), {}, "select operations"),
              (dict(code=np.array([5])), {}, "code must be"),
              (dict(index=np.array([2])), {}, "state, parameter or lane-form pulse"),
-             (dict(code=np.array([4]), index=np.array([1])), {}, "lane-form pulse")]
+             (dict(code=np.array([4]), index=np.array([1])), {}, "lane-form pulse"),
+             (dict(start=np.zeros((2, 1))), {}, "integer array")]
     for fields, kw, msg in cases:
         with pytest.raises(ValueError, match=msg):
             run(prog(**fields), **kw)
+
+
+@needs_numba
+def test_a_lane_pulse_gets_a_copy_of_the_parameters():
+    # as Model.pulses, which get P[:, lanes] (a copy): a pulse writing to p changes no
+    # driver
+    from painsim.compiled import PULSE, StopEffects
+
+    m = _kicked_oscillator()
+
+    def kick_and_write(y, p, dose):
+        y[0] = y[0] * (1.0 - 0.25 * dose)
+        p[0] = 3.0
+
+    lf = LaneForm(rhs=m.lane_form.rhs, pain=m.lane_form.pain,
+                  pulses={"kick": kick_and_write})
+    m2 = ps.Model(name="kick writes p", states=m.states, parameters=m.parameters,
+                  rhs=m.rhs, pain=m.pain, pulses=m.pulses, lane_form=lf)
+    P = m2.params(w=np.array([1.0, 0.5])).as_array(2)
+    e = StopEffects(start=np.array([[0], [1]]), count=np.ones((2, 1), int),
+                    code=np.array([PULSE, PULSE]), index=np.zeros(2, int),
+                    value=np.ones(2), lo=np.full(2, -np.inf), hi=np.full(2, np.inf))
+    sol = integrate_pain(m2, (0.0, 10.0), m2.initial_state(2), P, effects=e,
+                         stops=np.array([[2.0], [3.0]]))
+    np.testing.assert_array_equal(P[0], [1.0, 0.5])
+    assert sol.n_stops.tolist() == [1, 1]
 
 
 def test_lane_form_pulses_are_kept_as_pairs_and_keyed():
@@ -627,6 +654,22 @@ def test_lane_form_pulses_are_kept_as_pairs_and_keyed():
         with pytest.raises(ValueError, match=r"LaneForm\.pulses must"):
             LaneForm(rhs=lf.rhs, pain=lf.pain, pulses=bad)
     assert cache_key(lf) != cache_key(LaneForm(rhs=lf.rhs, pain=lf.pain))
+
+    # a function the rhs calls, given as a pulse too, is keyed by its own code there
+    def kick_a(y, p, dose):
+        y[0] = y[0] + dose
+
+    def kick_b(y, p, dose):
+        y[0] = y[0] + 2.0 * dose
+
+    def rhs(t, y, p, dy):
+        dy[0] = -y[0]
+        kick_a(dy, p, 0.0)
+        kick_b(dy, p, 0.0)
+
+    key_a = cache_key(LaneForm(rhs=rhs, pain=lf.pain, pulses={"kick": kick_a}))
+    key_b = cache_key(LaneForm(rhs=rhs, pain=lf.pain, pulses={"kick": kick_b}))
+    assert key_a is not None and key_a != key_b
 
 
 def test_lane_analgesia_equals_the_vectorized_pulse():
