@@ -168,10 +168,23 @@ class StopEffects:
     lo: NDArray[np.float64]
     hi: NDArray[np.float64]
 
-    def check(self, shape: tuple[int, int], n_states: int, n_parameters: int,
-              n_pulses: int) -> None:
-        """Raise ValueError unless the program fits stops of ``shape`` and a model of
-        these sizes."""
+    def checked(self, shape: tuple[int, int], n_states: int, n_parameters: int,
+                n_pulses: int) -> StopEffects:
+        """This program as the compiled loop takes it (C-contiguous int64 and float64
+        arrays); ValueError unless it fits stops of ``shape`` and a model of these
+        sizes."""
+        ints = ("start", "count", "code", "index")
+        for name in ints:  # not rounded silently
+            if not np.issubdtype(np.asarray(getattr(self, name)).dtype, np.integer):
+                raise ValueError(f"effects.{name} must be an integer array")
+        e = StopEffects(**{f.name: np.ascontiguousarray(
+            getattr(self, f.name), dtype=np.int64 if f.name in ints else np.float64)
+            for f in dataclasses.fields(StopEffects)})
+        e._check(shape, n_states, n_parameters, n_pulses)
+        return e
+
+    def _check(self, shape: tuple[int, int], n_states: int, n_parameters: int,
+               n_pulses: int) -> None:
         if self.start.shape != shape or self.count.shape != shape:
             raise ValueError(f"effects.start and effects.count must have the shape of "
                              f"stops {shape}, got {self.start.shape} and {self.count.shape}")
@@ -468,6 +481,16 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
             out[k] = y[k] + h * (x * (Q[0, k] + x * (Q[1, k] + x * (Q[2, k] + x * Q[3, k]))))
 
     @njit
+    def log_crossing(i, tc, w, up, cross_t, cross_w, cross_d, n_cross):
+        # one crossing of level w by lane i at tc into its buffer (room is checked
+        # before a step and before a stop's jump)
+        c_i = n_cross[i]
+        cross_t[i, c_i] = tc
+        cross_w[i, c_i] = w
+        cross_d[i, c_i] = 1 if up else -1
+        n_cross[i] = c_i + 1
+
+    @njit
     def apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start, e_count, e_code,
                   e_index, e_value, e_lo, e_hi):
         # LaneStops.apply for lane i at ti, with the effects as data (StopEffects); a
@@ -553,11 +576,8 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                             g_new[w] = pn - levels[w, i]
                             up = g_new[w] >= 0
                             if (g_prev[w, i] >= 0) != up:
-                                c_i = n_cross[i]
-                                cross_t[i, c_i] = ti
-                                cross_w[i, c_i] = w
-                                cross_d[i, c_i] = 1 if up else -1
-                                n_cross[i] = c_i + 1
+                                log_crossing(i, ti, w, up, cross_t, cross_w, cross_d,
+                                             n_cross)
                             g_prev[w, i] = g_new[w]
                     restart = True
                     # after a step integrate() runs its end-of-iteration checks before
@@ -688,11 +708,8 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                                         lo = mid
                                     else:
                                         hx = mid
-                                c_i = n_cross[i]
-                                cross_t[i, c_i] = ti + hx * hu
-                                cross_w[i, c_i] = w
-                                cross_d[i, c_i] = 1 if up else -1
-                                n_cross[i] = c_i + 1
+                                log_crossing(i, ti + hx * hu, w, up, cross_t, cross_w,
+                                             cross_d, n_cross)
                             g_prev[w, i] = g_new[w]
                     ti = t_new
                     for k in range(ns):
@@ -845,15 +862,8 @@ def integrate_pain(
             raise ValueError("give on_stop or effects, not both")
         if stops is None:
             raise ValueError("effects needs stops (the times its operations apply)")
-        for f in dataclasses.fields(StopEffects)[:4]:  # not rounded silently
-            if not np.issubdtype(np.asarray(getattr(effects, f.name)).dtype, np.integer):
-                raise ValueError(f"effects.{f.name} must be an integer array")
-        effects = StopEffects(*(np.ascontiguousarray(getattr(effects, f.name), dtype=dt)
-                                for f, dt in zip(dataclasses.fields(StopEffects),
-                                                 (np.int64,) * 4 + (np.float64,) * 3,
-                                                 strict=True)))
-        effects.check(a.stops.shape, a.y0.shape[0], len(model.parameters),
-                      len(model.lane_form.pulses))
+        effects = effects.checked(a.stops.shape, a.y0.shape[0], len(model.parameters),
+                                  len(model.lane_form.pulses))
     drv = _CompiledDriver(model, a, P, levels, on_stop, effects, rtol, max_step,
                           max_steps, out, threads)
     try:
