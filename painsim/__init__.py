@@ -120,8 +120,9 @@ New CLI command
 # before the imports: painsim.results reads it while the package is importing
 __version__ = "0.1.0"
 
-from . import attribute, basins, sensitivity
-from .basins import basin_map
+import importlib
+from typing import Any
+
 from .cluster import dask_client
 from .cohort import PHENOTYPE_PRESETS, Cohort, Flares, LogNormal, Phenotype, Uniform
 from .engine import simulate
@@ -143,7 +144,6 @@ from .outcomes import Outcomes, kaplan_meier
 from .painloop import PAIN_LOOP, PHENOTYPES, equilibria, local_kick, phenotype, systemic_kick
 from .protocols import Arm, AsNeeded, Clinic, Fixed, Given, Protocol, Tapering
 from .results import run_scenario, write_results
-from .sensitivity import run_sensitivity
 from .solver import Solution, integrate
 from .summary import SimulationResult, load
 
@@ -204,3 +204,24 @@ __all__ = [
     "usual_care",
     "write_results",
 ]
+
+
+# the analyses of layer 13 import pandas (about 65 MB and 0.3 s): loaded on first use,
+# so a simulation alone never pays for them (nor does a forked worker's share of them)
+_LAZY = {"attribute": ("attribute", None), "basins": ("basins", None),
+         "sensitivity": ("sensitivity", None), "basin_map": ("basins", "basin_map"),
+         "run_sensitivity": ("sensitivity", "run_sensitivity")}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    m = importlib.import_module(f".{module}", __name__)
+    value = m if attr is None else getattr(m, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

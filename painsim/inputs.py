@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,9 @@ def read_table(source: Any, *, what: str = "table") -> dict[str, NDArray]:
     dict of str to ndarray
         One array per column, all of one length.
     """
-    import pandas as pd
-
     if isinstance(source, str | Path):
+        import pandas as pd
+
         path = Path(source)
         try:
             if path.suffix.lower() in (".parquet", ".pq"):
@@ -62,7 +63,9 @@ def read_table(source: Any, *, what: str = "table") -> dict[str, NDArray]:
             raise ParameterError(what, str(path), "a readable CSV or Parquet file",
                                  why=f"cannot be read: {exc}") from None
         return {str(k): frame[k].to_numpy() for k in frame.columns}
-    if isinstance(source, pd.DataFrame):
+    # a DataFrame exists only once pandas is imported: arrays and mappings never import it
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(source, pd.DataFrame):
         return {str(k): source[k].to_numpy() for k in source.columns}
     if isinstance(source, Mapping):
         cols = {str(k): np.asarray(v) for k, v in source.items()}

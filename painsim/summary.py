@@ -221,12 +221,16 @@ class SimulationResult:
         The patients table, compact (each arm's columns; phenotypes and parameters
         once).
     summary : pandas.DataFrame
-        One row per arm: means and rates, each followed by its interval
+        Built on first access from :attr:`summary_rows` (building a result needs no
+        pandas). One row per arm: means and rates, each followed by its interval
         (``<column>_ci_low``, ``<column>_ci_high``, level ``Outcomes.confidence``: Wilson
         for shares of patients, Student t for means, Greenwood log-log for Kaplan–Meier
         rates, the patient-clustered ratio for per-session rates), paired differences
         against the first arm with percentile bootstrap intervals, relapse by the window
         (Kaplan–Meier).
+    summary_rows : list of dict, or pandas.DataFrame
+        The summary's rows as :func:`build_result` computed them (one dict per arm, keyed
+        by column), or the table itself (:func:`load`).
     events : pandas.DataFrame
         The event log: arm, patient, day, kind, detail; sorted by arm name, patient and
         day. Built on first access from a compact log (a large cohort's table takes
@@ -253,7 +257,7 @@ class SimulationResult:
     days: NDArray[np.float64]
     pain: dict[str, NDArray[np.float64]]
     patient_columns: PatientColumns = field(repr=False)
-    summary: pd.DataFrame
+    summary_rows: list[dict[str, Any]] | pd.DataFrame = field(repr=False)
     event_log: list[dict[str, NDArray]] = field(repr=False)
     status: dict[str, NDArray[np.int_]]
     relapse_curves: dict[str, tuple[NDArray, NDArray]]
@@ -373,6 +377,14 @@ class SimulationResult:
         return self.patient_columns.blocks(rows)
 
     @functools.cached_property
+    def summary(self) -> pd.DataFrame:
+        """The per-arm summary (see the class docstring), built on first access."""
+        import pandas as pd
+
+        rows = self.summary_rows
+        return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows).set_index("arm")
+
+    @functools.cached_property
     def events(self) -> pd.DataFrame:
         """The event log as a table (see the class docstring)."""
         return events_table(self.event_log, self.arms)
@@ -485,8 +497,6 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
     ``outcomes`` dict becomes the result's (:class:`PatientColumns`) and its ``log`` is
     left empty.
     """
-    import pandas as pd
-
     names = tuple(a.name for a in arms)
     per = {a: runs[a].outcomes for a in names}  # computed per chunk by the engine
     rows, summary, curves, logs = [], [], {}, []
@@ -592,8 +602,7 @@ def build_result(arms: Sequence[Arm], cohort: Cohort, sample: CohortSample,
         patient_columns=PatientColumns(names, rows, [runs[a].status for a in names],
                                        sample.phenotype, sample.params,
                                        cohort.model.parameter_names),
-        summary=pd.DataFrame(summary).set_index("arm"),
-        event_log=logs,
+        summary_rows=summary, event_log=logs,
         status={a: runs[a].status for a in names}, relapse_curves=curves)
 
 
@@ -714,7 +723,7 @@ def load(path: str | Path) -> SimulationResult:
     return SimulationResult(
         arms=arms, days=z["days"], pain={a: z[f"pain/{i}"] for i, a in enumerate(arms)},
         patient_columns=PatientColumns.of_frame(table("patients")),
-        summary=table("summary").set_index("arm"),
+        summary_rows=table("summary").set_index("arm"),
         event_log=logs, status={a: z[f"status/{i}"] for i, a in enumerate(arms)},
         relapse_curves={a: (z[f"curve_t/{i}"], z[f"curve_s/{i}"])
                         for i, a in enumerate(arms)},

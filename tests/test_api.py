@@ -110,3 +110,32 @@ def test_inherited_and_generated_docstrings_do_not_count():
     assert own_doc(painsim.PAIN_LOOP) is None
     assert _assignment_documented("painsim", "PAIN_LOOP")  # found via painsim.painloop
     assert not _assignment_documented("painsim.claims", "_WORDS")  # no #: comment there
+
+
+def test_a_simulation_alone_does_not_import_pandas():
+    # pandas (and pyarrow, which pandas 3 imports when installed) is about 65 MB of a
+    # process and 0.3 s of its start: `import painsim` and `simulate` must not load it,
+    # or every forked worker pays its share; the tables import it on first access
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, painsim as ps\n"
+        "arms = [ps.Arm(name='none'), ps.Arm(name='dn', protocol=ps.Protocol(\n"
+        "    intervention=ps.dry_needling(), schedule=ps.Given.read(\n"
+        "        {'patient': np.arange(4), 'day': np.full(4, 7.0)})))]\n"
+        "cohort = ps.Cohort(n=4, seed=1, events={'patient': [0], 'day': [3.0],\n"
+        "                   'kind': ['flare'], 'size': [1.0]})\n"
+        "res = ps.simulate(arms, cohort, horizon_days=20, workers=2, chunk_size=2)\n"
+        "assert 'pandas' not in sys.modules, 'simulate imported pandas'\n"
+        "assert 'basins' in dir(ps) and ps.basin_map is ps.basins.basin_map\n"
+        "print(list(res.summary.index), res.patients.shape[0], 'pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['none',", "'dn']", "8", "True"]
+
+
+def test_an_unknown_attribute_of_the_package_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'simulat'"):
+        painsim.simulat
