@@ -138,8 +138,6 @@ def _one(method: str, n: int, days: float, acc_out: str | None,
     the peak PSS of this process and its workers, sampled every ``sample`` seconds
     (that sampling takes CPU from the measured processes, so :func:`_spawn` times a
     method in a run without it and takes the memory from a second run)."""
-    import workload as wl
-
     row: dict = {"method": method, "n": n, "days": days}
     if method == "imports":
         import numba  # noqa: F401
@@ -148,8 +146,10 @@ def _one(method: str, n: int, days: float, acc_out: str | None,
         row["peak_mb"] = _peak_mb()
         return row
     switch = method.startswith("switch/")
-    if switch:
+    if switch:  # the measured process imports only the model of its row
         import second_model as wl
+    else:
+        import workload as wl
     acc = wl.accuracy_lanes(n)
     with TreeMemory(sample) if sample > 0 else contextlib.nullcontext() as mem:
         if switch and method.startswith("switch/engine"):
@@ -498,7 +498,7 @@ def _spawn_one(method: str, n: int, days: float, acc_out: str | None, timeout: f
 
 
 LABELS = {
-    "imports": "imports only (Python, NumPy, SciPy, pandas, Numba, painsim)",
+    "imports": "imports only (Python, NumPy, SciPy, Numba, painsim)",
     "engine:numpy:1": "painsim.simulate end to end, NumPy, 1 worker",
     "engine:numpy:2": "painsim.simulate end to end, NumPy, 2 workers",
     "engine:numba:1": "painsim.simulate end to end, Numba, 1 worker",

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy
-from scipy.integrate import solve_ivp
 
 import painsim as ps
 from painsim.painloop import PAIN_LOOP
@@ -171,6 +170,10 @@ def scalar_rhs(p: dict):
 def run_scipy(pr: dict, method: str, rtol: float = 1e-6, atol: float = 1e-8) -> np.ndarray:
     """The loop a researcher would write: one solve_ivp per patient and inter-event
     segment. Returns daily pain, shape (n, n_days)."""
+    # imported here: scipy.integrate is about 39 MB of a process, which the rows that do
+    # not call solve_ivp would otherwise carry in their peak memory
+    from scipy.integrate import solve_ivp
+
     P, y0, times, kinds, T = pr["P"], pr["y0"], pr["times"], pr["kinds"], pr["t_eval"]
     days = pr["days"]
     names = PAIN_LOOP.parameter_names
