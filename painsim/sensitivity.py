@@ -41,10 +41,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from .cohort import Cohort, CohortSample
@@ -52,6 +51,9 @@ from .errors import PainsimError, ScenarioError
 from .interventions import Effect, Intervention, combine
 from .model import Model, Parameter
 from .outcomes import kaplan_meier
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = [
     "OUTCOMES",
@@ -173,6 +175,8 @@ def analyse(
     none is relieved) is replaced there by the mean of the finite values before the
     estimators run; how many is recorded in ``info["non_finite_replaced_by_mean"]``.
     """
+    import pandas as pd
+
     try:
         from SALib.analyze import morris as morris_an
         from SALib.analyze import sobol as sobol_an
@@ -594,6 +598,7 @@ def write_sensitivity(res: SensitivityResult, out: Path, *, force: bool = False,
     import json
 
     import matplotlib
+    import pandas as pd
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

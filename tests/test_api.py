@@ -116,6 +116,7 @@ def test_a_simulation_alone_does_not_import_pandas():
     # pandas (and pyarrow, which pandas 3 imports when installed) is about 65 MB of a
     # process and 0.3 s of its start: `import painsim` and `simulate` must not load it,
     # or every forked worker pays its share; the tables import it on first access
+    # (`painsim run` reads its scenario, checks included, before the workers fork)
     import subprocess
     import sys
 
@@ -128,6 +129,9 @@ def test_a_simulation_alone_does_not_import_pandas():
         "                   'kind': ['flare'], 'size': [1.0]})\n"
         "res = ps.simulate(arms, cohort, horizon_days=20, workers=2, chunk_size=2)\n"
         "assert 'pandas' not in sys.modules, 'simulate imported pandas'\n"
+        "from painsim.scenario import load_scenario\n"
+        f"load_scenario({str(PACKAGE.parent / 'scenarios' / 'chronic_needling.toml')!r})\n"
+        "assert 'pandas' not in sys.modules, 'reading a scenario imported pandas'\n"
         "assert 'basins' in dir(ps) and ps.basin_map is ps.basins.basin_map\n"
         "print(list(res.summary.index), res.patients.shape[0], 'pandas' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
