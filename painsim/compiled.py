@@ -2,16 +2,23 @@
 
 The NumPy solver (:func:`painsim.integrate`) is the reference: it runs any model and
 needs nothing beyond NumPy. This module runs the *same* method with the *same* step-size
-control, stop handling, dense output, crossing location and failure rules, but each
-lane's steps are a compiled loop, so there is no array temporary per stage and no
-Python overhead per step. What happens between steps (stops, ``on_stop``, the crossings
-a jump makes, the restart, the crossing table, the :class:`~painsim.Solution`) is
-:class:`painsim.solver.Driver`, the same code as for the NumPy kernel; the compiled
-loop is only the kernel that advances each lane to its next stop. Where the stops'
-effects are given as data (:class:`StopEffects`: what :func:`painsim.simulate` builds
-for flares and for sessions whose pulses have a lane form), the loop applies them
-itself, in the driver's order and with the same arithmetic, and does not return to
-Python at each stop. It is used by
+control, stop handling, dense output, crossing location and failure rules, but the
+steps are a compiled loop, so there is no array temporary per stage and no Python
+overhead per step. The loop advances blocks of lanes side by side (``width`` of them,
+:data:`WIDTH` by default), each with its own time, step size, error control and stops,
+a finished lane replaced by the next; a step's arithmetic (stage sums, the right-hand
+side, solution and error sums) runs across the block's lanes in the innermost loops,
+which the compiler turns into SIMD instructions where the lane form allows (Numba
+without Intel's SVML cannot vectorize ``exp`` and ``log``; a right-hand side calling
+them keeps those calls scalar). A lane's numbers are the same, bit for bit, whatever
+the width, its neighbours or the number of threads. What happens between steps (stops,
+``on_stop``, the crossings a jump makes, the restart, the crossing table, the
+:class:`~painsim.Solution`) is :class:`painsim.solver.Driver`, the same code as for the
+NumPy kernel; the compiled loop is only the kernel that advances each lane to its next
+stop. Where the stops' effects are given as data (:class:`StopEffects`: what
+:func:`painsim.simulate` builds for flares and for sessions whose pulses have a lane
+form), the loop applies them itself, in the driver's order and with the same
+arithmetic, and does not return to Python at each stop. It is used by
 :func:`painsim.simulate` with ``backend="numba"`` for models that carry a
 :class:`LaneForm`; the built-in :data:`painsim.PAIN_LOOP` does.
 
@@ -65,12 +72,15 @@ from .solver import (
 
 __all__ = ["ADD_PARAMETER", "ADD_STATE", "PULSE", "SCALE_PARAMETER", "SCALE_STATE",
            "LaneForm", "StopEffects", "available", "cache_key", "integrate_pain", "kernel",
-           "require_numba", "warm_up"]
+           "WIDTH", "require_numba", "warm_up"]
 
 # lane codes inside the compiled loop (never returned to the user)
 _RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
 _CROSS_CAP = 8  # crossings held per lane before the loop hands them to Python
 _BLOCK = 512  # lanes per call of the compiled loop when threads share the lanes
+#: Lanes the compiled loop advances side by side by default (``integrate_pain(width=)``).
+WIDTH = 64
+_MAX_WIDTH = 4096  # the block's scratch is 10 * n_states * width floats
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,16 +427,6 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
         return 0.0 if x == 0.0 else np.inf
 
     @njit
-    def rms_scaled(x, y_a, y_b, atol, rtol):
-        acc = 0.0
-        ns = x.shape[0]
-        for k in range(ns):
-            sc = atol[k] + rtol * max(abs(y_a[k]), abs(y_b[k]))
-            v = ratio(x[k], sc)
-            acc = v * v if k == 0 else acc + v * v
-        return np.sqrt(acc / ns)
-
-    @njit
     def initial_step(t, y, f, p, atol, rtol, t1, max_step, tmp, f1):
         # Hairer, Nørsett & Wanner (1993) II.4, as integrate()'s initial_step
         ns = y.shape[0]
@@ -519,144 +519,286 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
         return times[i, min(sptr[i], n_cols)]
 
     @njit
+    def next_lane(nxt, hi, lane_state):
+        # the next lane of the queue nxt..hi-1 that still runs (-1: none); and the queue
+        while nxt < hi:
+            i = nxt
+            nxt += 1
+            if lane_state[i] == _RUNNING or lane_state[i] == _CHECK_FIRST:
+                return i, nxt
+        return -1, nxt
+
+    @njit
+    def load(s, i, y, f, P, t, h, rej_before, fresh, lane_state, times, sptr, lane_of,
+             Ys, Fs, Ps, ts, hs, rbs, sts, rst, chk):
+        # lane i into slot s of the block, as the loop took a lane up before lanes
+        # shared a block: its state, and whether it restarts or checks first
+        lane_of[s] = i
+        for k in range(Ys.shape[0]):
+            Ys[k, s] = y[k, i]
+            Fs[k, s] = f[k, i]
+        for k in range(Ps.shape[0]):
+            Ps[k, s] = P[k, i]
+        ts[s] = t[i]
+        hs[s] = h[i]
+        rbs[s] = rej_before[i]
+        sts[s] = times[i, min(sptr[i], times.shape[1] - 1)]
+        rst[s] = fresh[i]
+        chk[s] = lane_state[i] == _CHECK_FIRST
+
+    @njit
+    def store(s, code, y, f, P, t, h, rej_before, lane_state, lane_of, Ys, Fs, Ps, ts, hs,
+              rbs):
+        # slot s's lane back into the arrays, leaving the block with ``code``
+        i = lane_of[s]
+        for k in range(Ys.shape[0]):
+            y[k, i] = Ys[k, s]
+            f[k, i] = Fs[k, s]
+        for k in range(Ps.shape[0]):
+            P[k, i] = Ps[k, s]
+        t[i] = ts[s]
+        h[i] = hs[s]
+        rej_before[i] = rbs[s]
+        lane_state[i] = code
+        lane_of[s] = -1
+
+    @njit
+    def move(a, b, lane_of, Ys, Fs, Ps, ts, hs, rbs, sts, rst, chk):
+        # slot a into slot b (keeps the running slots first), before a step's stages
+        lane_of[b] = lane_of[a]
+        lane_of[a] = -1
+        for k in range(Ys.shape[0]):
+            Ys[k, b] = Ys[k, a]
+            Fs[k, b] = Fs[k, a]
+        for k in range(Ps.shape[0]):
+            Ps[k, b] = Ps[k, a]
+        ts[b] = ts[a]
+        hs[b] = hs[a]
+        rbs[b] = rbs[a]
+        sts[b] = sts[a]
+        rst[b] = rst[a]
+        chk[b] = chk[a]
+
+    @njit
+    def stages(n, K, Ys, Fs, Ps, Tm, Yn, Er, ts, hus):
+        # one Dormand-Prince step of slots 0..n-1, side by side: each slot's numbers are
+        # those of a step taken alone (same operations, same order), but the arithmetic
+        # runs across slots in the innermost loops, where the compiler can use SIMD
+        ns = Ys.shape[0]
+        for k in range(ns):
+            for s in range(n):
+                K[0, k, s] = Fs[k, s]
+        for r in range(1, 7):
+            first = True
+            for j in range(r):
+                c = A[r, j]
+                if c != 0.0:  # the fixed-order sum of integrate(), zeros skipped
+                    for k in range(ns):
+                        if first:
+                            for s in range(n):
+                                Tm[k, s] = c * K[j, k, s]
+                        else:
+                            for s in range(n):
+                                Tm[k, s] = Tm[k, s] + c * K[j, k, s]
+                    first = False
+            for k in range(ns):
+                if first:
+                    for s in range(n):
+                        Tm[k, s] = 0.0
+                for s in range(n):
+                    Tm[k, s] = Ys[k, s] + hus[s] * Tm[k, s]
+            cr = C[r]
+            for s in range(n):
+                rhs(ts[s] + cr * hus[s], Tm[:, s], Ps[:, s], K[r, :, s])
+        for k in range(ns):
+            first = True
+            for j in range(6):
+                c = B[j]
+                if c != 0.0:
+                    if first:
+                        for s in range(n):
+                            Yn[k, s] = c * K[j, k, s]
+                    else:
+                        for s in range(n):
+                            Yn[k, s] = Yn[k, s] + c * K[j, k, s]
+                    first = False
+            if first:
+                for s in range(n):
+                    Yn[k, s] = 0.0
+            first = True
+            for j in range(7):
+                c = E[j]
+                if c != 0.0:
+                    if first:
+                        for s in range(n):
+                            Er[k, s] = c * K[j, k, s]
+                    else:
+                        for s in range(n):
+                            Er[k, s] = Er[k, s] + c * K[j, k, s]
+                    first = False
+            if first:
+                for s in range(n):
+                    Er[k, s] = 0.0
+            for s in range(n):
+                Yn[k, s] = Ys[k, s] + hus[s] * Yn[k, s]
+                Er[k, s] = hus[s] * Er[k, s]
+
+    @njit
     def run(t, y, f, h, rej_before, fresh, lane_state, times, sptr, scount, inline,
             e_start, e_count, e_code, e_index, e_value, e_lo, e_hi, t1, P, levels, g_prev,
             t_eval, eval_ptr, Y, steps, rejs, nfev, cross_t, cross_w, cross_d, n_cross,
-            rtol, atol, max_step, max_steps, lo, hi):
+            rtol, atol, max_step, max_steps, lo, hi, width):
         # lanes lo..hi-1 only: each lane reads and writes its own entries, and the
         # scratch arrays below belong to this call, so calls on disjoint blocks can run
         # at once in threads (the function holds no GIL) with the same per-lane numbers.
+        # Up to ``width`` lanes advance side by side in slots (a lane that leaves is
+        # replaced by the next of the queue; running slots are kept first): a slot's
+        # numbers do not depend on its neighbours, so neither on ``width``.
         # inline: the stops' effects are applied here (StopEffects e_*), in the order
         # and with the numbers of Driver.settle and Driver.after; else the loop returns
         # each lane that lands on a stop to Python (_AT_STOP, _STOP_AT_END).
-        n_stop_cols = times.shape[1] - 1
         ns = y.shape[0]
-        n_g = levels.shape[0]
-        n_eval = t_eval.shape[0]
-        yl = np.empty(ns)
-        fl = np.empty(ns)
-        pl = np.empty(P.shape[0])
+        W = max(1, min(width, hi - lo))
+        Ys = np.zeros((ns, W))
+        Fs = np.zeros((ns, W))
+        Ps = np.zeros((P.shape[0], W))
+        K = np.zeros((7, ns, W))
+        Tm = np.zeros((ns, W))
+        Yn = np.zeros((ns, W))
+        Er = np.zeros((ns, W))
+        lane_of = np.full(W, -1, dtype=np.int64)
+        ts = np.zeros(W)
+        hs = np.zeros(W)
+        hus = np.zeros(W)
+        lims = np.zeros(W)
+        sts = np.zeros(W)
+        rbs = np.zeros(W, dtype=np.bool_)
+        rst = np.zeros(W, dtype=np.bool_)
+        chk = np.zeros(W, dtype=np.bool_)
+        clip = np.zeros(W, dtype=np.bool_)
         ps = np.empty(P.shape[0])
-        K = np.empty((7, ns))
         tmp = np.empty(ns)
-        ynew = np.empty(ns)
         err = np.empty(ns)
         Q = np.empty((4, ns))
-        g_new = np.empty(max(n_g, 1))
-        for i in range(lo, hi):
-            if lane_state[i] != _RUNNING and lane_state[i] != _CHECK_FIRST:
-                continue
-            # after a stop, integrate() runs its end-of-iteration checks before the
-            # next step; on the first entry and after handing over crossings it does not
-            check = lane_state[i] == _CHECK_FIRST
-            for k in range(ns):
-                yl[k] = y[k, i]
-                fl[k] = f[k, i]
-            for k in range(P.shape[0]):
-                pl[k] = P[k, i]
-            ti = t[i]
-            hi = h[i]
-            rb = rej_before[i]
-            st = times[i, min(sptr[i], n_stop_cols)]
-            code = _RUNNING
-            restart = fresh[i]
-            while True:
-                if inline and st <= ti:
-                    # on its next stop (at t0, after an accepted step, or kept there by
-                    # a full crossing buffer): the effects, the crossings of the jump
-                    # (as stop_jumps), then a restart
+        g_new = np.empty(max(levels.shape[0], 1))
+        nxt = lo
+        n_live = W  # slots 0..n_live-1 are in use (an empty one is filled below)
+        n_g = levels.shape[0]
+        n_eval = t_eval.shape[0]
+        while True:
+            # each slot's lane up to its next step: a stop's effects when inline, a
+            # restart, the end-of-iteration checks of integrate() in its order, then the
+            # step size; a lane that leaves (a code other than _RUNNING) is replaced
+            s = 0
+            while s < n_live:
+                i = lane_of[s]
+                if i < 0:  # an empty slot: the queue's next lane, or the last slot
+                    i, nxt = next_lane(nxt, hi, lane_state)
+                    if i >= 0:
+                        load(s, i, y, f, P, t, h, rej_before, fresh, lane_state, times,
+                             sptr, lane_of, Ys, Fs, Ps, ts, hs, rbs, sts, rst, chk)
+                    else:
+                        n_live -= 1
+                        if s < n_live:
+                            move(n_live, s, lane_of, Ys, Fs, Ps, ts, hs, rbs, sts, rst, chk)
+                        continue
+                ti, hl, st = ts[s], hs[s], sts[s]
+                check = chk[s]
+                code = _RUNNING
+                while True:  # one pass; ``break`` with a code leaves the block
+                    if inline and st <= ti:
+                        # on its next stop (at t0, after an accepted step, or kept there
+                        # by a full crossing buffer): the effects, the crossings of the
+                        # jump (as stop_jumps), then a restart
+                        if n_cross[i] + n_g > cross_t.shape[1]:
+                            code = _BUFFER_FULL
+                            break
+                        yl, pl = Ys[:, s], Ps[:, s]
+                        st = apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start,
+                                       e_count, e_code, e_index, e_value, e_lo, e_hi)
+                        sts[s] = st
+                        if n_g:
+                            pn = pain(yl, pl)
+                            for w in range(n_g):
+                                g_new[w] = pn - levels[w, i]
+                                up = g_new[w] >= 0
+                                if (g_prev[w, i] >= 0) != up:
+                                    log_crossing(i, ti, w, up, cross_t, cross_w, cross_d,
+                                                 n_cross)
+                                g_prev[w, i] = g_new[w]
+                        rst[s] = True
+                        # after a step integrate() runs its end-of-iteration checks
+                        # before the next one; at t0 it does not
+                        check = steps[i] + rejs[i] > 0
+                    if rst[s]:  # (re)start: the state jumped, or the first call
+                        yl, fl, pl = Ys[:, s], Fs[:, s], Ps[:, s]
+                        rhs(ti, yl, pl, fl)
+                        nfev[i] += 1
+                        if ti < t1:
+                            hl = initial_step(ti, yl, fl, pl, atol, rtol, t1, max_step, tmp,
+                                              err)
+                            hs[s] = hl
+                            nfev[i] += 1
+                        rbs[s] = False
+                        rst[s] = False
+                        fresh[i] = False
+                    if check:
+                        # the end-of-iteration checks of integrate(), in its order
+                        if ti < t1 and t1 - ti <= arrive_ulps * np.spacing(abs(t1)):
+                            ti = t1
+                            ts[s] = ti
+                            if st <= t1:
+                                if not inline:
+                                    code = _STOP_AT_END
+                                    break
+                                # a stop at the end: its effect only (as Driver.after)
+                                st = apply_due(i, ti, Ys[:, s], Ps[:, s], ps, times, sptr,
+                                               scount, e_start, e_count, e_code, e_index,
+                                               e_value, e_lo, e_hi)
+                                sts[s] = st
+                        if ti >= t1:
+                            for j in range(n_eval):
+                                if t_eval[j] >= t1:
+                                    Y[i, j] = pain(Ys[:, s], Ps[:, s])
+                            code = 0
+                            break
+                        if steps[i] + rejs[i] >= max_steps:
+                            code = -1
+                            break
+                        if hl < min_step_ulps * np.spacing(max(abs(ti), 1.0)):
+                            code = -2
+                            break
+                    chk[s] = True
                     if n_cross[i] + n_g > cross_t.shape[1]:
                         code = _BUFFER_FULL
                         break
-                    st = apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start, e_count,
-                                   e_code, e_index, e_value, e_lo, e_hi)
-                    if n_g:
-                        pn = pain(yl, pl)
-                        for w in range(n_g):
-                            g_new[w] = pn - levels[w, i]
-                            up = g_new[w] >= 0
-                            if (g_prev[w, i] >= 0) != up:
-                                log_crossing(i, ti, w, up, cross_t, cross_w, cross_d,
-                                             n_cross)
-                            g_prev[w, i] = g_new[w]
-                    restart = True
-                    # after a step integrate() runs its end-of-iteration checks before
-                    # the next one; at t0 it does not
-                    check = steps[i] + rejs[i] > 0
-                if restart:  # (re)start: the state jumped, or the first call
-                    rhs(ti, yl, pl, fl)
-                    nfev[i] += 1
-                    if ti < t1:
-                        hi = initial_step(ti, yl, fl, pl, atol, rtol, t1, max_step, tmp, err)
-                        nfev[i] += 1
-                    rb = False
-                    restart = False
-                    fresh[i] = False
-                if check:
-                    # the end-of-iteration checks of integrate(), in its order
-                    if ti < t1 and t1 - ti <= arrive_ulps * np.spacing(abs(t1)):
-                        ti = t1
-                        if st <= t1:
-                            if not inline:
-                                code = _STOP_AT_END
-                                break
-                            # a stop at the end: its effect only (as Driver.after)
-                            st = apply_due(i, ti, yl, pl, ps, times, sptr, scount, e_start,
-                                           e_count, e_code, e_index, e_value, e_lo, e_hi)
-                    if ti >= t1:
-                        for j in range(n_eval):
-                            if t_eval[j] >= t1:
-                                Y[i, j] = pain(yl, pl)
-                        code = 0
-                        break
-                    if steps[i] + rejs[i] >= max_steps:
-                        code = -1
-                        break
-                    if hi < min_step_ulps * np.spacing(max(abs(ti), 1.0)):
-                        code = -2
-                        break
-                check = True
-                if n_cross[i] + n_g > cross_t.shape[1]:
-                    code = _BUFFER_FULL
+                    lims[s] = min(st, t1)
+                    hus[s] = min(hl, lims[s] - ti)
+                    clip[s] = hus[s] < hl
                     break
-                limit = min(st, t1)
-                hu = min(hi, limit - ti)
-                clipped = hu < hi
-                for k in range(ns):
-                    K[0, k] = fl[k]
-                for s in range(1, 7):
-                    for k in range(ns):
-                        acc = 0.0
-                        first = True
-                        for j in range(s):
-                            c = A[s, j]
-                            if c != 0.0:
-                                acc = c * K[j, k] if first else acc + c * K[j, k]
-                                first = False
-                        tmp[k] = yl[k] + hu * acc
-                    rhs(ti + C[s] * hu, tmp, pl, K[s])
+                if code == _RUNNING:
+                    s += 1
+                else:
+                    store(s, code, y, f, P, t, h, rej_before, lane_state, lane_of, Ys, Fs,
+                          Ps, ts, hs, rbs)
+            if n_live == 0:
+                break
+            stages(n_live, K, Ys, Fs, Ps, Tm, Yn, Er, ts, hus)
+            # each slot's error test, and for an accepted step its daily output,
+            # crossings and new state; the next step size
+            for s in range(n_live):
+                i = lane_of[s]
+                ti, hl, hu, limit = ts[s], hs[s], hus[s], lims[s]
                 nfev[i] += 6
                 ok = True
-                for k in range(ns):
-                    acc = 0.0
-                    first = True
-                    for j in range(6):
-                        c = B[j]
-                        if c != 0.0:
-                            acc = c * K[j, k] if first else acc + c * K[j, k]
-                            first = False
-                    ynew[k] = yl[k] + hu * acc
-                    acc = 0.0
-                    first = True
-                    for j in range(7):
-                        c = E[j]
-                        if c != 0.0:
-                            acc = c * K[j, k] if first else acc + c * K[j, k]
-                            first = False
-                    err[k] = hu * acc
-                    if not np.isfinite(ynew[k]):
+                en = 0.0
+                for k in range(ns):  # rms_scaled, on the slot's column
+                    if not np.isfinite(Yn[k, s]):
                         ok = False
-                en = rms_scaled(err, yl, ynew, atol, rtol)
+                    sc = atol[k] + rtol * max(abs(Ys[k, s]), abs(Yn[k, s]))
+                    v = ratio(Er[k, s], sc)
+                    en = v * v if k == 0 else en + v * v
+                en = np.sqrt(en / ns)
                 finite = ok and np.isfinite(en)
                 accept = finite and en < 1.0
                 if en == 0.0:
@@ -666,7 +808,7 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                 if not finite:
                     factor = fmin
                 if accept:
-                    factor = min(factor, 1.0 if rb else fmax)
+                    factor = min(factor, 1.0 if rbs[s] else fmax)
                     steps[i] += 1
                 else:
                     factor = min(max(factor, fmin), 1.0)
@@ -679,61 +821,54 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
                     p0 = eval_ptr[i]
                     while p0 < n_eval and t_eval[p0] < t_new:
                         if not have_q:
-                            dense(Q, K, ns)
+                            dense(Q, K[:, :, s], ns)
                             have_q = True
                         x = (t_eval[p0] - ti) / (hu if hu > 0 else 1.0)
-                        interp(tmp, yl, hu, Q, x, ns)
-                        Y[i, p0] = pain(tmp, pl)
+                        interp(tmp, Ys[:, s], hu, Q, x, ns)
+                        Y[i, p0] = pain(tmp, Ps[:, s])
                         p0 += 1
                     eval_ptr[i] = p0
                     if n_g:
-                        pn = pain(ynew, pl)
+                        pl = Ps[:, s]
+                        pn = pain(Yn[:, s], pl)
                         for w in range(n_g):
                             g_new[w] = pn - levels[w, i]
                         for w in range(n_g):
                             up = g_new[w] >= 0
                             if (g_prev[w, i] >= 0) != up:
                                 if not have_q:
-                                    dense(Q, K, ns)
+                                    dense(Q, K[:, :, s], ns)
                                     have_q = True
-                                lo, hx = 0.0, 1.0
-                                width = n_ulps * np.spacing(abs(ti + hu))
+                                a, b = 0.0, 1.0
+                                bracket = n_ulps * np.spacing(abs(ti + hu))
                                 for _ in range(max_bis):  # bisection, as integrate()
-                                    if (hx - lo) * hu <= width:
+                                    if (b - a) * hu <= bracket:
                                         break
-                                    mid = 0.5 * (lo + hx)
-                                    interp(tmp, yl, hu, Q, mid, ns)
+                                    mid = 0.5 * (a + b)
+                                    interp(tmp, Ys[:, s], hu, Q, mid, ns)
                                     gm = pain(tmp, pl) - levels[w, i]
                                     if (gm >= 0) != up:
-                                        lo = mid
+                                        a = mid
                                     else:
-                                        hx = mid
-                                log_crossing(i, ti + hx * hu, w, up, cross_t, cross_w,
+                                        b = mid
+                                log_crossing(i, ti + b * hu, w, up, cross_t, cross_w,
                                              cross_d, n_cross)
                             g_prev[w, i] = g_new[w]
                     ti = t_new
+                    ts[s] = ti
                     for k in range(ns):
-                        yl[k] = ynew[k]
-                        fl[k] = K[6, k]
+                        Ys[k, s] = Yn[k, s]
+                        Fs[k, s] = K[6, k, s]
                 h_next = hu * factor
-                if accept and clipped:
-                    hi = max(h_next, hi)
+                if accept and clip[s]:
+                    hl = max(h_next, hl)
                 else:
-                    hi = h_next
-                hi = min(hi, max_step)
-                rb = not accept
-                if accept and st <= ti and not inline:
-                    code = _AT_STOP
-                    break
-            for k in range(ns):
-                y[k, i] = yl[k]
-                f[k, i] = fl[k]
-            for k in range(P.shape[0]):
-                P[k, i] = pl[k]
-            t[i] = ti
-            h[i] = hi
-            rej_before[i] = rb
-            lane_state[i] = code
+                    hl = h_next
+                hs[s] = min(hl, max_step)
+                rbs[s] = not accept
+                if accept and sts[s] <= ti and not inline:
+                    store(s, _AT_STOP, y, f, P, t, h, rej_before, lane_state, lane_of, Ys,
+                          Fs, Ps, ts, hs, rbs)
 
     if key is not None:
         _cache_on_disk(run, key)
@@ -795,6 +930,7 @@ def integrate_pain(
     throw: bool = False,
     out: NDArray[np.float64] | None = None,
     threads: int = 1,
+    width: int = WIDTH,
 ) -> Solution:
     """Integrate ``model`` on many lanes with the compiled loop, keeping pain only.
 
@@ -833,6 +969,11 @@ def integrate_pain(
     threads : int
         Threads advancing blocks of lanes at once in this process (the compiled loop
         runs without the GIL). The result is the same, bit for bit, for any number.
+    width : int
+        Lanes each thread advances side by side (default :data:`WIDTH`): a step's
+        stage arithmetic runs across them in the loop's innermost loops, which the
+        compiler turns into SIMD instructions where the lane form allows. 1 advances
+        one lane at a time. The result is the same, bit for bit, for any width.
 
     Returns
     -------
@@ -842,6 +983,9 @@ def integrate_pain(
     require_numba(model.name, model.lane_form)
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or not (
+            1 <= width <= _MAX_WIDTH):
+        raise ValueError(f"width must be an integer in [1, {_MAX_WIDTH}], got {width!r}")
     a = validate_integrate_args(t_span, y0, rtol, atol, t_eval, stops, max_steps, None,
                                 max_step)
     n = a.y0.shape[1]
@@ -865,7 +1009,7 @@ def integrate_pain(
         effects = effects.checked(a.stops.shape, a.y0.shape[0], len(model.parameters),
                                   len(model.lane_form.pulses))
     drv = _CompiledDriver(model, a, P, levels, on_stop, effects, rtol, max_step,
-                          max_steps, out, threads)
+                          max_steps, out, threads, int(width))
     try:
         return drv.run(throw)
     finally:
@@ -880,7 +1024,7 @@ class _CompiledDriver(Driver):
     def __init__(self, model: Any, a: Any, P: NDArray, levels: NDArray,
                  on_stop: Callable[..., NDArray] | None, effects: StopEffects | None,
                  rtol: float, max_step: float, max_steps: int, out: NDArray | None,
-                 threads: int) -> None:
+                 threads: int, width: int) -> None:
         t0, self.t1, y0, atol_a, t_eval, stops = a
         n_states, n = y0.shape
         self.model, self.P, self.levels, self.on_stop = model, P, levels, on_stop
@@ -918,6 +1062,7 @@ class _CompiledDriver(Driver):
         self.all = np.arange(n)
         self.no_g = np.zeros((0, n))
         self.blocks = _Blocks(n, threads)
+        self.width = width
 
     def lanes(self, cols: NDArray) -> NDArray:
         return cols
@@ -953,7 +1098,7 @@ class _CompiledDriver(Driver):
                       self.levels, g, self.t_eval,
                       self.eval_ptr, self.Y, self.steps, self.rejs, self.nfev, self.cross_t,
                       self.cross_w, self.cross_d, self.n_cross, self.rtol, self.atol,
-                      self.max_step, int(self.max_steps), lo, hi)
+                      self.max_step, int(self.max_steps), lo, hi, self.width)
 
         self.blocks(run)
         n_cross = self.n_cross

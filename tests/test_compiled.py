@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import painsim as ps
-from painsim.compiled import LaneForm, integrate_pain
+from painsim.compiled import WIDTH, LaneForm, integrate_pain
 from painsim.errors import ParameterError
 from painsim.painloop import PAIN_LOOP, PARAMETERS, lane_pain, lane_rhs, local_kick
 
@@ -302,9 +302,12 @@ def _same_solution(a, b):
 
 
 @needs_numba
-def test_threads_give_the_same_numbers_bit_for_bit():
+def test_threads_and_widths_give_the_same_numbers_bit_for_bit():
     # lanes split into blocks (more lanes than one block: blocks of 512) advanced by
-    # several threads: each lane is advanced by one call, so every number is the same
+    # several threads, each block's lanes advanced side by side in slots of ``width``
+    # (a lane leaving on a stop, a failure or a full crossing buffer is replaced by the
+    # next): a lane's operations do not depend on its neighbours, so every number is
+    # the same as one lane at a time
     n = 1300
     P, y0, stops, levels = _problem(n, 11)
     kw = dict(levels=levels, t_eval=np.arange(0.0, 151.0), stops=stops)
@@ -312,22 +315,29 @@ def test_threads_give_the_same_numbers_bit_for_bit():
     work = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P1, on_stop=_on_stop(P1), **kw)
     kw["max_steps"] = int(np.median(work.n_steps + work.n_rejected))  # about half fail
     P1 = P.copy()
-    one = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P1, on_stop=_on_stop(P1), **kw)
+    one = integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, P1, on_stop=_on_stop(P1), width=1,
+                         **kw)
     assert one.crossings["t"].size > n and (one.status == -1).any()  # failures too
-    for threads in (2, 3):
+    for threads, width in ((1, 7), (2, 1), (2, WIDTH), (3, 100)):
         Pk = P.copy()
         _same_solution(one, integrate_pain(PAIN_LOOP, (0.0, 150.0), y0, Pk,
-                                           on_stop=_on_stop(Pk), threads=threads, **kw))
+                                           on_stop=_on_stop(Pk), threads=threads,
+                                           width=width, **kw))
         np.testing.assert_array_equal(P1, Pk)  # the same drivers changed
     # a user model with more crossings per lane than the loop's buffer (re-entries)
     m = _oscillator()
     Pm = m.params(w=np.linspace(0.5, 2.0, 700)).as_array(700)
     kw = dict(levels=np.full((1, 700), 7.0), t_eval=np.arange(61.0))
-    _same_solution(integrate_pain(m, (0.0, 60.0), m.initial_state(700), Pm, **kw),
-                   integrate_pain(m, (0.0, 60.0), m.initial_state(700), Pm, threads=2, **kw))
+    ref = integrate_pain(m, (0.0, 60.0), m.initial_state(700), Pm, width=1, **kw)
+    for threads, width in ((1, WIDTH), (2, 3)):
+        _same_solution(ref, integrate_pain(m, (0.0, 60.0), m.initial_state(700), Pm,
+                                           threads=threads, width=width, **kw))
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):
             integrate_pain(PAIN_LOOP, (0.0, 1.0), y0[:, :2], P[:, :2].copy(), threads=bad)
+    for bad in (0, -3, 2.0, True, 10**6):
+        with pytest.raises(ValueError, match=r"width must be an integer in \[1, 4096\]"):
+            integrate_pain(PAIN_LOOP, (0.0, 1.0), y0[:, :2], P[:, :2].copy(), width=bad)
 
 
 @needs_numba
@@ -498,8 +508,8 @@ def _mirror(e, P):
 
 
 @needs_numba
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2]))
-def test_stop_effects_in_the_loop_equal_on_stop_bit_for_bit(seed, threads):
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2]), st.sampled_from([1, 5, WIDTH]))
+def test_stop_effects_in_the_loop_equal_on_stop_bit_for_bit(seed, threads, width):
     # The loop applies the program where it lands on a stop, logs the jump's crossings
     # and restarts, in Driver.settle's order; a lane is handed to Python only when its
     # crossing buffer is full (also while it sits on a stop). The same operations in the
@@ -514,7 +524,8 @@ def test_stop_effects_in_the_loop_equal_on_stop_bit_for_bit(seed, threads):
     y0 = m.initial_state(n)
     P_py, P_in = P.copy(), P.copy()
     a = integrate_pain(m, (0.0, t1), y0, P_py, on_stop=_mirror(e, P_py), **kw)
-    b = integrate_pain(m, (0.0, t1), y0, P_in, effects=e, **kw)
+    # the lanes advanced side by side (``width`` of them) in the effects run
+    b = integrate_pain(m, (0.0, t1), y0, P_in, effects=e, width=width, **kw)
     _same_solution(a, b)
     np.testing.assert_array_equal(P_py, P_in)  # the same drivers changed
     assert a.n_stops.sum() == np.isfinite(times).sum()
