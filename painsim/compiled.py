@@ -71,8 +71,8 @@ from .solver import (
 )
 
 __all__ = ["ADD_PARAMETER", "ADD_STATE", "PULSE", "SCALE_PARAMETER", "SCALE_STATE",
-           "LaneForm", "StopEffects", "available", "cache_key", "integrate_pain", "kernel",
-           "WIDTH", "require_numba", "warm_up"]
+           "WIDTH", "LaneForm", "StopEffects", "available", "cache_key", "integrate_pain",
+           "kernel", "require_numba", "warm_up"]
 
 # lane codes inside the compiled loop (never returned to the user)
 _RUNNING, _AT_STOP, _BUFFER_FULL, _STOP_AT_END, _CHECK_FIRST = 1, 2, 3, 4, 5
@@ -531,8 +531,8 @@ def kernel(lane_form: LaneForm) -> Callable[..., None]:
     @njit
     def load(s, i, y, f, P, t, h, rej_before, fresh, lane_state, times, sptr, lane_of,
              Ys, Fs, Ps, ts, hs, rbs, sts, rst, chk):
-        # lane i into slot s of the block, as the loop took a lane up before lanes
-        # shared a block: its state, and whether it restarts or checks first
+        # lane i into slot s of the block: its state, whether it restarts (fresh) and
+        # whether integrate()'s end-of-iteration checks come before its next step
         lane_of[s] = i
         for k in range(Ys.shape[0]):
             Ys[k, s] = y[k, i]
